@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * grainvm-qmp.h - asynchronous client for QEMU's JSON protocols
+ *
+ * One client speaks to one peer over one stream socket: QEMU's QMP monitor,
+ * a guest agent (grainvm-agent or QEMU's qemu-ga) on a virtio-serial
+ * chardev, or grainvm's own supervisor control socket, which speaks the QMP
+ * handshake too.  All of them send one JSON object per line.
+ *
+ * Threading: a client belongs to the GMainContext it was created with and
+ * must only be used from the thread that iterates it.  Callbacks run from
+ * that context.
+ *
+ * Errors: every failure is a GError in GV_QMP_ERROR.  A QMP "error" reply
+ * maps its "class" to a GvQmpError code and the message reads
+ * "CLASS: DESC", so the class is kept even for classes this header does
+ * not name.
+ */
+#pragma once
+
+#include <glib.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define GV_QMP_ERROR (gv_qmp_error_quark())
+GQuark gv_qmp_error_quark(void);
+
+typedef enum {
+	/* Error classes a QMP or qemu-ga peer returns. */
+	GV_QMP_ERROR_GENERIC_ERROR,      /* "GenericError" */
+	GV_QMP_ERROR_COMMAND_NOT_FOUND,  /* "CommandNotFound" */
+	GV_QMP_ERROR_DEVICE_NOT_ACTIVE,  /* "DeviceNotActive" */
+	GV_QMP_ERROR_DEVICE_NOT_FOUND,   /* "DeviceNotFound" */
+	GV_QMP_ERROR_KVM_MISSING_CAP,    /* "KVMMissingCap" */
+	GV_QMP_ERROR_OTHER_CLASS,        /* any other class; the message names it */
+	/* Failures of the connection itself. */
+	GV_QMP_ERROR_PROTOCOL,   /* the peer sent something that is not this protocol */
+	GV_QMP_ERROR_TOO_LONG,   /* a message over the line cap (see gv_qmp_client_new) */
+	GV_QMP_ERROR_CLOSED,     /* the connection closed before the reply arrived */
+	GV_QMP_ERROR_TIMEOUT,    /* no reply within the command's timeout */
+	GV_QMP_ERROR_IO,         /* read/write failed; message has strerror */
+} GvQmpError;
+
+/**
+ * gv_qmp_error_class_name() - QMP class string of an error code
+ * @code: a GvQmpError
+ *
+ * Return: "GenericError", "CommandNotFound", ... for the class codes;
+ * NULL for the connection failures and GV_QMP_ERROR_OTHER_CLASS.
+ */
+const char *gv_qmp_error_class_name(GvQmpError code);
+
+/* ------------------------------------------------------------------------ */
+/* Stream reader: bytes in, one parsed JSON message out per line.           */
+/* Pure (no I/O); the client uses it and the fuzz target drives it alone.   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct GvJsonReader GvJsonReader;
+
+typedef enum {
+	GV_JSON_READER_NONE = 0,
+	/*
+	 * A 0xFF byte discards whatever partial line is buffered and is
+	 * reported as a sync marker (guest-sync-delimited: the agent writes
+	 * 0xFF before its reply so that a client can skip stale bytes).
+	 */
+	GV_JSON_READER_SYNC_BYTE = 1 << 0,
+} GvJsonReaderFlags;
+
+typedef enum {
+	GV_JSON_READER_MESSAGE,  /* @node holds a JSON object */
+	GV_JSON_READER_SYNC,     /* a 0xFF byte was seen (only with SYNC_BYTE) */
+	GV_JSON_READER_BAD,      /* @error says why a line was rejected */
+} GvJsonReaderItem;
+
+/**
+ * GvJsonReaderFunc - called once per complete item
+ * @item: what was read
+ * @node: (transfer none) (nullable): the object for GV_JSON_READER_MESSAGE
+ * @error: (nullable): the reason for GV_JSON_READER_BAD
+ * @user_data: as passed to gv_json_reader_feed()
+ */
+typedef void (*GvJsonReaderFunc)(GvJsonReaderItem item, JsonNode *node,
+				 const GError *error, gpointer user_data);
+
+/**
+ * gv_json_reader_new() - make a line reader
+ * @max_line: longest line accepted, in bytes; a longer one is dropped up
+ *            to its newline and reported once as GV_QMP_ERROR_TOO_LONG,
+ *            never buffered whole (the peer may be an untrusted guest)
+ * @flags: GvJsonReaderFlags
+ *
+ * Lines are separated by '\n' (a trailing '\r' is ignored); empty lines
+ * are skipped.  A line that is not a JSON object, is not valid UTF-8 or
+ * does not parse is reported as GV_QMP_ERROR_PROTOCOL.
+ *
+ * Return: (transfer full): the reader.
+ */
+GvJsonReader *gv_json_reader_new(gsize max_line, GvJsonReaderFlags flags);
+void gv_json_reader_free(GvJsonReader *reader);
+
+/**
+ * gv_json_reader_feed() - consume bytes
+ * @reader: the reader
+ * @buf: bytes read from the peer, any split
+ * @len: their number
+ * @func: called for each complete item, in stream order
+ * @user_data: passed to @func
+ */
+void gv_json_reader_feed(GvJsonReader *reader, const guint8 *buf, gsize len,
+			 GvJsonReaderFunc func, gpointer user_data);
+
+/** gv_json_reader_reset() - forget any partial line */
+void gv_json_reader_reset(GvJsonReader *reader);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvJsonReader, gv_json_reader_free)
+
+/* ------------------------------------------------------------------------ */
+/* Asynchronous client                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct GvQmpClient GvQmpClient;
+
+typedef enum {
+	/* QEMU's QMP: expect {"QMP": ...} then negotiate qmp_capabilities. */
+	GV_QMP_PEER_QMP,
+	/*
+	 * A guest agent: no greeting; the handshake is 0xFF followed by
+	 * guest-sync-delimited with a fresh id, skipping everything before
+	 * the agent's 0xFF and any reply that is not for that id.  Events do
+	 * not exist on this protocol.
+	 */
+	GV_QMP_PEER_AGENT,
+} GvQmpPeer;
+
+/**
+ * GvQmpEventFunc - an event arrived
+ * @client: the client
+ * @event: its "event" name
+ * @data: (nullable) (transfer none): its "data" object
+ * @timestamp_us: its "timestamp" in microseconds since the epoch, or 0
+ * @user_data: as registered
+ */
+typedef void (*GvQmpEventFunc)(GvQmpClient *client, const char *event,
+			       JsonObject *data, gint64 timestamp_us,
+			       gpointer user_data);
+
+/**
+ * GvQmpClosedFunc - the connection ended
+ * @client: the client
+ * @error: why (GV_QMP_ERROR_CLOSED for a clean EOF)
+ * @user_data: as registered
+ *
+ * Called once, after every pending command has failed with
+ * GV_QMP_ERROR_CLOSED.
+ */
+typedef void (*GvQmpClosedFunc)(GvQmpClient *client, const GError *error,
+				gpointer user_data);
+
+/**
+ * gv_qmp_client_new() - wrap a connected stream socket
+ * @fd: connected socket, consumed (closed when the client is freed)
+ * @peer: which protocol the peer speaks
+ * @max_line: cap on one incoming message in bytes (16 MiB for a guest
+ *            agent per the agent protocol; QMP replies are small but
+ *            query-qmp-schema is ~200 KiB, so 16 MiB suits both)
+ * @context: (nullable): the main context to attach to; NULL for the
+ *           thread-default one
+ *
+ * Nothing is read or written until gv_qmp_client_handshake_async().
+ *
+ * Return: (transfer full): the client, refcounted.
+ */
+GvQmpClient *gv_qmp_client_new(int fd, GvQmpPeer peer, gsize max_line,
+			       GMainContext *context);
+GvQmpClient *gv_qmp_client_ref(GvQmpClient *client);
+void gv_qmp_client_unref(GvQmpClient *client);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvQmpClient, gv_qmp_client_unref)
+
+/**
+ * gv_qmp_client_handshake_async() - greet the peer
+ * @client: a new client
+ * @timeout_ms: give up after this long (0: no timeout)
+ * @cancellable: (nullable)
+ * @callback: called when done
+ * @user_data: for @callback
+ *
+ * QMP: wait for the greeting and send qmp_capabilities.  Agent: send 0xFF
+ * and guest-sync-delimited with a fresh random id, wait for the matching
+ * reply.  Call it again on an agent client to resync after a timeout or a
+ * bad line.
+ */
+void gv_qmp_client_handshake_async(GvQmpClient *client, guint timeout_ms,
+				   GCancellable *cancellable,
+				   GAsyncReadyCallback callback,
+				   gpointer user_data);
+/**
+ * gv_qmp_client_handshake_finish() - result of the handshake
+ * @client: the client
+ * @result: the GAsyncResult
+ * @greeting: (out) (optional) (transfer full): QMP: the "QMP" member of
+ *            the greeting; agent: NULL
+ * @error: return location
+ *
+ * Return: TRUE when the peer is ready for commands.
+ */
+gboolean gv_qmp_client_handshake_finish(GvQmpClient *client,
+					GAsyncResult *result,
+					JsonObject **greeting, GError **error);
+
+/**
+ * gv_qmp_client_execute_async() - run one command
+ * @client: a client after its handshake
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @timeout_ms: fail with GV_QMP_ERROR_TIMEOUT after this long (0: none);
+ *              a reply that arrives later is dropped
+ * @cancellable: (nullable): cancelling fails the call with
+ *               G_IO_ERROR_CANCELLED and drops a later reply
+ * @callback: called with the outcome
+ * @user_data: for @callback
+ *
+ * Every command carries a unique "id"; its reply is matched by that id,
+ * and events that arrive before the reply are dispatched first.
+ */
+void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
+				 JsonObject *arguments, guint timeout_ms,
+				 GCancellable *cancellable,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data);
+/**
+ * gv_qmp_client_execute_finish() - outcome of a command
+ * @client: the client
+ * @result: the GAsyncResult
+ * @error: return location; GV_QMP_ERROR with the class code on an
+ *         "error" reply
+ *
+ * Return: (transfer full): the "return" member (an empty object when the
+ * peer returned {}), or NULL with @error set.
+ */
+JsonNode *gv_qmp_client_execute_finish(GvQmpClient *client,
+				       GAsyncResult *result, GError **error);
+
+/**
+ * gv_qmp_client_send_no_reply() - send a command that never answers
+ * @client: the client
+ * @command: e.g. "guest-shutdown" (qemu-ga sends no reply on success)
+ * @arguments: (nullable) (transfer none)
+ * @error: return location
+ *
+ * The command goes out without an id.  Return: TRUE when it was queued.
+ */
+gboolean gv_qmp_client_send_no_reply(GvQmpClient *client, const char *command,
+				     JsonObject *arguments, GError **error);
+
+/**
+ * gv_qmp_client_add_event_handler() - subscribe to events
+ * @client: the client
+ * @event: (nullable): the event name, or NULL for every event
+ * @func: the handler
+ * @user_data: for @func
+ * @destroy: (nullable): frees @user_data when the handler is removed
+ *
+ * Return: an id for gv_qmp_client_remove_event_handler(), never 0.
+ */
+guint gv_qmp_client_add_event_handler(GvQmpClient *client, const char *event,
+				      GvQmpEventFunc func, gpointer user_data,
+				      GDestroyNotify destroy);
+void gv_qmp_client_remove_event_handler(GvQmpClient *client, guint id);
+
+/** gv_qmp_client_set_closed_handler() - be told when the connection ends */
+void gv_qmp_client_set_closed_handler(GvQmpClient *client, GvQmpClosedFunc func,
+				      gpointer user_data);
+
+/**
+ * gv_qmp_client_close() - end the connection now
+ *
+ * Pending commands fail with GV_QMP_ERROR_CLOSED; the closed handler runs.
+ * Safe to call more than once.
+ */
+void gv_qmp_client_close(GvQmpClient *client);
+
+/** gv_qmp_client_is_closed() - TRUE once the connection has ended */
+gboolean gv_qmp_client_is_closed(GvQmpClient *client);
+
+/* ------------------------------------------------------------------------ */
+/* Synchronous wrapper for the CLI                                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * gv_qmp_connect_sync() - connect to a unix socket and handshake
+ * @socket_path: the socket
+ * @peer: the protocol
+ * @timeout_ms: for connect plus handshake
+ * @error: return location; a missing socket or a refused connection is
+ *         G_IO_ERROR_NOT_FOUND / G_IO_ERROR_CONNECTION_REFUSED
+ *
+ * The client runs on a private GMainContext that gv_qmp_execute_sync()
+ * iterates; do not mix it with the async calls.
+ *
+ * Return: (transfer full) (nullable): the client.
+ */
+GvQmpClient *gv_qmp_connect_sync(const char *socket_path, GvQmpPeer peer,
+				 guint timeout_ms, GError **error);
+
+/**
+ * gv_qmp_execute_sync() - run one command and wait
+ * @client: from gv_qmp_connect_sync()
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none)
+ * @timeout_ms: as for gv_qmp_client_execute_async()
+ * @error: return location
+ *
+ * Events that arrive meanwhile go to the registered handlers.
+ *
+ * Return: (transfer full) (nullable): the "return" member.
+ */
+JsonNode *gv_qmp_execute_sync(GvQmpClient *client, const char *command,
+			      JsonObject *arguments, guint timeout_ms,
+			      GError **error);
+
+/**
+ * gv_qmp_wait_event_sync() - iterate until an event arrives
+ * @client: from gv_qmp_connect_sync()
+ * @event: the event name to wait for
+ * @timeout_ms: give up after this long
+ * @data: (out) (optional) (transfer full): its "data"
+ * @error: return location (GV_QMP_ERROR_TIMEOUT, GV_QMP_ERROR_CLOSED)
+ *
+ * Only events that arrive after the call count.
+ *
+ * Return: TRUE when the event arrived.
+ */
+gboolean gv_qmp_wait_event_sync(GvQmpClient *client, const char *event,
+				guint timeout_ms, JsonObject **data,
+				GError **error);
+
+G_END_DECLS
