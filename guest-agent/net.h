@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net.h - static network configuration from grainvm.net= (init mode)
+ */
+#ifndef GRAINVM_AGENT_NET_H
+#define GRAINVM_AGENT_NET_H
+
+/**
+ * net_configure() - bring up lo and one interface with a static address
+ * @spec: "IFACE:ADDR/PREFIX:GATEWAY[:DNS]"; GATEWAY may be empty (no
+ *        default route), DNS is written to /etc/resolv.conf
+ *
+ * Waits up to NET_WAIT_MS for IFACE to appear: virtio_net registers the
+ * interface from its probe, shortly after the module is loaded.
+ *
+ * Return: 0, or -errno (-EINVAL for a malformed spec).
+ */
+int net_configure(const char *spec);
+
+/* Bring up lo; the kernel gives it 127.0.0.1/8 by itself. */
+int net_up_loopback(void);
+
+#endif

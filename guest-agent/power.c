@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * power.c - shutting the guest down cleanly, and the power button
+ *
+ * As PID 1 the agent is the only thing that can end the guest: when it
+ * exits the kernel panics.  So shutdown is an orderly sequence here
+ * (SIGTERM to everything, a grace period, SIGKILL, sync, unmount so 9p
+ * and block file systems flush, then reboot(2)) and, in service mode,
+ * the distribution's /sbin/shutdown, exactly as qemu-ga runs it.
+ */
+#include "power.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "channel.h"
+#include "loop.h"
+#include "mounts.h"
+#include "spawn.h"
+#include "util.h"
+
+/* Long enough for a shell or a compiler to exit on SIGTERM, short
+ * enough that "grainvm down" stays quick. */
+#define TERM_GRACE_MS 2000
+
+/* linux/input.h is not available with musl-gcc; these are ABI. */
+#define EV_KEY 0x01
+#define KEY_POWER 116
+struct input_event_abi {
+	unsigned long sec, usec;   /* __kernel_ulong_t on every arch */
+	uint16_t type, code;
+	int32_t value;
+};
+
+#define MAX_BUTTONS 4
+
+static struct {
+	struct watch w;
+	int fd;
+} buttons[MAX_BUTTONS];
+static struct timer pending_timer;
+static enum power_mode pending_mode;
+
+int power_parse_mode(const char *s)
+{
+	if (strcmp(s, "powerdown") == 0)
+		return POWER_OFF;
+	if (strcmp(s, "halt") == 0)
+		return POWER_HALT;
+	if (strcmp(s, "reboot") == 0)
+		return POWER_REBOOT;
+	return -EINVAL;
+}
+
+/* Reap until no child is left or @ms passed. */
+static void reap_for(int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+		if (pid < 0)
+			return;  /* ECHILD: nothing left */
+		if (pid > 0)
+			continue;
+		if (now_ms() >= end)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+}
+
+struct umount_list {
+	char paths[64][256];
+	int n;
+};
+
+static int collect_cb(const struct mnt_entry *e, void *opaque)
+{
+	struct umount_list *l = opaque;
+
+	if (strcmp(e->mount_point, "/") == 0 || l->n == 64)
+		return 0;
+	snprintf(l->paths[l->n++], sizeof(l->paths[0]), "%s", e->mount_point);
+	return 0;
+}
+
+void power_final(enum power_mode mode)
+{
+	static const int cmds[] = {
+		[POWER_OFF] = RB_POWER_OFF,
+		[POWER_HALT] = RB_HALT_SYSTEM,
+		[POWER_REBOOT] = RB_AUTOBOOT,
+	};
+	static struct umount_list l;
+
+	log_msg("%s", mode == POWER_REBOOT ? "rebooting" :
+		      mode == POWER_HALT ? "halting" : "powering off");
+	/* kill(-1) spares only the caller: right for PID 1, a disaster for
+	 * an --init agent started by hand inside a running system. */
+	if (getpid() == 1) {
+		kill(-1, SIGTERM);
+		reap_for(TERM_GRACE_MS);
+		kill(-1, SIGKILL);
+		reap_for(500);
+	}
+	sync();
+	/* Newest mounts first, so nested mounts go before their parents;
+	 * /proc is read before anything is unmounted. */
+	l.n = 0;
+	mountinfo_foreach(collect_cb, &l);
+	for (int i = l.n - 1; i >= 0; i--)
+		if (umount2(l.paths[i], 0) < 0 && errno == EBUSY)
+			umount2(l.paths[i], MNT_DETACH);
+	sync();
+	reboot(cmds[mode]);
+	/* Still here: reboot(2) failed.  PID 1 must never exit. */
+	log_msg("reboot(2): %s", strerror(errno));
+	for (;;)
+		pause();
+}
+
+static void on_pending(struct timer *t)
+{
+	(void)t;
+	power_final(pending_mode);
+}
+
+int power_request(enum power_mode mode)
+{
+	static const char *const flags[] = {
+		[POWER_OFF] = "-P",
+		[POWER_HALT] = "-H",
+		[POWER_REBOOT] = "-r",
+	};
+	static const char *const fallback[] = {
+		[POWER_OFF] = "/sbin/poweroff",
+		[POWER_HALT] = "/sbin/halt",
+		[POWER_REBOOT] = "/sbin/reboot",
+	};
+
+	if (agent_init_mode) {
+		/* After the dispatch returns, from the loop: guest-shutdown
+		 * sends no reply, so there is nothing to wait for. */
+		pending_mode = mode;
+		timer_init(&pending_timer, on_pending);
+		timer_arm(&pending_timer, 0);
+		return 0;
+	}
+	char *argv_sd[] = { "shutdown", (char *)flags[mode], "+0",
+			    "hypervisor initiated shutdown", NULL };
+	char *argv_fb[] = { (char *)fallback[mode], NULL };
+	struct spawn_req s = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
+	int status;
+	pid_t pid;
+
+	if (access("/sbin/shutdown", X_OK) == 0) {
+		s.path = "/sbin/shutdown";
+		s.argv = argv_sd;
+	} else {
+		s.path = fallback[mode];
+		s.argv = argv_fb;
+	}
+	pid = spawn_child(&s);
+	if (pid < 0)
+		return pid;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -ECHILD;
+	return 0;
+}
+
+static void on_button(struct watch *w, short revents)
+{
+	struct input_event_abi ev[16];
+	ssize_t n;
+
+	(void)revents;
+	while ((n = read(w->fd, ev, sizeof(ev))) > 0) {
+		for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++) {
+			if (ev[i].type == EV_KEY && ev[i].code == KEY_POWER &&
+			    ev[i].value == 1)
+				power_final(POWER_OFF);
+		}
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		loop_del(w);
+}
+
+int power_button_start(void)
+{
+	DIR *d = opendir("/sys/class/input");
+	struct dirent *de;
+	int count = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && count < MAX_BUTTONS) {
+		char p[300], name[128];
+		if (strncmp(de->d_name, "event", 5) != 0)
+			continue;
+		snprintf(p, sizeof(p), "/sys/class/input/%s/device/name", de->d_name);
+		if (read_file(p, name, sizeof(name)) < 0 || strcmp(trim(name), "Power Button"))
+			continue;
+		snprintf(p, sizeof(p), "/dev/input/%s", de->d_name);
+		int fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			log_msg("%s: %s", p, strerror(errno));
+			continue;
+		}
+		buttons[count].fd = fd;
+		watch_init(&buttons[count].w, fd, POLLIN, on_button);
+		if (loop_add(&buttons[count].w) < 0) {
+			close(fd);
+			continue;
+		}
+		count++;
+	}
+	closedir(d);
+	return count;
+}
