@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-agent-proto.c - the agent's wire protocol, spoken in raw bytes to
+ * the real binary on a unix socket: framing, resynchronisation, id echo,
+ * errors, guest-info, grain-status, guest-file-*
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "agent-harness.h"
+
+/* Every command the agent must advertise in guest-info. */
+static const char *const all_commands[] = {
+	"guest-sync-delimited", "guest-sync", "guest-ping", "guest-info",
+	"guest-shutdown", "guest-file-open", "guest-file-close",
+	"guest-file-read", "guest-file-write", "guest-file-seek",
+	"guest-file-flush", "grain-status",
+	NULL,
+};
+
+static void test_sync_delimited_after_garbage(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	static const char req[] =
+		"garbage{{{\xff{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": 123456789}}";
+	g_autofree char *line = NULL;
+	g_autoptr(JsonNode) n = NULL;
+
+	conn_send(c, req, sizeof(req) - 1);
+	/* Whatever the garbage caused comes first; the host skips to 0xFF. */
+	g_assert_true(conn_skip_to_sync(c, 20000));
+	line = conn_line(c, 20000);
+	g_assert_nonnull(line);
+	g_assert_cmpint((guchar)line[0], ==, 0xFF);
+	n = json_from_string(line + 1, NULL);
+	g_assert_nonnull(n);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(n), "return"), ==,
+			123456789);
+
+	/* Plain guest-sync: no 0xFF. */
+	g_autoptr(JsonNode) r = conn_return(c, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":-5}}");
+	g_assert_cmpint(json_node_get_int(r), ==, -5);
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_unknown_command(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	g_autoptr(JsonNode) r = conn_cmd(c, "{\"execute\": \"no-such-thing\", \"id\": 42}");
+	JsonObject *o = json_node_get_object(r);
+	JsonObject *e = json_object_get_object_member(o, "error");
+
+	g_assert_cmpstr(json_object_get_string_member(e, "class"), ==, "CommandNotFound");
+	g_assert_cmpstr(json_object_get_string_member(e, "desc"), ==,
+			"The command no-such-thing has not been found");
+	g_assert_cmpint(json_object_get_int_member(o, "id"), ==, 42);
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void check_id(Conn *c, const char *id_json)
+{
+	g_autofree char *req = g_strdup_printf("{\"execute\": \"guest-ping\", \"id\": %s}", id_json);
+	g_autoptr(JsonNode) r = conn_cmd(c, req);
+	g_autoptr(JsonNode) want = json_from_string(id_json, NULL);
+	JsonObject *o = json_node_get_object(r);
+
+	g_assert_true(json_object_has_member(o, "return"));
+	g_assert_true(json_node_equal(json_object_get_member(o, "id"), want));
+}
+
+static void test_id_echo(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+
+	check_id(c, "\"a string \\\"with\\\" escapes \\u00e9\\ud83d\\ude00\"");
+	check_id(c, "{\"client\": \"grainvm\", \"seq\": [1, 2.5, null, true]}");
+	check_id(c, "18446744073709551615");
+	check_id(c, "-0.25e3");
+	/* Numbers are echoed with their exact text. */
+	conn_send_str(c, "{\"execute\":\"guest-ping\",\"id\":1.50}");
+	g_autofree char *line = conn_line(c, 20000);
+	g_assert_nonnull(strstr(line, "\"id\": 1.50}"));
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_framing(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	static const char req[] =
+		"{\"execute\": \"guest-sync\", \"arguments\": {\"id\": 7}, \"id\": \"{\\\"}[\"}";
+
+	/* One byte per write, with pauses so they arrive separately. */
+	for (gsize i = 0; i < sizeof(req) - 1; i++) {
+		conn_send(c, req + i, 1);
+		if (i % 8 == 0)
+			g_usleep(2000);
+	}
+	g_autoptr(JsonNode) r = conn_reply(c);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "return"), ==, 7);
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(r), "id"), ==, "{\"}[");
+
+	/* Several requests in one write, with and without separators. */
+	conn_send_str(c, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}"
+			 "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":2}}\n"
+			 "  {\"execute\":\"guest-sync\",\"arguments\":{\"id\":3}}\r\n");
+	for (int i = 1; i <= 3; i++) {
+		g_autoptr(JsonNode) ri = conn_reply(c);
+		g_assert_cmpint(json_object_get_int_member(json_node_get_object(ri), "return"), ==, i);
+	}
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_errors(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	char *d;
+
+	d = conn_error(c, "{\"execute\": \"guest-sync\"}", "GenericError");
+	g_assert_cmpstr(d, ==, "Parameter 'id' is missing");
+	g_free(d);
+	d = conn_error(c, "{\"execute\": \"guest-sync\", \"arguments\": {\"id\": \"x\"}}",
+		       "GenericError");
+	g_assert_cmpstr(d, ==, "Invalid parameter type for 'id', expected: integer");
+	g_free(d);
+	d = conn_error(c, "{\"execute\": \"guest-ping\", \"arguments\": {\"x\": 1}}",
+		       "GenericError");
+	g_assert_cmpstr(d, ==, "Parameter 'x' is unexpected");
+	g_free(d);
+	d = conn_error(c, "{\"execute\": 1}", "GenericError");
+	g_assert_cmpstr(d, ==, "QMP input member 'execute' must be a string");
+	g_free(d);
+	d = conn_error(c, "[1, 2]", "GenericError");
+	g_assert_cmpstr(d, ==, "Input must be a JSON object");
+	g_free(d);
+	d = conn_error(c, "{\"execute\": \"guest-ping\", \"x\": tru}", "GenericError");
+	g_assert_true(g_str_has_prefix(d, "JSON parse error"));
+	g_free(d);
+	d = conn_error(c, "{\"execute\": \"guest-ping\", \"s\": \"\xc0\xaf\"}", "GenericError");
+	g_assert_true(g_str_has_prefix(d, "JSON parse error"));
+	g_free(d);
+	d = conn_error(c, "{\"execute\": \"guest-shutdown\", \"arguments\": {\"mode\": \"nap\"}}",
+		       "GenericError");
+	g_assert_nonnull(strstr(d, "halt|powerdown|reboot"));
+	g_free(d);
+	/* Still in sync afterwards. */
+	g_autoptr(JsonNode) r = conn_return(c, "{\"execute\": \"guest-ping\"}");
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(r));
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_guest_info(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	g_autoptr(JsonNode) r = conn_return(c, "{\"execute\": \"guest-info\"}");
+	JsonObject *o = json_node_get_object(r);
+	JsonArray *cmds = json_object_get_array_member(o, "supported_commands");
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+	g_assert_nonnull(json_object_get_string_member(o, "version"));
+	for (guint i = 0; i < json_array_get_length(cmds); i++) {
+		JsonObject *e = json_array_get_object_element(cmds, i);
+		const char *name = json_object_get_string_member(e, "name");
+		g_assert_true(json_object_get_boolean_member(e, "enabled"));
+		g_assert_cmpint(json_object_get_boolean_member(e, "success-response"), ==,
+				strcmp(name, "guest-shutdown") != 0);
+		g_assert_false(g_hash_table_contains(seen, name));
+		g_hash_table_add(seen, (gpointer)name);
+	}
+	for (const char *const *n = all_commands; *n; n++)
+		if (!g_hash_table_contains(seen, *n))
+			g_error("guest-info does not list %s", *n);
+	g_assert_cmpuint(g_hash_table_size(seen), ==, g_strv_length((char **)all_commands));
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_grain_status(void)
+{
+	const char *extra[] = { "--mount", "grainvm-test-none:/nonexistent/grainvm/ws:msize=524288",
+				NULL };
+	Agent *a = agent_start(extra);
+	Conn *c = conn_open(a);
+	g_autoptr(JsonNode) r = conn_return(c, "{\"execute\": \"grain-status\"}");
+	JsonObject *o = json_node_get_object(r);
+	JsonArray *mounts = json_object_get_array_member(o, "mounts");
+	JsonObject *m;
+
+	g_assert_cmpstr(json_object_get_string_member(o, "agent"), ==, "grainvm-agent");
+	g_assert_false(json_object_get_boolean_member(o, "init"));
+	g_assert_false(json_object_get_boolean_member(o, "ready"));
+	g_assert_cmpfloat(json_object_get_double_member(o, "uptime"), >, 0);
+	g_assert_nonnull(json_object_get_string_member(o, "hostname"));
+	g_assert_cmpuint(json_array_get_length(mounts), >=, 1);
+	m = json_array_get_object_element(mounts, 0);
+	g_assert_cmpstr(json_object_get_string_member(m, "tag"), ==, "grainvm-test-none");
+	g_assert_cmpstr(json_object_get_string_member(m, "mount-point"), ==,
+			"/nonexistent/grainvm/ws");
+	g_assert_true(json_object_get_boolean_member(m, "expected"));
+	g_assert_false(json_object_get_boolean_member(m, "mounted"));
+	g_assert_false(json_object_get_boolean_member(m, "writable"));
+	/* Every other entry is a 9p mount the host did not ask for. */
+	for (guint i = 1; i < json_array_get_length(mounts); i++)
+		g_assert_false(json_object_get_boolean_member(
+			json_array_get_object_element(mounts, i), "expected"));
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_files(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	g_autofree char *path = g_build_filename(a->dir, "f.txt", NULL);
+	g_autofree char *req = NULL, *contents = NULL, *desc = NULL;
+	gint64 h;
+	gsize len;
+
+	req = g_strdup_printf("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":\"%s\",\"mode\":\"w+\"}}",
+			      path);
+	g_autoptr(JsonNode) hn = conn_return(c, req);
+	h = json_node_get_int(hn);
+
+#define CMD(...) g_strdup_printf(__VA_ARGS__)
+	g_free(req);
+	/* "hello, agent\n" */
+	req = CMD("{\"execute\":\"guest-file-write\",\"arguments\":{\"handle\":%" G_GINT64_FORMAT
+		  ",\"buf-b64\":\"aGVsbG8sIGFnZW50Cg==\"}}", h);
+	g_autoptr(JsonNode) w = conn_return(c, req);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(w), "count"), ==, 13);
+
+	g_free(req);
+	req = CMD("{\"execute\":\"guest-file-seek\",\"arguments\":{\"handle\":%" G_GINT64_FORMAT
+		  ",\"offset\":7,\"whence\":\"set\"}}", h);
+	g_autoptr(JsonNode) s = conn_return(c, req);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(s), "position"), ==, 7);
+
+	g_free(req);
+	req = CMD("{\"execute\":\"guest-file-read\",\"arguments\":{\"handle\":%" G_GINT64_FORMAT
+		  ",\"count\":100}}", h);
+	g_autoptr(JsonNode) rd = conn_return(c, req);
+	JsonObject *ro = json_node_get_object(rd);
+	g_assert_cmpint(json_object_get_int_member(ro, "count"), ==, 6);
+	g_assert_cmpstr(json_object_get_string_member(ro, "buf-b64"), ==, "YWdlbnQK");
+	g_assert_true(json_object_get_boolean_member(ro, "eof"));
+
+	g_free(req);
+	req = CMD("{\"execute\":\"guest-file-read\",\"arguments\":{\"handle\":%" G_GINT64_FORMAT
+		  ",\"count\":-1}}", h);
+	desc = conn_error(c, req, "GenericError");
+	g_assert_cmpstr(desc, ==, "value '-1' is invalid for argument count");
+
+	g_free(req);
+	req = CMD("{\"execute\":\"guest-file-flush\",\"arguments\":{\"handle\":%" G_GINT64_FORMAT "}}", h);
+	json_node_unref(conn_return(c, req));
+
+	g_free(req);
+	req = CMD("{\"execute\":\"guest-file-close\",\"arguments\":{\"handle\":%" G_GINT64_FORMAT "}}", h);
+	json_node_unref(conn_return(c, req));
+	g_free(desc);
+	desc = conn_error(c, req, "GenericError");
+	g_assert_nonnull(strstr(desc, "has not been found"));
+
+	g_assert_true(g_file_get_contents(path, &contents, &len, NULL));
+	g_assert_cmpstr(contents, ==, "hello, agent\n");
+
+	g_free(desc);
+	desc = conn_error(c, "{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":\"/nonexistent/x\"}}",
+			  "GenericError");
+	g_assert_nonnull(strstr(desc, "No such file"));
+	g_unlink(path);
+	conn_close(c);
+	agent_stop(a);
+#undef CMD
+}
+
+static void test_reconnect_half_sent(void)
+{
+	Agent *a = agent_start(NULL);
+
+	for (int i = 0; i < 3; i++) {
+		Conn *c = conn_open(a);
+		/* Leave an unfinished string and object behind. */
+		conn_send_str(c, "{\"execute\": \"guest-sync\", \"arguments\": {\"id\": \"unterminated {{[");
+		conn_close(c);
+	}
+	Conn *c = conn_open(a);
+	g_autoptr(JsonNode) r = conn_cmd(c, "{\"execute\": \"guest-ping\", \"id\": \"second client\"}");
+	JsonObject *o = json_node_get_object(r);
+	g_assert_true(json_object_has_member(o, "return"));
+	g_assert_cmpstr(json_object_get_string_member(o, "id"), ==, "second client");
+	conn_close(c);
+	agent_stop(a);
+}
+
+static void test_size_cap(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	/* 17 MiB inside a string, over the 16 MiB cap. */
+	gsize big = 17u << 20;
+	g_autofree char *filler = g_malloc(64 << 10);
+
+	memset(filler, 'A', 64 << 10);
+	conn_send_str(c, "{\"execute\": \"guest-file-write\", \"arguments\": {\"handle\": 1, \"buf-b64\": \"");
+	for (gsize sent = 0; sent < big; sent += 64 << 10)
+		conn_send(c, filler, 64 << 10);
+	conn_send_str(c, "\"}, \"id\": 1}");
+	g_autoptr(JsonNode) r = conn_reply(c);
+	JsonObject *e = json_object_get_object_member(json_node_get_object(r), "error");
+	g_assert_nonnull(e);
+	g_assert_cmpstr(json_object_get_string_member(e, "class"), ==, "GenericError");
+	g_assert_nonnull(strstr(json_object_get_string_member(e, "desc"), "size limit"));
+
+	/* The rest of the oversized request was skipped, not parsed. */
+	g_autoptr(JsonNode) p = conn_cmd(c, "{\"execute\": \"guest-ping\", \"id\": \"after\"}");
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(p), "id"), ==, "after");
+	g_assert_true(json_object_has_member(json_node_get_object(p), "return"));
+	conn_close(c);
+	agent_stop(a);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/agent/proto/sync-delimited-after-garbage", test_sync_delimited_after_garbage);
+	g_test_add_func("/agent/proto/unknown-command", test_unknown_command);
+	g_test_add_func("/agent/proto/id-echo", test_id_echo);
+	g_test_add_func("/agent/proto/framing", test_framing);
+	g_test_add_func("/agent/proto/errors", test_errors);
+	g_test_add_func("/agent/proto/guest-info", test_guest_info);
+	g_test_add_func("/agent/proto/grain-status", test_grain_status);
+	g_test_add_func("/agent/proto/files", test_files);
+	g_test_add_func("/agent/proto/reconnect-half-sent", test_reconnect_half_sent);
+	g_test_add_func("/agent/proto/size-cap", test_size_cap);
+	return g_test_run();
+}
