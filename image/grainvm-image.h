@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * grainvm-image.h - disk images for grainvm: qcow2 creation, inspection,
+ * conversion and whole-disk builds
+ *
+ * Theory of Operation
+ * -------------------
+ * A qcow2 file is a header cluster, a two-level map from guest clusters to
+ * host clusters (one L1 table, L2 tables of one cluster each), and
+ * refcounts for every host cluster (a refcount table pointing at refcount
+ * blocks).  grainvm writes qcow2 itself rather than through qemu-img so
+ * that it can lay the file out in one pass and without a full-size
+ * temporary; qemu-img stays the oracle in the tests.
+ *
+ * The library is split so that the format rules can be tested without I/O:
+ *
+ *   gv-qcow2.h   the pure core: header parse/serialize (the fuzz target),
+ *                L1/refcount sizing, compressed-cluster descriptors and the
+ *                byte packer.  Numbers and buffers in, numbers out.
+ *   create.c     empty images and overlays: header, L1, one refcount block.
+ *   info.c       reads a header, follows the backing chain, prints JSON in
+ *                qemu-img's shape.
+ *   convert.c    raw -> qcow2.  Data goes first, in guest order, packed
+ *                from cluster 1 on; the map and refcounts are only known
+ *                at the end, so L2 tables, L1 and refcounts are appended
+ *                after the data and the header is written last.  Zero and
+ *                hole clusters are never written.  Compression runs on a
+ *                thread pool; results are committed in guest order through
+ *                a bounded reorder window, which keeps memory bounded and
+ *                the output deterministic.
+ *   writer-*.c   the output queue: io_uring when built with liburing,
+ *                pwrite otherwise.
+ *   gpt.c, build.c  whole bootable disks: a GPT, an ESP made by mkfs.vfat
+ *                and mtools, an ext4 root made by mke2fs -d, streamed into
+ *                the qcow2 writer partition by partition.
+ *
+ * Every file is written under a temporary name in the target's directory
+ * and renamed into place after fsync (docs/errors.md), so a crash, a full
+ * disk or Ctrl-C never leaves a half-written image under the final name.
+ * Backing files are only ever opened O_RDONLY.
+ *
+ * Errors are GV_IMAGE_ERROR (below) or G_IO_ERROR/G_FILE_ERROR from GLib
+ * calls; messages name the file and what is wrong with it.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define GV_IMAGE_ERROR (gv_image_error_quark())
+GQuark gv_image_error_quark(void);
+
+/**
+ * GvImageError - codes of GV_IMAGE_ERROR
+ *
+ * The first four are bad input (exit code 2 in docs/errors.md: nothing was
+ * written); the rest are failures of the operation (exit code 1).
+ */
+typedef enum {
+	GV_IMAGE_ERROR_INVALID,     /* bad argument: size, cluster size, option */
+	GV_IMAGE_ERROR_NOT_FOUND,   /* an input file (source, backing, kernel) is missing */
+	GV_IMAGE_ERROR_CORRUPT,     /* an input is not a valid image */
+	GV_IMAGE_ERROR_UNSUPPORTED, /* a valid image using a feature grainvm does not handle */
+	GV_IMAGE_ERROR_IO,          /* read or write failed (disk full, I/O error) */
+	GV_IMAGE_ERROR_TOOL,        /* an external tool (qemu-img, mke2fs, mtools) failed */
+	GV_IMAGE_ERROR_CANCELLED,   /* interrupted */
+} GvImageError;
+
+/**
+ * gv_image_error_is_bad_input() - whether @error means "bad input"
+ * @error: any error
+ *
+ * Return: TRUE for the GV_IMAGE_ERROR codes that map to exit code 2.
+ */
+gboolean gv_image_error_is_bad_input(const GError *error);
+
+/**
+ * gv_image_install_signal_cleanup() - remove temporary files on SIGINT
+ *
+ * Installs handlers for SIGINT, SIGTERM and SIGHUP that unlink the
+ * temporary files of writes in progress and then die of the signal, so
+ * that Ctrl-C during a convert or build leaves nothing behind.  For the
+ * CLI; a long-running process that handles signals itself should not
+ * call it.
+ */
+void gv_image_install_signal_cleanup(void);
+
+/**
+ * gv_image_parse_size() - parse a size such as "10G", "512M", "4096"
+ * @text: digits with an optional suffix k, M, G, T, P (powers of 1024,
+ *        either case, optionally followed by "iB" or "B")
+ * @out: (out): bytes, set on success only
+ * @error: GV_IMAGE_ERROR_INVALID naming the text
+ *
+ * Return: TRUE when @text is a size that fits in 63 bits.
+ */
+gboolean gv_image_parse_size(const char *text, guint64 *out, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Creation                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * gv_image_create_qcow2() - create an empty qcow2 v3 image or an overlay
+ * @path: the image to write; replaced atomically if it exists
+ * @virtual_size: guest-visible size in bytes, rounded up to 512 as
+ *                qemu-img does; 0 with @backing_file takes the backing
+ *                file's size
+ * @backing_file: (nullable): recorded verbatim in the header; a relative
+ *                name is resolved against @path's directory, as QEMU does
+ * @backing_format: (nullable): "qcow2" or "raw"; NULL probes the backing
+ *                  file.  The format is always recorded so that QEMU never
+ *                  has to probe (a raw base that starts with a qcow2 magic
+ *                  must not be taken for one).
+ * @cluster_size: power of two from 512 to 2 MiB; 0 means 64 KiB
+ * @error: return location
+ *
+ * The backing file is opened read-only, only to learn its format and
+ * size.  @path must not be the backing file itself.
+ *
+ * Return: TRUE when @path holds the new image.
+ */
+gboolean gv_image_create_qcow2(const char *path, guint64 virtual_size,
+			       const char *backing_file,
+			       const char *backing_format,
+			       guint32 cluster_size, GError **error);
+
+/**
+ * gv_image_backing_name_for() - the backing name to record for a base
+ * @image_path: the overlay to be created (its directory must exist)
+ * @backing_path: the base, as a path from the current directory
+ * @error: GV_IMAGE_ERROR_NOT_FOUND when either directory is missing
+ *
+ * QEMU resolves a relative backing name against the overlay's directory,
+ * not the current one.  An absolute @backing_path is returned as is; a
+ * relative one becomes the path from the overlay's directory to the
+ * base's (directories resolved through symlinks, the base's own name kept),
+ * so that a base and its overlays can move together.
+ *
+ * Return: (transfer full): the name for gv_image_create_qcow2().
+ */
+char *gv_image_backing_name_for(const char *image_path, const char *backing_path,
+				GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Inspection                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct _GvImageInfo GvImageInfo;
+
+/**
+ * GvImageInfo - what gv_image_info_read() learnt about an image
+ * @filename: the path as given
+ * @format: "qcow2" or "raw"
+ * @virtual_size: guest-visible bytes (raw: file size rounded up to 512)
+ * @actual_size: bytes the file occupies on disk (st_blocks * 512)
+ * @cluster_size: qcow2 only, else 0
+ * @qcow2_version: 2 or 3; 0 for raw
+ * @compression_type: "zlib" or "zstd"; NULL for raw
+ * @refcount_bits: qcow2 only
+ * @lazy_refcounts: qcow2 v3 compatible bit
+ * @extended_l2: qcow2 v3 incompatible bit 4
+ * @encrypted: qcow2 crypt_method is not 0
+ * @dirty: incompatible bit 0 (QEMU did not close it cleanly)
+ * @corrupt: incompatible bit 1 (QEMU found an inconsistency)
+ * @nb_snapshots: internal snapshots
+ * @backing_file: (nullable): the name recorded in the header
+ * @backing_format: (nullable): the recorded backing format
+ * @full_backing_file: (nullable): @backing_file joined to @filename's
+ *                     directory (qemu-img's "full-backing-filename")
+ * @data_file: (nullable): external data file name, if any
+ * @backing_chain: (element-type GvImageInfo): the backing files, nearest
+ *                 first; their own backing_chain is empty
+ */
+struct _GvImageInfo {
+	char *filename;
+	char *format;
+	guint64 virtual_size;
+	guint64 actual_size;
+	guint32 cluster_size;
+	guint32 qcow2_version;
+	char *compression_type;
+	guint32 refcount_bits;
+	gboolean lazy_refcounts;
+	gboolean extended_l2;
+	gboolean encrypted;
+	gboolean dirty;
+	gboolean corrupt;
+	guint32 nb_snapshots;
+	char *backing_file;
+	char *backing_format;
+	char *full_backing_file;
+	char *data_file;
+	GPtrArray *backing_chain;
+};
+
+typedef enum {
+	GV_IMAGE_INFO_DEFAULT = 0,
+	/* Do not open backing files (backing_chain stays empty). */
+	GV_IMAGE_INFO_NO_BACKING = 1 << 0,
+} GvImageInfoFlags;
+
+/*
+ * Backing chains deeper than this are refused: a loop (a -> b -> a) or a
+ * pathological chain must not make info recurse forever.  Real chains are
+ * a base and an overlay or two.
+ */
+#define GV_IMAGE_MAX_CHAIN_DEPTH 32
+
+/**
+ * gv_image_info_read() - inspect an image and its backing chain
+ * @path: the image
+ * @error: GV_IMAGE_ERROR_NOT_FOUND for a missing image or backing file,
+ *         GV_IMAGE_ERROR_CORRUPT for a malformed qcow2 header,
+ *         GV_IMAGE_ERROR_UNSUPPORTED for a backing chain that loops or is
+ *         too deep; the message names the file
+ *
+ * A file is qcow2 when it starts with the qcow2 magic and raw otherwise;
+ * a backing file is read as the format its overlay records.  Files are
+ * opened read-only.
+ *
+ * Return: (transfer full): the info, or NULL with @error set.
+ */
+GvImageInfo *gv_image_info_read(const char *path, GError **error);
+
+/**
+ * gv_image_info_read_full() - gv_image_info_read() with flags
+ * @path: the image
+ * @format: (nullable): "qcow2" or "raw" to skip probing; NULL probes
+ * @flags: GvImageInfoFlags
+ * @error: as for gv_image_info_read()
+ *
+ * Return: (transfer full): the info, or NULL with @error set.
+ */
+GvImageInfo *gv_image_info_read_full(const char *path, const char *format,
+				     GvImageInfoFlags flags, GError **error);
+
+void gv_image_info_free(GvImageInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvImageInfo, gv_image_info_free)
+
+/**
+ * gv_image_info_to_json() - the info as `qemu-img info --output=json` prints it
+ * @info: the info
+ *
+ * Same key names as qemu-img 7.2: "filename", "format", "virtual-size",
+ * "actual-size", "cluster-size", "dirty-flag", "backing-filename",
+ * "full-backing-filename", "backing-filename-format", "format-specific".
+ *
+ * Return: (transfer full): pretty-printed JSON, no trailing newline.
+ */
+char *gv_image_info_to_json(const GvImageInfo *info);
+
+/**
+ * gv_image_info_chain_to_json() - like `qemu-img info --backing-chain --output=json`
+ * @info: the info
+ *
+ * Return: (transfer full): a JSON array: @info, then its backing chain.
+ */
+char *gv_image_info_chain_to_json(const GvImageInfo *info);
+
+/* ------------------------------------------------------------------------ */
+/* qemu-img wrappers                                                        */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * gv_image_qemu_img_path() - the qemu-img to run
+ *
+ * Return: (transfer full): $GRAINVM_QEMU_IMG if set, else "qemu-img"
+ * found in PATH, else NULL.
+ */
+char *gv_image_qemu_img_path(void);
+
+/**
+ * gv_image_check() - run `qemu-img check` on an image
+ * @path: the image
+ * @output: (out) (optional) (transfer full): what qemu-img printed
+ * @error: GV_IMAGE_ERROR_CORRUPT when qemu-img finds errors or leaks
+ *         (the message carries its summary), GV_IMAGE_ERROR_TOOL when it
+ *         cannot run
+ *
+ * Return: TRUE when the image is clean.
+ */
+gboolean gv_image_check(const char *path, char **output, GError **error);
+
+typedef enum {
+	GV_IMAGE_SNAPSHOT_CREATE,
+	GV_IMAGE_SNAPSHOT_LIST,
+	GV_IMAGE_SNAPSHOT_APPLY,
+	GV_IMAGE_SNAPSHOT_DELETE,
+} GvImageSnapshotOp;
+
+/**
+ * gv_image_snapshot() - offline internal snapshots through qemu-img
+ * @path: a qcow2 image no VM is using (qemu-img's lock enforces it)
+ * @op: create, list, apply (revert the disk to the snapshot) or delete
+ * @name: (nullable): the snapshot name; ignored for LIST
+ * @output: (out) (optional) (transfer full): qemu-img's output (the
+ *          table for LIST)
+ * @error: GV_IMAGE_ERROR_UNSUPPORTED for a raw image,
+ *         GV_IMAGE_ERROR_TOOL with qemu-img's message otherwise
+ *
+ * Return: TRUE on success.
+ */
+gboolean gv_image_snapshot(const char *path, GvImageSnapshotOp op, const char *name,
+			   char **output, GError **error);
+
+G_END_DECLS

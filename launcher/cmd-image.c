@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-image.c - `grainvm image`: create, inspect, convert and build disks
+ *
+ * A thin front end over libgvimage (image/grainvm-image.h): each
+ * subcommand parses its own options with a GOptionContext, calls one
+ * library function and prints the result.  Errors go through
+ * gv_cli_error(), which maps them to the exit codes of docs/errors.md
+ * (GV_IMAGE_ERROR_INVALID, _NOT_FOUND, _CORRUPT and _UNSUPPORTED are bad
+ * input, exit 2; the rest exit 1).  Option errors are re-raised as
+ * GV_IMAGE_ERROR_INVALID so that they map to 2 as well.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gv-cli.h"
+#include "grainvm-image.h"
+
+typedef struct {
+	const char *name;
+	GvCommandFunc handler;
+	const char *args;
+	const char *summary;
+} ImageCommand;
+
+static const ImageCommand *find_command(const char *name);
+
+/*
+ * Parse @argv with @entries; on error set GV_IMAGE_ERROR_INVALID.  GLib's
+ * own --help calls exit(), which a handler must not do, so --help is an
+ * ordinary flag here: the help is printed and *rest is left NULL, which
+ * callers treat as "done, exit 0".
+ */
+static gboolean parse_options(int argc, char **argv, const char *sub, const GOptionEntry *entries,
+			      GStrv *rest, GError **error)
+{
+	gboolean help = FALSE;
+	const GOptionEntry help_entry[] = {
+		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL },
+		{ NULL },
+	};
+	const ImageCommand *cmd = find_command(sub);
+	g_autofree char *param = g_strdup_printf("image %s %s", sub, cmd->args);
+	g_autoptr(GOptionContext) ctx = g_option_context_new(param);
+	g_autoptr(GError) local = NULL;
+	/* GOptionContext wants argv[0] to be the program; drop "image". */
+	g_auto(GStrv) args = g_new0(char *, (gsize)argc + 1);
+
+	args[0] = g_strdup(g_get_prgname() ? g_get_prgname() : "grainvm");
+	for (int i = 1; i < argc; i++)
+		args[i] = g_strdup(argv[i]);
+	g_option_context_set_summary(ctx, cmd->summary);
+	g_option_context_set_help_enabled(ctx, FALSE);
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_add_main_entries(ctx, help_entry, NULL);
+	if (!g_option_context_parse_strv(ctx, &args, &local)) {
+		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID, "image %s: %s", sub,
+			    local->message);
+		return FALSE;
+	}
+	if (help) {
+		g_autofree char *text = g_option_context_get_help(ctx, TRUE, NULL);
+		fputs(text, stdout);
+		*rest = NULL;
+		return TRUE;
+	}
+	*rest = g_steal_pointer(&args);
+	return TRUE;
+}
+
+/* Operands after the program name; exactly @min..@max of them. */
+static gboolean operands(GStrv rest, guint min, guint max, const char *sub, GError **error)
+{
+	guint n = g_strv_length(rest) - 1;
+
+	if (n < min || n > max) {
+		const ImageCommand *cmd = find_command(sub);
+		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
+			    "usage: grainvm image %s %s", sub, cmd->args);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean parse_cluster_size(const char *text, guint32 *out, GError **error)
+{
+	guint64 v = 0;
+
+	if (text && !gv_image_parse_size(text, &v, error))
+		return FALSE;
+	if (v > G_MAXUINT32) {
+		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
+			    "cluster size %s too large", text);
+		return FALSE;
+	}
+	*out = (guint32)v;
+	return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int cmd_create(int argc, char **argv)
+{
+	g_autofree char *backing = NULL, *backing_format = NULL, *cluster = NULL;
+	const GOptionEntry entries[] = {
+		{ "backing", 'b', 0, G_OPTION_ARG_FILENAME, &backing, "Make an overlay of BASE",
+		  "BASE" },
+		{ "backing-format", 'F', 0, G_OPTION_ARG_STRING, &backing_format,
+		  "Format of BASE (qcow2 or raw; probed if omitted)", "FMT" },
+		{ "cluster-size", 0, 0, G_OPTION_ARG_STRING, &cluster, "Cluster size (default 64K)",
+		  "N" },
+		{ NULL },
+	};
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) rest = NULL;
+	g_autofree char *recorded = NULL;
+	guint64 size = 0;
+	guint32 cluster_size = 0;
+
+	if (!parse_options(argc, argv, "create", entries, &rest, &error))
+		return gv_cli_error(error);
+	if (!rest)
+		return 0; /* --help */
+	if (!operands(rest, backing ? 1 : 2, 2, "create", &error) ||
+	    (rest[2] && !gv_image_parse_size(rest[2], &size, &error)) ||
+	    !parse_cluster_size(cluster, &cluster_size, &error))
+		return gv_cli_error(error);
+	if (backing && !(recorded = gv_image_backing_name_for(rest[1], backing, &error)))
+		return gv_cli_error(error);
+	if (!gv_image_create_qcow2(rest[1], size, recorded, backing_format, cluster_size, &error))
+		return gv_cli_error(error);
+	return 0;
+}
+
+static int cmd_overlay(int argc, char **argv)
+{
+	g_autofree char *cluster = NULL, *backing_format = NULL;
+	const GOptionEntry entries[] = {
+		{ "backing-format", 'F', 0, G_OPTION_ARG_STRING, &backing_format,
+		  "Format of BASE (qcow2 or raw; probed if omitted)", "FMT" },
+		{ "cluster-size", 0, 0, G_OPTION_ARG_STRING, &cluster, "Cluster size (default 64K)",
+		  "N" },
+		{ NULL },
+	};
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) rest = NULL;
+	g_autofree char *recorded = NULL;
+	guint32 cluster_size = 0;
+
+	if (!parse_options(argc, argv, "overlay", entries, &rest, &error))
+		return gv_cli_error(error);
+	if (!rest)
+		return 0; /* --help */
+	if (!operands(rest, 2, 2, "overlay", &error) ||
+	    !parse_cluster_size(cluster, &cluster_size, &error) ||
+	    !(recorded = gv_image_backing_name_for(rest[2], rest[1], &error)) ||
+	    !gv_image_create_qcow2(rest[2], 0, recorded, backing_format, cluster_size, &error))
+		return gv_cli_error(error);
+	return 0;
+}
+
+/*
+ * "2 GiB", "1.5 MiB", "512 B": qemu-img's style (three significant
+ * digits, plain ASCII space), so the output reads the same as theirs.
+ */
+static char *format_size(guint64 bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	gsize u = 0;
+
+	while (v >= 1024 && u + 1 < G_N_ELEMENTS(units)) {
+		v /= 1024;
+		u++;
+	}
+	return g_strdup_printf("%0.3g %s", v, units[u]);
+}
+
+static void print_human(const GvImageInfo *info)
+{
+	g_autofree char *vsize = format_size(info->virtual_size);
+	g_autofree char *dsize = format_size(info->actual_size);
+
+	printf("image: %s\n", info->filename);
+	printf("file format: %s\n", info->format);
+	printf("virtual size: %s (%" G_GUINT64_FORMAT " bytes)\n", vsize, info->virtual_size);
+	printf("disk size: %s\n", dsize);
+	if (info->cluster_size)
+		printf("cluster_size: %u\n", info->cluster_size);
+	if (info->backing_file) {
+		printf("backing file: %s (actual path: %s)\n", info->backing_file,
+		       info->full_backing_file);
+		if (info->backing_format)
+			printf("backing file format: %s\n", info->backing_format);
+	}
+	if (info->qcow2_version) {
+		printf("Format specific information:\n");
+		printf("    compat: %s\n", info->qcow2_version == 2 ? "0.10" : "1.1");
+		printf("    compression type: %s\n", info->compression_type);
+		printf("    refcount bits: %u\n", info->refcount_bits);
+		if (info->qcow2_version >= 3) {
+			printf("    lazy refcounts: %s\n", info->lazy_refcounts ? "true" : "false");
+			printf("    corrupt: %s\n", info->corrupt ? "true" : "false");
+			printf("    extended l2: %s\n", info->extended_l2 ? "true" : "false");
+		}
+		if (info->nb_snapshots)
+			printf("    snapshots: %u\n", info->nb_snapshots);
+	}
+	if (info->dirty)
+		printf("dirty flag: true\n");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	gboolean json = FALSE, chain = FALSE;
+	const GOptionEntry entries[] = {
+		{ "json", 0, 0, G_OPTION_ARG_NONE, &json,
+		  "Print JSON in the shape of qemu-img info --output=json", NULL },
+		{ "backing-chain", 0, 0, G_OPTION_ARG_NONE, &chain,
+		  "Print the backing files too", NULL },
+		{ NULL },
+	};
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) rest = NULL;
+	g_autoptr(GvImageInfo) info = NULL;
+
+	if (!parse_options(argc, argv, "info", entries, &rest, &error))
+		return gv_cli_error(error);
+	if (!rest)
+		return 0; /* --help */
+	if (!operands(rest, 1, 1, "info", &error) ||
+	    !(info = gv_image_info_read_full(rest[1], NULL,
+					     chain ? GV_IMAGE_INFO_DEFAULT : GV_IMAGE_INFO_NO_BACKING,
+					     &error)))
+		return gv_cli_error(error);
+	if (json) {
+		g_autofree char *text = chain ? gv_image_info_chain_to_json(info)
+					      : gv_image_info_to_json(info);
+		printf("%s\n", text);
+		return 0;
+	}
+	print_human(info);
+	for (guint i = 0; chain && i < info->backing_chain->len; i++) {
+		printf("\n");
+		print_human(g_ptr_array_index(info->backing_chain, i));
+	}
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const GOptionEntry entries[] = { { NULL } };
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) rest = NULL;
+	g_autofree char *output = NULL;
+
+	if (!parse_options(argc, argv, "check", entries, &rest, &error))
+		return gv_cli_error(error);
+	if (!rest)
+		return 0; /* --help */
+	if (!operands(rest, 1, 1, "check", &error))
+		return gv_cli_error(error);
+	gboolean ok = gv_image_check(rest[1], &output, &error);
+	if (output)
+		fputs(output, stdout);
+	if (!ok) {
+		int code = gv_cli_error(error);
+		/* A checked image with errors is a failed check, not bad input. */
+		return g_error_matches(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_CORRUPT) ? 1 : code;
+	}
+	return 0;
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	g_autofree char *create = NULL, *apply = NULL, *del = NULL;
+	gboolean list = FALSE;
+	const GOptionEntry entries[] = {
+		{ "create", 'c', 0, G_OPTION_ARG_STRING, &create, "Create snapshot NAME", "NAME" },
+		{ "apply", 'a', 0, G_OPTION_ARG_STRING, &apply,
+		  "Revert the disk to snapshot NAME", "NAME" },
+		{ "delete", 'd', 0, G_OPTION_ARG_STRING, &del, "Delete snapshot NAME", "NAME" },
+		{ "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List snapshots (the default)", NULL },
+		{ NULL },
+	};
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) rest = NULL;
+	g_autofree char *output = NULL;
+	GvImageSnapshotOp op = GV_IMAGE_SNAPSHOT_LIST;
+	const char *name = NULL;
+
+	if (!parse_options(argc, argv, "snapshot", entries, &rest, &error))
+		return gv_cli_error(error);
+	if (!rest)
+		return 0; /* --help */
+	if (!operands(rest, 1, 1, "snapshot", &error))
+		return gv_cli_error(error);
+	if (!!create + !!apply + !!del + !!list > 1) {
+		g_set_error(&error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
+			    "image snapshot: give one of --create, --apply, --delete, --list");
+		return gv_cli_error(error);
+	}
+	if (create)
+		op = GV_IMAGE_SNAPSHOT_CREATE, name = create;
+	else if (apply)
+		op = GV_IMAGE_SNAPSHOT_APPLY, name = apply;
+	else if (del)
+		op = GV_IMAGE_SNAPSHOT_DELETE, name = del;
+	if (!gv_image_snapshot(rest[1], op, name, &output, &error))
+		return gv_cli_error(error);
+	if (output)
+		fputs(output, stdout);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static const ImageCommand commands[] = {
+	{ "create", cmd_create, "FILE [SIZE]",
+	  "Create an empty qcow2 image, or an overlay with --backing (SIZE defaults to the base's)" },
+	{ "overlay", cmd_overlay, "BASE FILE",
+	  "Create a qcow2 overlay FILE on top of BASE; BASE is only read" },
+	{ "info", cmd_info, "FILE", "Show an image's format, sizes and backing file" },
+	{ "check", cmd_check, "FILE", "Check a qcow2 image's consistency with qemu-img check" },
+	{ "snapshot", cmd_snapshot, "FILE",
+	  "List, create, apply or delete internal snapshots of an image no VM is using" },
+};
+
+static const ImageCommand *find_command(const char *name)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to, "Usage: grainvm image COMMAND [OPTION…]\n\nCommands:\n");
+	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
+		fprintf(to, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(to, "\nRun 'grainvm image COMMAND --help' for its options.\n");
+}
+
+int gv_cmd_image(int argc, char **argv)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	const ImageCommand *cmd = find_command(argv[1]);
+	if (!cmd) {
+		g_set_error(&error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
+			    "unknown image command \"%s\" (try: grainvm image --help)", argv[1]);
+		return gv_cli_error(error);
+	}
+	/* Writers must not leave temporaries behind when interrupted. */
+	gv_image_install_signal_cleanup();
+	return cmd->handler(argc - 1, argv + 1);
+}
