@@ -14,6 +14,10 @@
 /* true when the agent is PID 1 (or --init): it owns the whole guest. */
 extern bool agent_init_mode;
 
+/* Where the agent keeps files (the build log): /run/grainvm, or
+ * --state-dir. */
+extern const char *agent_state_dir;
+
 /* The command table (commands.c). */
 extern const struct command agent_commands[];
 extern const size_t agent_ncommands;
@@ -33,5 +37,11 @@ int cmd_guest_file_read(struct req *r);
 int cmd_guest_file_write(struct req *r);
 int cmd_guest_file_seek(struct req *r);
 int cmd_guest_file_flush(struct req *r);
+
+/* info.c */
+int cmd_guest_get_osinfo(struct req *r);
+int cmd_guest_get_fsinfo(struct req *r);
+int cmd_guest_network_get_interfaces(struct req *r);
+int cmd_guest_get_time(struct req *r);
 
 #endif

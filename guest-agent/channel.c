@@ -140,6 +140,7 @@ static bool out_push(struct jw *w)
 			w->buf = NULL;
 			w->cap = 0;
 			w->len = 0;
+			ch.w.events |= POLLOUT;
 			return true;
 		}
 	}
@@ -166,6 +167,9 @@ static bool out_push(struct jw *w)
 	}
 	memcpy(ch.out + ch.tail, p, n);
 	ch.tail += n;
+	/* Queued from outside our own callback (an event from a prepare
+	 * hook): make sure this round's poll waits for POLLOUT. */
+	ch.w.events |= POLLOUT;
 	return true;
 }
 

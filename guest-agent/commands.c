@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "build.h"
+#include "exec.h"
 #include "mounts.h"
 #include "power.h"
 #include "util.h"
@@ -31,7 +33,19 @@ enum cmd_id {
 	CMD_GUEST_FILE_WRITE,
 	CMD_GUEST_FILE_SEEK,
 	CMD_GUEST_FILE_FLUSH,
+	CMD_GUEST_EXEC,
+	CMD_GUEST_EXEC_STATUS,
+	CMD_GUEST_GET_OSINFO,
+	CMD_GUEST_GET_FSINFO,
+	CMD_GUEST_NETWORK_GET_INTERFACES,
+	CMD_GUEST_GET_TIME,
 	CMD_GRAIN_STATUS,
+	CMD_GRAIN_EXEC_START,
+	CMD_GRAIN_EXEC_INPUT,
+	CMD_GRAIN_EXEC_SIGNAL,
+	CMD_GRAIN_BUILD_START,
+	CMD_GRAIN_BUILD_STATUS,
+	CMD_GRAIN_BUILD_ATTACH,
 	CMD__COUNT
 };
 
@@ -48,7 +62,20 @@ const struct command agent_commands[] = {
 	[CMD_GUEST_FILE_WRITE] = { "guest-file-write", cmd_guest_file_write, true },
 	[CMD_GUEST_FILE_SEEK] = { "guest-file-seek", cmd_guest_file_seek, true },
 	[CMD_GUEST_FILE_FLUSH] = { "guest-file-flush", cmd_guest_file_flush, true },
+	[CMD_GUEST_EXEC] = { "guest-exec", cmd_guest_exec, true },
+	[CMD_GUEST_EXEC_STATUS] = { "guest-exec-status", cmd_guest_exec_status, true },
+	[CMD_GUEST_GET_OSINFO] = { "guest-get-osinfo", cmd_guest_get_osinfo, true },
+	[CMD_GUEST_GET_FSINFO] = { "guest-get-fsinfo", cmd_guest_get_fsinfo, true },
+	[CMD_GUEST_NETWORK_GET_INTERFACES] = { "guest-network-get-interfaces",
+					       cmd_guest_network_get_interfaces, true },
+	[CMD_GUEST_GET_TIME] = { "guest-get-time", cmd_guest_get_time, true },
 	[CMD_GRAIN_STATUS] = { "grain-status", cmd_grain_status, true },
+	[CMD_GRAIN_EXEC_START] = { "grain-exec-start", cmd_grain_exec_start, true },
+	[CMD_GRAIN_EXEC_INPUT] = { "grain-exec-input", cmd_grain_exec_input, true },
+	[CMD_GRAIN_EXEC_SIGNAL] = { "grain-exec-signal", cmd_grain_exec_signal, true },
+	[CMD_GRAIN_BUILD_START] = { "grain-build-start", cmd_grain_build_start, true },
+	[CMD_GRAIN_BUILD_STATUS] = { "grain-build-status", cmd_grain_build_status, true },
+	[CMD_GRAIN_BUILD_ATTACH] = { "grain-build-attach", cmd_grain_build_attach, true },
 };
 _Static_assert(ARRAY_SIZE(agent_commands) == CMD__COUNT,
 	       "agent_commands[] must have one entry per enum cmd_id");

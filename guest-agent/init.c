@@ -221,7 +221,7 @@ static void shell_start(struct timer *t)
 	}
 	s.fd_in = s.fd_out = s.fd_err = fd;
 	st.started = now_ms();
-	pid = spawn_child(&s);
+	pid = spawn_child(&s, NULL);
 	close(fd);
 	if (pid < 0) {
 		log_msg("/bin/sh: %s", strerror((int)-pid));

@@ -621,6 +621,14 @@ static void str_body(struct jw *w, const char *s, size_t n)
 			continue;
 		}
 		i++;
+		if (c == 0) {
+			/* Valid JSON, but hosts built on C strings (json-glib)
+			 * truncate at it, and our own parser refuses it. */
+			*o++ = (char)0xEF;
+			*o++ = (char)0xBF;
+			*o++ = (char)0xBD;
+			continue;
+		}
 		switch (c) {
 		case '"': *o++ = '\\'; *o++ = '"'; break;
 		case '\\': *o++ = '\\'; *o++ = '\\'; break;

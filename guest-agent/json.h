@@ -159,7 +159,7 @@ void jw_obj_close(struct jw *w);
 void jw_arr_open(struct jw *w);
 void jw_arr_close(struct jw *w);
 void jw_key(struct jw *w, const char *key);
-/* Strings: bytes that are not valid UTF-8 are written as U+FFFD. */
+/* Strings: bytes that are not valid UTF-8, and NUL, are written as U+FFFD. */
 void jw_str(struct jw *w, const char *s);
 void jw_strn(struct jw *w, const char *s, size_t n);
 void jw_int(struct jw *w, int64_t v);

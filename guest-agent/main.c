@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "build.h"
+#include "exec.h"
 #include "channel.h"
 #include "init.h"
 #include "loop.h"
@@ -34,6 +36,7 @@
 #include "util.h"
 
 bool agent_init_mode;
+const char *agent_state_dir = "/run/grainvm";
 
 static struct watch sig_watch;
 
@@ -47,6 +50,7 @@ static void usage(FILE *f)
 		"  -l, --listen unix:PATH serve on a unix socket instead (tests)\n"
 		"  -m, --mount TAG:PATH[:OPTS]\n"
 		"                         a 9p share grain-status expects (repeatable)\n"
+		"  -s, --state-dir DIR    where the build log goes (default /run/grainvm)\n"
 		"  -V, --version          print the version\n"
 		"  -h, --help             this text\n",
 		CHANNEL_DEFAULT_PORT);
@@ -130,6 +134,10 @@ static int run(enum channel_kind kind, const char *path)
 		log_msg("signals: %s", strerror(-rc));
 		return rc;
 	}
+	if (exec_init() < 0 || build_init() < 0) {
+		log_msg("loop: too many hooks");
+		return -ENOSPC;
+	}
 	if (agent_init_mode)
 		init_boot();
 	ensure_stdio();
@@ -154,6 +162,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "mount", required_argument, NULL, 'm' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -166,7 +175,7 @@ int main(int argc, char **argv)
 	/* As PID 1 the kernel's argv may hold anything from the command
 	 * line; only parse options when we were started by hand. */
 	while (!agent_init_mode &&
-	       (c = getopt_long(argc, argv, "p:l:m:Vh", opts, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, "p:l:m:s:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			agent_init_mode = true;
@@ -190,6 +199,9 @@ int main(int argc, char **argv)
 					rc == -EINVAL ? "expected TAG:/PATH[:OPTS]" : strerror(-rc));
 				return 2;
 			}
+			break;
+		case 's':
+			agent_state_dir = optarg;
 			break;
 		case 'V':
 			printf("grainvm-agent %s\n", GV_AGENT_VERSION);

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -212,18 +211,11 @@ static int mount_one(struct share *s)
 	rc = mkdir_p(s->path, 0755);
 	if (rc < 0)
 		return rc;
-	/*
-	 * 9pnet_virtio finds the tag when its device probes, which happens
-	 * while the module loads; retry ENOENT briefly anyway in case the
-	 * device is probed asynchronously.
-	 */
-	for (int tries = 0;; tries++) {
-		if (mount(s->tag, s->path, "9p", flags, data) == 0)
-			return 0;
-		if (errno != ENOENT || tries == 20)
-			return -errno;
-		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
-	}
+	/* No retry on ENOENT (unknown tag): 9pnet_virtio registers its tags
+	 * while its module loads, so a missing tag stays missing. */
+	if (mount(s->tag, s->path, "9p", flags, data) < 0)
+		return -errno;
+	return 0;
 }
 
 void mounts_mount_all(void)
@@ -286,6 +278,13 @@ static void write_options(struct jw *w, const char *super_opts)
 		if (!eq) {
 			if (strcmp(o, "rw") == 0 || strcmp(o, "ro") == 0)
 				continue;
+			/* Linux 6.1 shows cache=mmap as a bare "mmap". */
+			if (strcmp(o, "loose") == 0 || strcmp(o, "fscache") == 0 ||
+			    strcmp(o, "mmap") == 0) {
+				jw_kstr(w, "cache", o);
+				cache = true;
+				continue;
+			}
 			if (strcmp(o, "noextend") == 0) {
 				jw_kstr(w, "version", "9p2000");
 				version = true;

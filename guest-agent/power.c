@@ -173,7 +173,7 @@ int power_request(enum power_mode mode)
 		s.path = fallback[mode];
 		s.argv = argv_fb;
 	}
-	pid = spawn_child(&s);
+	pid = spawn_child(&s, NULL);
 	if (pid < 0)
 		return pid;
 	while (waitpid(pid, &status, 0) < 0)

@@ -22,7 +22,7 @@ static void child_setup(const struct spawn_req *s, int err_fd)
 {
 	sigset_t all;
 	int fds[3] = { s->fd_in, s->fd_out, s->fd_err };
-	int err;
+	int report[2] = { SPAWN_STEP_SETUP, 0 };
 
 	/* The agent blocks the signals it reads from a signalfd and ignores
 	 * SIGPIPE; a command must start with the defaults. */
@@ -54,45 +54,51 @@ static void child_setup(const struct spawn_req *s, int err_fd)
 	}
 	if (s->ctty && ioctl(0, TIOCSCTTY, 1) < 0)
 		goto fail;
+	report[0] = SPAWN_STEP_CHDIR;
 	if (s->cwd && chdir(s->cwd) < 0)
 		goto fail;
+	report[0] = SPAWN_STEP_EXEC;
 	if (s->envp)
 		execvpe(s->path, s->argv, s->envp);
 	else
 		execvp(s->path, s->argv);
 fail:
-	err = errno;
-	(void)!write(err_fd, &err, sizeof(err));
+	report[1] = errno;
+	(void)!write(err_fd, report, sizeof(report));
 	_exit(127);
 }
 
-pid_t spawn_child(const struct spawn_req *s)
+pid_t spawn_child(const struct spawn_req *s, enum spawn_step *step)
 {
-	int p[2], err = 0;
+	int p[2], report[2] = { SPAWN_STEP_FORK, 0 };
 	pid_t pid;
 	ssize_t n;
 
+	if (step)
+		*step = SPAWN_STEP_FORK;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	pid = fork();
 	if (pid < 0) {
-		err = errno;
+		report[1] = errno;
 		close(p[0]);
 		close(p[1]);
-		return -err;
+		return -report[1];
 	}
 	if (pid == 0)
 		child_setup(s, p[1]);
 	close(p[1]);
 	/* The pipe closes on a successful exec (O_CLOEXEC): EOF, no error. */
 	do {
-		n = read(p[0], &err, sizeof(err));
+		n = read(p[0], report, sizeof(report));
 	} while (n < 0 && errno == EINTR);
 	close(p[0]);
-	if (n == (ssize_t)sizeof(err)) {
+	if (n == (ssize_t)sizeof(report)) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		return -(err ? err : EIO);
+		if (step)
+			*step = (enum spawn_step)report[0];
+		return -(report[1] ? report[1] : EIO);
 	}
 	return pid;
 }

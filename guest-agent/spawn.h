@@ -27,15 +27,24 @@ struct spawn_req {
 	bool ctty;              /* fd_in becomes the controlling terminal */
 };
 
+enum spawn_step {
+	SPAWN_STEP_FORK,
+	SPAWN_STEP_SETUP,   /* setsid, stdio, controlling tty */
+	SPAWN_STEP_CHDIR,
+	SPAWN_STEP_EXEC,
+};
+
 /**
  * spawn_child() - fork and exec
  * @s: what to run; the child runs in a new session with default signal
  *     dispositions and an empty signal mask
+ * @step: (out) (optional): on failure, the step that failed, so the
+ *        caller can tell "no such program" from "no such directory"
  *
  * Return: the pid, or -errno when fork() or the exec failed (the failed
  * child has been reaped already).
  */
-pid_t spawn_child(const struct spawn_req *s);
+pid_t spawn_child(const struct spawn_req *s, enum spawn_step *step);
 
 struct child;
 typedef void (*child_fn)(struct child *c, int status);

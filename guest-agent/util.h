@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 #ifndef GV_AGENT_VERSION
 #define GV_AGENT_VERSION "0.1.0"

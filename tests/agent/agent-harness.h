@@ -3,8 +3,8 @@
  * agent-harness.h - start the real grainvm-agent on a unix socket and
  * talk to it in raw bytes, for the host-side agent tests
  *
- * The agent comes from $GRAINVM_AGENT (set by tests/agent/meson.build to
- * the built binary), runs in --listen unix:PATH mode in a fresh temporary
+ * The agent comes from $GRAINVM_AGENT_HOST, else $GRAINVM_AGENT (set by
+ * tests/agent/meson.build), runs in --listen unix:PATH mode in a fresh temporary
  * directory, and is killed at the end of each test.
  */
 #ifndef GRAINVM_TEST_AGENT_HARNESS_H

@@ -17,6 +17,10 @@ static const char *const all_commands[] = {
 	"guest-shutdown", "guest-file-open", "guest-file-close",
 	"guest-file-read", "guest-file-write", "guest-file-seek",
 	"guest-file-flush", "grain-status",
+	"guest-exec", "guest-exec-status", "guest-get-osinfo",
+	"guest-get-fsinfo", "guest-network-get-interfaces", "guest-get-time",
+	"grain-exec-start", "grain-exec-input", "grain-exec-signal",
+	"grain-build-start", "grain-build-status", "grain-build-attach",
 	NULL,
 };
 
