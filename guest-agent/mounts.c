@@ -242,11 +242,16 @@ bool mounts_ready(void)
 static long default_msize(void)
 {
 	struct utsname u;
-	int major = 0, minor = 0;
+	char *end;
+	long major, minor;
 
-	/* DEFAULT_MSIZE went from 8 KiB to 128 KiB in Linux 5.15. */
-	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
-	    (major < 5 || (major == 5 && minor < 15)))
+	/* DEFAULT_MSIZE went from 8 KiB to 128 KiB in Linux 5.15.  (strtol,
+	 * not sscanf: scanf is 4 KiB of the static binary.) */
+	if (uname(&u) < 0)
+		return 128 * 1024;
+	major = strtol(u.release, &end, 10);
+	minor = *end == '.' ? strtol(end + 1, NULL, 10) : 0;
+	if (major < 5 || (major == 5 && minor < 15))
 		return 8192;
 	return 128 * 1024;
 }

@@ -112,6 +112,10 @@ void power_final(enum power_mode mode)
 	 * an --init agent started by hand inside a running system. */
 	if (getpid() == 1) {
 		kill(-1, SIGTERM);
+		/* Interactive shells ignore SIGTERM but leave on a hangup;
+		 * stopped processes only see either once continued. */
+		kill(-1, SIGHUP);
+		kill(-1, SIGCONT);
 		reap_for(TERM_GRACE_MS);
 		kill(-1, SIGKILL);
 		reap_for(500);

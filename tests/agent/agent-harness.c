@@ -135,7 +135,8 @@ char *conn_line(Conn *c, int timeout_ms)
 	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
 	for (;;) {
-		guint8 *nl = memchr(c->buf->data, '\n', c->buf->len);
+		/* An empty GByteArray may have no data pointer at all. */
+		guint8 *nl = c->buf->len ? memchr(c->buf->data, '\n', c->buf->len) : NULL;
 		if (nl) {
 			gsize len = (gsize)(nl - c->buf->data);
 			char *line = g_strndup((char *)c->buf->data, len);
@@ -152,7 +153,7 @@ gboolean conn_skip_to_sync(Conn *c, int timeout_ms)
 	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
 	for (;;) {
-		guint8 *ff = memchr(c->buf->data, 0xFF, c->buf->len);
+		guint8 *ff = c->buf->len ? memchr(c->buf->data, 0xFF, c->buf->len) : NULL;
 		if (ff) {
 			/* Keep the 0xFF: the caller checks the reply has it. */
 			g_byte_array_remove_range(c->buf, 0, (guint)(ff - c->buf->data));
