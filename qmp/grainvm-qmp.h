@@ -115,6 +115,16 @@ void gv_json_reader_feed(GvJsonReader *reader, const guint8 *buf, gsize len,
 /** gv_json_reader_reset() - forget any partial line */
 void gv_json_reader_reset(GvJsonReader *reader);
 
+/**
+ * gv_json_reader_buffered() - bytes of a partial line held
+ * @reader: the reader
+ *
+ * For tests and diagnostics: never more than the reader's max_line.
+ *
+ * Return: the size of the partial line buffered now.
+ */
+gsize gv_json_reader_buffered(GvJsonReader *reader);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvJsonReader, gv_json_reader_free)
 
 /* ------------------------------------------------------------------------ */
@@ -173,6 +183,13 @@ typedef void (*GvQmpClosedFunc)(GvQmpClient *client, const GError *error,
  *
  * Return: (transfer full): the client, refcounted.
  */
+/*
+ * GV_QMP_MAX_LINE_DEFAULT - the max_line gv_qmp_connect_sync() uses
+ *
+ * 16 MiB: the agent protocol's cap, and far above QMP's largest reply.
+ */
+#define GV_QMP_MAX_LINE_DEFAULT ((gsize)16 * 1024 * 1024)
+
 GvQmpClient *gv_qmp_client_new(int fd, GvQmpPeer peer, gsize max_line,
 			       GMainContext *context);
 GvQmpClient *gv_qmp_client_ref(GvQmpClient *client);
