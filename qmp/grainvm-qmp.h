@@ -115,6 +115,16 @@ void gv_json_reader_feed(GvJsonReader *reader, const guint8 *buf, gsize len,
 /** gv_json_reader_reset() - forget any partial line */
 void gv_json_reader_reset(GvJsonReader *reader);
 
+/**
+ * gv_json_reader_buffered() - bytes of a partial line held
+ * @reader: the reader
+ *
+ * For tests and diagnostics: never more than the reader's max_line.
+ *
+ * Return: the size of the partial line buffered now.
+ */
+gsize gv_json_reader_buffered(GvJsonReader *reader);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvJsonReader, gv_json_reader_free)
 
 /* ------------------------------------------------------------------------ */
@@ -153,8 +163,9 @@ typedef void (*GvQmpEventFunc)(GvQmpClient *client, const char *event,
  * @error: why (GV_QMP_ERROR_CLOSED for a clean EOF)
  * @user_data: as registered
  *
- * Called once, after every pending command has failed with
- * GV_QMP_ERROR_CLOSED.
+ * Called once, from an idle on the client's context, after every pending
+ * command has failed with GV_QMP_ERROR_CLOSED and its callback has run;
+ * not called if the client is freed first.
  */
 typedef void (*GvQmpClosedFunc)(GvQmpClient *client, const GError *error,
 				gpointer user_data);
@@ -173,6 +184,13 @@ typedef void (*GvQmpClosedFunc)(GvQmpClient *client, const GError *error,
  *
  * Return: (transfer full): the client, refcounted.
  */
+/*
+ * GV_QMP_MAX_LINE_DEFAULT - the max_line gv_qmp_connect_sync() uses
+ *
+ * 16 MiB: the agent protocol's cap, and far above QMP's largest reply.
+ */
+#define GV_QMP_MAX_LINE_DEFAULT ((gsize)16 * 1024 * 1024)
+
 GvQmpClient *gv_qmp_client_new(int fd, GvQmpPeer peer, gsize max_line,
 			       GMainContext *context);
 GvQmpClient *gv_qmp_client_ref(GvQmpClient *client);
@@ -293,7 +311,8 @@ gboolean gv_qmp_client_is_closed(GvQmpClient *client);
  * gv_qmp_connect_sync() - connect to a unix socket and handshake
  * @socket_path: the socket
  * @peer: the protocol
- * @timeout_ms: for connect plus handshake
+ * @timeout_ms: for connect plus handshake (0: no timeout); running out is
+ *              GV_QMP_ERROR_TIMEOUT
  * @error: return location; a missing socket or a refused connection is
  *         G_IO_ERROR_NOT_FOUND / G_IO_ERROR_CONNECTION_REFUSED
  *
@@ -325,8 +344,9 @@ JsonNode *gv_qmp_execute_sync(GvQmpClient *client, const char *command,
  * gv_qmp_wait_event_sync() - iterate until an event arrives
  * @client: from gv_qmp_connect_sync()
  * @event: the event name to wait for
- * @timeout_ms: give up after this long
- * @data: (out) (optional) (transfer full): its "data"
+ * @timeout_ms: give up after this long (0: wait while the connection
+ *              lasts)
+ * @data: (out) (optional) (transfer full) (nullable): its "data"
  * @error: return location (GV_QMP_ERROR_TIMEOUT, GV_QMP_ERROR_CLOSED)
  *
  * Only events that arrive after the call count.

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmp-command.c - commands in flight: ids, the pending queue, timeouts
+ *
+ * See "Commands and replies" in the Theory of Operation (qmp-client.c) for
+ * how a reply finds its command and why agent mode keeps zombies.
+ */
+#include "qmp-private.h"
+
+/* ------------------------------------------------------------------------ */
+/* Pending commands                                                         */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * gv_qmp_pending_free() - free a pending entry that left the queue
+ * @p: the entry; its task must have been taken
+ */
+void gv_qmp_pending_free(Pending *p)
+{
+	gv_qmp_clear_source(&p->timeout);
+	gv_qmp_clear_source(&p->cancel);
+	g_clear_object(&p->task);
+	g_free(p->id);
+	g_free(p->command);
+	g_free(p);
+}
+
+/**
+ * pending_abandon() - fail a command without waiting for its reply
+ * @p: a queued entry with a task
+ * @error: (transfer full): the failure
+ *
+ * QMP: the entry leaves the queue; a late reply finds no id and is
+ * dropped.  Agent: the entry stays as a zombie to swallow the reply that
+ * the agent still owes (see Theory of Operation).
+ */
+static void pending_abandon(Pending *p, GError *error)
+{
+	GvQmpClient *client = p->client;
+	g_autoptr(GTask) task = g_steal_pointer(&p->task);
+
+	gv_qmp_clear_source(&p->timeout);
+	gv_qmp_clear_source(&p->cancel);
+	if (client->peer == GV_QMP_PEER_QMP) {
+		g_queue_remove(&client->pending, p);
+		gv_qmp_pending_free(p);
+	}
+	/* Last: the callback may re-enter the client. */
+	g_task_return_error(task, error);
+}
+
+/**
+ * gv_qmp_pending_complete() - a reply arrived for a queued entry
+ * @p: the entry, still in the queue
+ * @ret: (transfer none) (nullable): the "return" member
+ * @error: (transfer full) (nullable): the failure, or NULL for @ret
+ */
+void gv_qmp_pending_complete(Pending *p, JsonNode *ret, GError *error)
+{
+	GvQmpClient *client = p->client;
+	g_autoptr(GTask) task = g_steal_pointer(&p->task);
+	InternalReplyFunc internal = p->internal;
+
+	g_queue_remove(&client->pending, p);
+	gv_qmp_pending_free(p);
+
+	/* The entry is gone before any callback can re-enter the client. */
+	if (internal) {
+		internal(client, ret, error);
+	} else if (!task) {
+		g_clear_error(&error); /* a zombie swallows its late reply */
+	} else if (error) {
+		g_task_return_error(task, error);
+	} else {
+		g_task_return_pointer(task, json_node_copy(ret),
+				      (GDestroyNotify)json_node_unref);
+	}
+}
+
+/**
+ * on_command_timeout() - a command's timeout expired
+ * @data: the Pending
+ *
+ * Return: G_SOURCE_REMOVE.
+ */
+static gboolean on_command_timeout(gpointer data)
+{
+	Pending *p = data;
+	/* Held across the callback, which may drop the last reference. */
+	g_autoptr(GvQmpClient) client G_GNUC_UNUSED = g_object_ref(p->client);
+	GError *error = g_error_new(GV_QMP_ERROR, GV_QMP_ERROR_TIMEOUT,
+				    "no reply to '%s' in time", p->command);
+
+	/* The source is being dispatched; pending_abandon() destroys it. */
+	pending_abandon(p, error);
+	return G_SOURCE_REMOVE;
+}
+
+/**
+ * on_command_cancelled() - a command's cancellable fired
+ * @cancellable: it
+ * @data: the Pending
+ *
+ * Return: G_SOURCE_REMOVE.
+ */
+static gboolean on_command_cancelled(GCancellable *cancellable, gpointer data)
+{
+	Pending *p = data;
+	/* Held across the callback, which may drop the last reference. */
+	g_autoptr(GvQmpClient) client G_GNUC_UNUSED = g_object_ref(p->client);
+	GError *error = NULL;
+
+	g_cancellable_set_error_if_cancelled(cancellable, &error);
+	pending_abandon(p, error);
+	return G_SOURCE_REMOVE;
+}
+
+/**
+ * gv_qmp_pending_add() - send a command and queue its entry
+ * @client: a client in READY (or CAPABILITIES for qmp_capabilities)
+ * @command: the "execute" name
+ * @arguments: (nullable): its arguments
+ *
+ * Return: (transfer none): the queued entry; the caller fills in task,
+ * timeout and cancellation.
+ */
+Pending *gv_qmp_pending_add(GvQmpClient *client, const char *command,
+			    JsonObject *arguments)
+{
+	Pending *p = g_new0(Pending, 1);
+
+	p->client = client;
+	p->id = g_strdup_printf("gv-%" G_GUINT64_FORMAT, ++client->next_id);
+	p->command = g_strdup(command);
+	gv_qmp_queue_command(client, command, arguments, p->id);
+	g_queue_push_tail(&client->pending, p);
+	return p;
+}
+
+/**
+ * gv_qmp_pending_find() - the queued entry a reply belongs to
+ * @client: the client
+ * @msg: a reply
+ *
+ * Return: (transfer none) (nullable): the entry with the reply's id; with
+ * no id, the oldest entry in agent mode (agents answer in order) and NULL
+ * in QMP mode.
+ */
+Pending *gv_qmp_pending_find(GvQmpClient *client, JsonObject *msg)
+{
+	JsonNode *id = json_object_get_member(msg, "id");
+
+	if (!id)
+		return client->peer == GV_QMP_PEER_AGENT
+			? g_queue_peek_head(&client->pending) : NULL;
+	if (!JSON_NODE_HOLDS_VALUE(id) ||
+	    json_node_get_value_type(id) != G_TYPE_STRING)
+		return NULL;
+	for (GList *l = client->pending.head; l; l = l->next) {
+		Pending *p = l->data;
+
+		if (g_str_equal(p->id, json_node_get_string(id)))
+			return p;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * gv_qmp_client_execute_async() - run one command
+ * @client: a client after its handshake
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @timeout_ms: fail with GV_QMP_ERROR_TIMEOUT after this long (0: none)
+ * @cancellable: (nullable): fail with G_IO_ERROR_CANCELLED when cancelled
+ * @callback: called with the outcome
+ * @user_data: for @callback
+ *
+ * A client that is not READY fails the command at once: GV_QMP_ERROR_CLOSED
+ * when closed, GV_QMP_ERROR_PROTOCOL during a handshake.
+ */
+void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
+				 JsonObject *arguments, guint timeout_ms,
+				 GCancellable *cancellable,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data)
+{
+	g_autoptr(GTask) task = gv_qmp_new_task(
+		client, cancellable, callback, user_data,
+		gv_qmp_client_execute_async);
+	Pending *p;
+
+	if (client->state == STATE_CLOSED) {
+		g_task_return_new_error(task, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
+					"cannot send '%s': connection is closed",
+					command);
+		return;
+	}
+	if (client->state != STATE_READY) {
+		g_task_return_new_error(task, GV_QMP_ERROR,
+					GV_QMP_ERROR_PROTOCOL,
+					"cannot send '%s' before the handshake finished",
+					command);
+		return;
+	}
+	if (g_task_return_error_if_cancelled(task))
+		return;
+
+	p = gv_qmp_pending_add(client, command, arguments);
+	p->task = g_steal_pointer(&task);
+	if (timeout_ms)
+		p->timeout = gv_qmp_attach_timeout(client, timeout_ms,
+						   on_command_timeout, p);
+	if (cancellable)
+		p->cancel = gv_qmp_attach_cancel(client, cancellable,
+						 on_command_cancelled, p);
+}
+
+/**
+ * gv_qmp_client_execute_finish() - outcome of a command
+ * @client: the client
+ * @result: the GAsyncResult
+ * @error: return location
+ *
+ * Return: (transfer full): the "return" member, or NULL with @error set.
+ */
+JsonNode *gv_qmp_client_execute_finish(GvQmpClient *client,
+				       GAsyncResult *result, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(result, client), NULL);
+
+	return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/**
+ * gv_qmp_client_send_no_reply() - send a command that never answers
+ * @client: a client after its handshake
+ * @command: e.g. "guest-shutdown"
+ * @arguments: (nullable) (transfer none)
+ * @error: return location
+ *
+ * Return: TRUE when it was queued.
+ */
+gboolean gv_qmp_client_send_no_reply(GvQmpClient *client, const char *command,
+				     JsonObject *arguments, GError **error)
+{
+	if (client->state == STATE_CLOSED) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
+			    "cannot send '%s': connection is closed", command);
+		return FALSE;
+	}
+	if (client->state != STATE_READY) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "cannot send '%s' before the handshake finished",
+			    command);
+		return FALSE;
+	}
+	gv_qmp_queue_command(client, command, arguments, NULL);
+	return TRUE;
+}
+
