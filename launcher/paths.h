@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * paths.h - where grainvm keeps things
+ *
+ * Three roots:
+ *   state    persistent per-VM files (overlay disk, UEFI variables, the spec
+ *            the VM was last started with)
+ *   runtime  per-VM files that die with the VM or the host's boot
+ *            (sockets, pid files, state.json, the console log)
+ *   cache    content-keyed artefacts shared by every VM (extracted
+ *            vmlinux, generated initramfs, the KVM probe verdict)
+ *
+ * GRAINVM_HOME=DIR puts all three under DIR (tests use a temporary one);
+ * GRAINVM_CACHE_DIR overrides the cache alone.  Otherwise root uses
+ * /var/lib/grainvm, /run/grainvm and /var/cache/grainvm, and other users
+ * the XDG state, runtime and cache directories.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+typedef struct {
+	char *name;
+	char *state_dir;
+	char *run_dir;
+	/* in state_dir */
+	char *overlay;      /* overlay.qcow2 */
+	char *efi_vars;     /* efi-vars.fd */
+	char *spec;         /* spec.conf: the merged spec of the last up */
+	/* in run_dir */
+	char *control_sock;
+	char *qmp_sock;
+	char *agent_sock;
+	char *qga_sock;
+	char *console_sock;
+	char *state_json;
+	char *console_log;
+	char *qemu_log;     /* QEMU's own stderr */
+	char *supervisor_pid;
+	char *qemu_pid;
+	char *plan;         /* plan.json: what the supervisor is to launch */
+} GvVmPaths;
+
+char *gv_state_root(void);
+char *gv_runtime_root(void);
+char *gv_cache_root(void);
+
+/**
+ * gv_vm_paths_new() - every path of one VM
+ * @name: a valid VM name (gv_spec_name_valid())
+ * @error: return location; fails when a socket path would not fit
+ *         sockaddr_un (108 bytes), naming the path
+ *
+ * Creates nothing.
+ *
+ * Return: (transfer full) (nullable): the paths.
+ */
+GvVmPaths *gv_vm_paths_new(const char *name, GError **error);
+void gv_vm_paths_free(GvVmPaths *paths);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvVmPaths, gv_vm_paths_free)
+
+/**
+ * gv_mkdir_private() - mkdir -p with mode 0700 for what it creates
+ * @dir: the directory
+ * @error: return location
+ *
+ * Return: TRUE when @dir exists afterwards.
+ */
+gboolean gv_mkdir_private(const char *dir, GError **error);
+
+/**
+ * gv_write_file_atomic() - replace a file so readers see old or new, never half
+ * @path: the file
+ * @data: its new contents
+ * @len: their length
+ * @mode: permissions of the new file
+ * @error: return location
+ *
+ * Writes PATH.tmp-XXXXXX in the same directory, fsyncs it and renames it
+ * over @path.  On failure the temporary file is removed and @path is
+ * untouched.
+ *
+ * Return: TRUE on success.
+ */
+gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
+			      mode_t mode, GError **error);
+
+/**
+ * gv_unlink_if_exists() - unlink, treating ENOENT as success
+ */
+gboolean gv_unlink_if_exists(const char *path, GError **error);

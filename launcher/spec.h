@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spec.h - the VM spec: layered key files, validated into a struct
+ *
+ * A spec is built from layers, later ones winning key by key while groups
+ * merge (the "infuse" pattern):
+ *
+ *   1. the built-in default (spec-default.c: host kernel, generated
+ *      initramfs, the project directory shared at /mnt/workspace)
+ *   2. grainvm.conf in the project directory
+ *   3. grainvm.local.conf beside it (personal, git-ignored)
+ *   4. --set GROUP.KEY=VALUE options, in order
+ *
+ * Every key is declared once in a schema table with its type; a layer that
+ * names an unknown group or key, or gives a value its type rejects, fails
+ * the whole load with one line naming the layer, group and key.  Relative
+ * paths are resolved against the directory of the layer that set them (the
+ * working directory for --set), so a merged spec holds absolute paths only.
+ * docs/spec.md documents every key; tests/launcher/test-spec.c checks that
+ * the two agree.
+ */
+#pragma once
+
+#include <glib.h>
+
+typedef enum { GV_ACCEL_AUTO, GV_ACCEL_KVM, GV_ACCEL_TCG } GvAccel;
+typedef enum { GV_FIRMWARE_AUTO, GV_FIRMWARE_UEFI, GV_FIRMWARE_BIOS, GV_FIRMWARE_NONE } GvFirmware;
+typedef enum { GV_KERNEL_AUTO, GV_KERNEL_HOST, GV_KERNEL_PATH, GV_KERNEL_NONE } GvKernelKind;
+typedef enum { GV_INITRD_AUTO, GV_INITRD_NONE, GV_INITRD_PATH } GvInitrdKind;
+typedef enum { GV_NET_USER, GV_NET_NONE } GvNetMode;
+
+const char *gv_accel_name(GvAccel accel);
+const char *gv_firmware_name(GvFirmware fw);
+
+typedef struct {
+	char *id;          /* NAME of [share NAME] */
+	char *source;      /* absolute host directory */
+	char *tag;         /* 9p mount tag */
+	char *mount;       /* absolute guest path */
+	gboolean readonly;
+	guint64 msize;     /* bytes */
+	char *cache;       /* none | mmap | loose | fscache */
+	char *security;    /* QEMU security_model */
+} GvShare;
+
+typedef struct {
+	char proto[4];      /* "tcp" or "udp" */
+	char *host_addr;    /* dotted quad, default 127.0.0.1 */
+	guint16 host_port;
+	guint16 guest_port;
+} GvForward;
+
+typedef struct {
+	char *project_dir;  /* directory of grainvm.conf, or the cwd */
+	char *name;
+	guint64 memory;     /* bytes */
+	guint cpus;
+	GvAccel accel;
+	GvFirmware firmware;
+	char *machine;
+	guint ready_timeout; /* seconds */
+
+	GvKernelKind kernel_kind;
+	char *kernel;       /* GV_KERNEL_PATH: absolute */
+	GvInitrdKind initrd_kind;
+	char *initrd;       /* GV_INITRD_PATH: absolute */
+	char *cmdline;      /* appended to grainvm's own parameters */
+	gboolean pvh;       /* try the extracted-vmlinux fast path */
+
+	char *disk_image;   /* base image, absolute, or NULL */
+	guint64 disk_size;  /* 0: the base's size */
+
+	GPtrArray *shares;  /* GvShare*, enabled ones only, sorted by id */
+
+	GvNetMode net_mode;
+	GPtrArray *forwards; /* GvForward* */
+
+	GKeyFile *merged;   /* the merged layers, origins as key comments */
+} GvSpec;
+
+void gv_spec_free(GvSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvSpec, gv_spec_free)
+
+/**
+ * gv_spec_load() - merge the layers and validate them
+ * @dir: the project directory to look for grainvm.conf and
+ *       grainvm.local.conf in
+ * @file: (nullable): an explicit spec file instead of DIR/grainvm.conf
+ *        (its grainvm.local.conf sibling still applies)
+ * @sets: (nullable): "GROUP.KEY=VALUE" strings, applied last in order
+ * @cwd: directory that relative paths in @sets are resolved against
+ * @error: GV_ERROR_INVALID naming layer, group and key
+ *
+ * Checks that files and directories the spec names exist.
+ *
+ * Return: (transfer full) (nullable): the spec.
+ */
+GvSpec *gv_spec_load(const char *dir, const char *file, const char *const *sets,
+		     const char *cwd, GError **error);
+
+/**
+ * gv_spec_load_name() - the VM name a spec would give, without validating it
+ * @dir: the project directory
+ * @file: (nullable): as for gv_spec_load()
+ * @error: return location (only a syntax error in a spec file fails)
+ *
+ * Used by commands that take an optional NAME, so that a broken key
+ * elsewhere does not stop `grainvm down` in the project directory.
+ *
+ * Return: (transfer full) (nullable): the name.
+ */
+char *gv_spec_load_name(const char *dir, const char *file, GError **error);
+
+/**
+ * gv_spec_to_data() - the merged spec as key-file text
+ * @spec: a loaded spec
+ * @with_origins: add a comment above each key naming the layer it came from
+ *
+ * Return: (transfer full): the text.
+ */
+char *gv_spec_to_data(const GvSpec *spec, gboolean with_origins);
+
+/** gv_spec_name_valid() - TRUE for 1-63 chars of [A-Za-z0-9_.-], not starting with '.' or '-' */
+gboolean gv_spec_name_valid(const char *name);
+
+/**
+ * gv_spec_default_name() - a VM name derived from a directory's basename
+ * @dir: the directory
+ *
+ * Return: (transfer full): a valid name ("default" when nothing is left).
+ */
+char *gv_spec_default_name(const char *dir);
+
+/**
+ * gv_parse_size() - "512M", "2G", "1048576", "1.5G" to bytes
+ * @text: the value
+ * @bare_unit: multiplier for a number without a unit (1 or 1 MiB)
+ * @out: (out): the size, set only on success
+ *
+ * Units K, M, G, T (binary), optionally followed by "iB" or "B".
+ *
+ * Return: TRUE when @text is a size that fits in 64 bits.
+ */
+gboolean gv_parse_size(const char *text, guint64 bare_unit, guint64 *out);
+
+/**
+ * gv_parse_forward() - "[tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT"
+ * @text: the rule
+ * @out: (out caller-allocates): filled only on success; free host_addr
+ * @error: GV_ERROR_INVALID saying what is wrong
+ *
+ * Return: TRUE on success.
+ */
+gboolean gv_parse_forward(const char *text, GvForward *out, GError **error);
+void gv_forward_free(GvForward *fwd);
+
+/** Names of the schema's keys, for the docs check: "vm.name", "share.source", ... */
+const char *const *gv_spec_key_names(void);

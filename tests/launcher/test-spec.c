@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-spec.c - spec layering, validation errors, and docs/spec.md coverage
+ *
+ * Every test works in a fresh temporary project directory with real files,
+ * the way a user's project looks.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "gv-error.h"
+#include "spec.h"
+
+typedef struct {
+	char *dir;
+} Fixture;
+
+static void fx_setup(Fixture *f, gconstpointer data)
+{
+	f->dir = g_dir_make_tmp("gv-spec-XXXXXX", NULL);
+	g_assert_nonnull(f->dir);
+}
+
+static void rm_tree(const char *path)
+{
+	g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+	const char *n;
+	while (d && (n = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(path, n, NULL);
+		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			rm_tree(p);
+		else
+			g_unlink(p);
+	}
+	g_rmdir(path);
+}
+
+static void fx_teardown(Fixture *f, gconstpointer data)
+{
+	rm_tree(f->dir);
+	g_free(f->dir);
+}
+
+static void write_file(Fixture *f, const char *name, const char *text)
+{
+	g_autofree char *p = g_build_filename(f->dir, name, NULL);
+	g_assert_true(g_file_set_contents(p, text, -1, NULL));
+}
+
+static GvSpec *load(Fixture *f, const char *const *sets, GError **error)
+{
+	return gv_spec_load(f->dir, NULL, sets, f->dir, error);
+}
+
+static void test_default(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_autofree char *base = g_path_get_basename(f->dir);
+	g_autofree char *expect_name = gv_spec_default_name(f->dir);
+	g_assert_cmpstr(s->name, ==, expect_name);
+	g_assert_cmpuint(s->memory, ==, 1024ull * 1024 * 1024);
+	g_assert_cmpint(s->kernel_kind, ==, GV_KERNEL_HOST);
+	g_assert_cmpint(s->initrd_kind, ==, GV_INITRD_AUTO);
+	g_assert_cmpuint(s->shares->len, ==, 1);
+	GvShare *sh = g_ptr_array_index(s->shares, 0);
+	g_assert_cmpstr(sh->tag, ==, "workspace");
+	g_assert_cmpstr(sh->mount, ==, "/mnt/workspace");
+	g_assert_cmpstr(sh->source, ==, f->dir);
+	g_assert_cmpuint(sh->msize, ==, 512 * 1024);
+	g_assert_cmpstr(sh->cache, ==, "mmap");
+	g_assert_cmpstr(sh->security, ==, "mapped-xattr");
+	g_assert_cmpint(s->net_mode, ==, GV_NET_USER);
+}
+
+/* grainvm.conf < grainvm.local.conf < --set, key by key, groups merged. */
+static void test_layers(Fixture *f, gconstpointer data)
+{
+	g_autofree char *sub = g_build_filename(f->dir, "src", NULL);
+	g_mkdir(sub, 0755);
+	write_file(f, "grainvm.conf",
+		   "[vm]\nname=proj\nmemory=2G\ncpus=2\n"
+		   "[share code]\nsource=src\nreadonly=true\n"
+		   "[net]\nforward=tcp:2222:22;8080:80\n");
+	write_file(f, "grainvm.local.conf", "[vm]\nmemory=3G\n[share code]\nmount=/code\n");
+	const char *sets[] = { "vm.cpus=4", "share.code.msize=128K", NULL };
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, sets, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(s->name, ==, "proj");
+	g_assert_cmpuint(s->memory, ==, 3ull << 30);      /* local wins */
+	g_assert_cmpuint(s->cpus, ==, 4);                  /* --set wins */
+	g_assert_cmpuint(s->shares->len, ==, 2);           /* code + default workspace */
+	GvShare *code = g_ptr_array_index(s->shares, 0);
+	g_assert_cmpstr(code->id, ==, "code");
+	g_assert_cmpstr(code->source, ==, sub);            /* relative to grainvm.conf */
+	g_assert_cmpstr(code->mount, ==, "/code");         /* from local, merged into the group */
+	g_assert_true(code->readonly);                     /* kept from grainvm.conf */
+	g_assert_cmpuint(code->msize, ==, 128 * 1024);
+	g_assert_cmpuint(s->forwards->len, ==, 2);
+	GvForward *fw = g_ptr_array_index(s->forwards, 1);
+	g_assert_cmpstr(fw->proto, ==, "tcp");
+	g_assert_cmpstr(fw->host_addr, ==, "127.0.0.1");
+	g_assert_cmpuint(fw->host_port, ==, 8080);
+	g_assert_cmpuint(fw->guest_port, ==, 80);
+
+	/* config output names each key's layer. */
+	g_autofree char *text = gv_spec_to_data(s, TRUE);
+	g_assert_nonnull(strstr(text, "# from grainvm.local.conf\nmemory=3G"));
+	g_assert_nonnull(strstr(text, "# from --set vm.cpus=4\ncpus=4"));
+}
+
+static void test_disable_default_share(Fixture *f, gconstpointer data)
+{
+	write_file(f, "grainvm.conf", "[share workspace]\nenabled=false\n");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(s->shares->len, ==, 0);
+}
+
+typedef struct {
+	const char *conf;
+	const char *local;
+	const char *set;
+	const char *expect; /* substring of the one-line message */
+} BadCase;
+
+static const BadCase bad_cases[] = {
+	{ "[vm]\nmemory=12Q\n", NULL, NULL, "grainvm.conf: [vm] memory: invalid size \"12Q\"" },
+	{ "[vm]\nmemory=1M\n", NULL, NULL, "grainvm.conf: [vm] memory: size \"1M\" is below" },
+	{ "[vm]\ncpus=0\n", NULL, NULL, "grainvm.conf: [vm] cpus: \"0\" is not a whole number" },
+	{ "[vm]\nname=-bad\n", NULL, NULL, "grainvm.conf: [vm] name: invalid name" },
+	{ "[vm]\naccel=hvf\n", NULL, NULL, "grainvm.conf: [vm] accel: \"hvf\" is not one of auto, kvm, tcg" },
+	{ "[vm]\ncolour=red\n", NULL, NULL, "grainvm.conf: [vm] unknown key \"colour\"" },
+	{ "[vmm]\nname=x\n", NULL, NULL, "grainvm.conf: unknown group [vmm]" },
+	{ "[boot]\nkernel=does-not-exist\n", NULL, NULL, "grainvm.conf: [boot] kernel: " },
+	{ "[disk]\nimage=nope.qcow2\n", NULL, NULL, "grainvm.conf: [disk] image: " },
+	{ "[share x]\nsource=missing-dir\n", NULL, NULL, "grainvm.conf: [share x] source: " },
+	{ "[share x]\nsource=.\nmount=relative\n", NULL, NULL, "[share x] mount: \"relative\" is not an absolute" },
+	{ "[share x]\nsource=.\nmount=/mnt/workspace\n", NULL, NULL, "is the mount point of another share" },
+	{ "[net]\nforward=tcp:99999:22\n", NULL, NULL, "grainvm.conf: [net] forward: forward \"tcp:99999:22\": ports must be" },
+	{ "[net]\nforward=ssh\n", NULL, NULL, "is not [tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT" },
+	{ "[net]\nmode=bridge\n", NULL, NULL, "grainvm.conf: [net] mode: \"bridge\" is not one of user, none" },
+	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
+	{ NULL, "[vm]\nmemory=lots\n", NULL, "grainvm.local.conf: [vm] memory: invalid size" },
+	{ NULL, NULL, "vm.memory=lots", "--set vm.memory=lots: [vm] memory: invalid size" },
+	{ NULL, NULL, "memory=2G", "--set \"memory=2G\" is not GROUP.KEY=VALUE" },
+	{ NULL, NULL, "vm.nokey=1", "--set vm.nokey=1: [vm] unknown key \"nokey\"" },
+	/* The final value is what is checked for existence: an override fixes it. */
+	{ "[boot]\nkernel=missing\n", NULL, "boot.kernel=also-missing", "--set boot.kernel=also-missing: [boot] kernel: " },
+	{ "[boot]\nkernel=none\n", NULL, NULL, "nothing to boot: no kernel and no [disk] image" },
+};
+
+static void test_bad(Fixture *f, gconstpointer data)
+{
+	const BadCase *c = data;
+	if (c->conf)
+		write_file(f, "grainvm.conf", c->conf);
+	if (c->local)
+		write_file(f, "grainvm.local.conf", c->local);
+	const char *sets[] = { c->set, NULL };
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, c->set ? sets : NULL, &err);
+	g_assert_null(s);
+	g_assert_error(err, GV_ERROR, GV_ERROR_INVALID);
+	if (!strstr(err->message, c->expect))
+		g_error("message \"%s\" lacks \"%s\"", err->message, c->expect);
+	g_assert_null(strchr(err->message, '\n')); /* one line */
+}
+
+static void test_override_fixes(Fixture *f, gconstpointer data)
+{
+	/* A bad path in grainvm.conf is fine when a later layer replaces it. */
+	write_file(f, "grainvm.conf", "[boot]\nkernel=missing\n");
+	write_file(f, "grainvm.local.conf", "[boot]\nkernel=host\n");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpint(s->kernel_kind, ==, GV_KERNEL_HOST);
+}
+
+static void test_name_lenient(Fixture *f, gconstpointer data)
+{
+	write_file(f, "grainvm.conf", "[vm]\nname=keepme\nmemory=garbage\n[weird]\nx=1\n");
+	g_autoptr(GError) err = NULL;
+	g_autofree char *name = gv_spec_load_name(f->dir, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(name, ==, "keepme");
+}
+
+static void test_sizes(void)
+{
+	struct { const char *t; guint64 bare; guint64 v; gboolean ok; } c[] = {
+		{ "512M", 1, 512ull << 20, TRUE },  { "1G", 1, 1ull << 30, TRUE },
+		{ "1.5G", 1, 3ull << 29, TRUE },    { "2048", 1 << 20, 2048ull << 20, TRUE },
+		{ "4096", 1, 4096, TRUE },          { "2GiB", 1, 2ull << 30, TRUE },
+		{ "64KB", 1, 64 << 10, TRUE },      { "1T", 1, 1ull << 40, TRUE },
+		{ "", 1, 0, FALSE },                { "G", 1, 0, FALSE },
+		{ "-1G", 1, 0, FALSE },             { "1Q", 1, 0, FALSE },
+		{ "99999999999999999999", 1, 0, FALSE }, { "20000000000T", 1, 0, FALSE },
+		{ "1.5", 1, 0, FALSE },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(c); i++) {
+		guint64 v = 0;
+		gboolean ok = gv_parse_size(c[i].t, c[i].bare, &v);
+		if (ok != c[i].ok || (ok && v != c[i].v))
+			g_error("size \"%s\": ok=%d v=%" G_GUINT64_FORMAT, c[i].t, ok, v);
+	}
+}
+
+static void test_names(void)
+{
+	g_assert_true(gv_spec_name_valid("a"));
+	g_assert_true(gv_spec_name_valid("web-1.test_x"));
+	g_assert_false(gv_spec_name_valid(""));
+	g_assert_false(gv_spec_name_valid(".hidden"));
+	g_assert_false(gv_spec_name_valid("a/b"));
+	g_assert_false(gv_spec_name_valid("a b"));
+	g_autofree char *n1 = gv_spec_default_name("/home/me/My Project!");
+	g_assert_cmpstr(n1, ==, "My-Project-");
+	g_autofree char *n2 = gv_spec_default_name("/");
+	g_assert_cmpstr(n2, ==, "default");
+	g_autofree char *n3 = gv_spec_default_name("/x/.dotdir");
+	g_assert_cmpstr(n3, ==, "dotdir");
+}
+
+/* Every schema key is documented in docs/spec.md, and nothing else is. */
+static void test_docs(void)
+{
+	g_autofree char *path = g_build_filename(g_getenv("GV_SOURCE_ROOT"), "docs", "spec.md", NULL);
+	g_autofree char *doc = NULL;
+	g_assert_true(g_file_get_contents(path, &doc, NULL, NULL));
+	for (const char *const *k = gv_spec_key_names(); *k; k++) {
+		const char *dot = strchr(*k, '.');
+		g_autofree char *group = g_strndup(*k, dot - *k);
+		g_autofree char *needle = g_strdup_printf("`%s`", dot + 1);
+		g_autofree char *heading = g_strdup_printf("## [%s", group);
+		const char *sec = strstr(doc, heading);
+		if (!sec)
+			g_error("docs/spec.md has no section %s]", heading);
+		const char *next = strstr(sec + 3, "\n## ");
+		const char *hit = strstr(sec, needle);
+		if (!hit || (next && hit > next))
+			g_error("docs/spec.md does not document %s in its [%s] section", *k, group);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add("/spec/default", Fixture, NULL, fx_setup, test_default, fx_teardown);
+	g_test_add("/spec/layers", Fixture, NULL, fx_setup, test_layers, fx_teardown);
+	g_test_add("/spec/disable-default-share", Fixture, NULL, fx_setup, test_disable_default_share, fx_teardown);
+	g_test_add("/spec/override-fixes", Fixture, NULL, fx_setup, test_override_fixes, fx_teardown);
+	g_test_add("/spec/name-lenient", Fixture, NULL, fx_setup, test_name_lenient, fx_teardown);
+	for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
+		g_autofree char *name = g_strdup_printf("/spec/bad/%02zu", i);
+		g_test_add(name, Fixture, &bad_cases[i], fx_setup, test_bad, fx_teardown);
+	}
+	g_test_add_func("/spec/sizes", test_sizes);
+	g_test_add_func("/spec/names", test_names);
+	g_test_add_func("/spec/docs", test_docs);
+	return g_test_run();
+}
