@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-argv.c - golden tests of the QEMU command line
+ *
+ * Each case is a spec (key-file text) plus host facts; the argv, one
+ * argument per line, must equal tests/launcher/golden/CASE.argv, with the
+ * temporary project directory written as @PROJECT@.  After an intended
+ * change, regenerate with GV_UPDATE_GOLDEN=1 and review the diff.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "argv.h"
+#include "spec.h"
+
+typedef struct {
+	const char *name;
+	const char *conf;
+	GvHostFacts facts;
+} Case;
+
+static const Case cases[] = {
+	{ "default-tcg-pvh", "[vm]\nname=golden\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE } },
+	{ "uefi-disk-kvm",
+	  "[vm]\nname=web\nmemory=4G\ncpus=4\nfirmware=uefi\n"
+	  "[share workspace]\nenabled=false\n"
+	  "[share data]\nsource=.\nmount=/srv/data\nreadonly=true\nmsize=128K\ncache=none\n"
+	  "[net]\nforward=tcp:2222:22;udp:0.0.0.0:5353:53\n",
+	  { .qemu = "qemu-system-x86_64", .accel = GV_ACCEL_KVM,
+	    .ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd",
+	    .ovmf_vars = "/var/lib/grainvm/web/efi-vars.fd", .firmware = GV_FIRMWARE_UEFI,
+	    .disk = "/var/lib/grainvm/web/overlay.qcow2" } },
+	{ "bzimage-no-net-commas",
+	  "[vm]\nname=odd\nmachine=pc\n[boot]\ncmdline=loglevel=7 init=/sbin/myinit\n"
+	  "[net]\nmode=none\n",
+	  { .qemu = "/opt/qemu,new/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/boot/vmlinuz-6.1.0-56-amd64", .initrd = "/tmp/my,initrd.img",
+	    .grainvm_init = FALSE, .firmware = GV_FIRMWARE_NONE,
+	    .disk = "/var/lib/grainvm/odd,1/overlay.qcow2" } },
+};
+
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	g_auto(GStrv) parts = g_strsplit(s, from, -1);
+	return g_strjoinv(to, parts);
+}
+
+static void test_case(gconstpointer data)
+{
+	const Case *c = data;
+	g_autofree char *dir = g_dir_make_tmp("gv-argv-XXXXXX", NULL);
+	g_autofree char *conf = g_build_filename(dir, "grainvm.conf", NULL);
+	g_assert_true(g_file_set_contents(conf, c->conf, -1, NULL));
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) spec = gv_spec_load(dir, NULL, NULL, dir, &err);
+	g_assert_no_error(err);
+
+	g_auto(GStrv) argv = gv_qemu_argv(spec, &c->facts);
+	g_autofree char *joined = g_strjoinv("\n", argv);
+	g_autofree char *text = replace_all(joined, dir, "@PROJECT@");
+	g_autofree char *out = g_strconcat(text, "\n", NULL);
+
+	g_autofree char *golden = g_strdup_printf("%s/tests/launcher/golden/%s.argv",
+						  g_getenv("GV_SOURCE_ROOT"), c->name);
+	if (g_getenv("GV_UPDATE_GOLDEN")) {
+		g_assert_true(g_file_set_contents(golden, out, -1, NULL));
+	} else {
+		g_autofree char *want = NULL;
+		if (!g_file_get_contents(golden, &want, NULL, NULL))
+			g_error("missing %s (GV_UPDATE_GOLDEN=1 writes it)", golden);
+		if (strcmp(want, out))
+			g_error("argv for %s differs from %s:\n%s", c->name, golden, out);
+	}
+	g_unlink(conf);
+	g_rmdir(dir);
+}
+
+/* Things the goldens would not make obvious. */
+static void test_properties(void)
+{
+	g_autofree char *mac1 = gv_mac_for_name("vm1");
+	g_autofree char *mac2 = gv_mac_for_name("vm2");
+	g_autofree char *mac1b = gv_mac_for_name("vm1");
+	g_assert_cmpstr(mac1, ==, mac1b);
+	g_assert_cmpstr(mac1, !=, mac2);
+	g_assert_true(g_str_has_prefix(mac1, "52:54:"));
+	g_assert_cmpuint(strlen(mac1), ==, 17);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *path = g_strdup_printf("/argv/golden/%s", cases[i].name);
+		g_test_add_data_func(path, &cases[i], test_case);
+	}
+	g_test_add_func("/argv/mac", test_properties);
+	return g_test_run();
+}
