@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* cli-common.h - small pieces the cmd-*.c files share */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "grainvm-qmp.h"
+#include "paths.h"
+
+/**
+ * gv_cli_parse() - run a GOptionContext over a subcommand's argv
+ * @argc: (inout)
+ * @argv: (inout): argv[0] is the subcommand
+ * @entries: the options
+ * @params: the positional synopsis, e.g. "[NAME]"
+ * @summary: one paragraph for --help
+ * @exit_code: (out): set when the caller should return at once (--help: 0;
+ *             bad option: 2, with the message printed)
+ *
+ * Return: TRUE to go on.
+ */
+gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
+		      const char *params, const char *summary, int *exit_code);
+
+/**
+ * gv_cli_vm_paths() - paths of the VM a command names
+ * @name: (nullable): NAME from the command line; NULL: the spec in the
+ *        current directory names it
+ * @error: return location
+ */
+GvVmPaths *gv_cli_vm_paths(const char *name, GError **error);
+
+/**
+ * gv_cli_control() - connect to a running VM's supervisor
+ * @paths: the VM
+ * @error: GV_ERROR_STATE when it is not running
+ */
+GvQmpClient *gv_cli_control(const GvVmPaths *paths, GError **error);
+
+/** gv_cli_print_json() - pretty JSON of @node to stdout, newline-terminated */
+void gv_cli_print_json(JsonNode *node);
+
+/** gv_pid_alive() - TRUE when @pid runs and its /proc/PID/cmdline contains @needle */
+gboolean gv_pid_alive(int pid, const char *needle);
+
+/** gv_read_pid() - the number in a pid file, or 0 */
+int gv_read_pid(const char *path);

@@ -1,0 +1,910 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * supervisor.c - own one QEMU from spawn to reap
+ *
+ * Theory of operation
+ * -------------------
+ * Sockets first.  The supervisor binds the QMP, console and both agent
+ * sockets itself and hands QEMU the listening descriptors (fd=3..6, see
+ * argv.h).  It then connects to each at once: the connections queue in
+ * the backlog until QEMU accepts, so there is no window in which a socket
+ * file is missing and no polling for one.
+ *
+ * QEMU starts paused (-S).  Once the QMP handshake is done and the event
+ * handlers are in place, "cont" starts the guest, so no event is lost.
+ *
+ * Ready means: the guest opened the agent's virtio-serial port (QMP
+ * VSERPORT_CHANGE), the agent answered a guest-sync-delimited handshake,
+ * and its grain-status says every share this VM expects is mounted.  The
+ * agent mounts shares before it opens the port, so in the default guest
+ * the first grain-status already says ready; an agent running as a service
+ * on a normal distribution may be earlier than its mounts, and then
+ * grain-status is asked again every 200 ms.
+ *
+ * Stopping is a ladder (down): ACPI power button, the agent's
+ * guest-shutdown, QMP quit, SIGKILL, each rung after the previous one's
+ * timeout.  Whatever ends QEMU, the child watch classifies the end from
+ * the wait status plus what QMP said before (SHUTDOWN's reason,
+ * GUEST_PANICKED, a STOP into internal-error), writes state.json, answers
+ * everyone waiting, removes the runtime sockets and leaves the loop.
+ */
+#include "supervisor-priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "argv.h"
+#include "gv-error.h"
+
+/* QMP replies come from QEMU itself; 16 MiB is the agent protocol's cap too. */
+#define LINE_CAP (16u * 1024 * 1024)
+#define QMP_HANDSHAKE_MS 10000
+#define QMP_COMMAND_MS 10000
+#define AGENT_HANDSHAKE_MS 5000
+#define AGENT_STATUS_POLL_MS 200
+#define QUIT_WAIT_S 5
+#define KILL_WAIT_S 5
+
+static void sv_agent_check(Supervisor *sv);
+
+/* ---- sockets ---------------------------------------------------------------- */
+
+int sv_listen_unix(const char *path, GError **error)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	unlink(path);
+	/* umask, not chmod after bind: no moment in which others may connect. */
+	mode_t old = umask(0077);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0)
+		goto fail;
+	return fd;
+fail:;
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot listen on %s: %s", path,
+		    g_strerror(err));
+	return -1;
+}
+
+int sv_connect_unix(const char *path, GError **error)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot connect to %s: %s", path,
+			    g_strerror(err));
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- notifications and state ---------------------------------------------------- */
+
+static void sd_notify_ready(const char *status)
+{
+	/* systemd Type=notify: one datagram to $NOTIFY_SOCKET ('@' = abstract). */
+	const char *path = g_getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	gsize len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	g_autofree char *msg = g_strdup_printf("READY=1\nSTATUS=%s", status);
+	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
+}
+
+static void sv_notify(Supervisor *sv, JsonObject *ev)
+{
+	if (sv->notified)
+		return;
+	sv->notified = TRUE;
+	if (sv->opts.notify)
+		sv->opts.notify(ev, sv->opts.notify_data);
+	if (sv->opts.notify_fd >= 0) {
+		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), ev);
+		g_autofree char *text = gv_json_to_string(n, FALSE);
+		g_autofree char *line = g_strconcat(text, "\n", NULL);
+		gsize left = strlen(line);
+		const char *p = line;
+		while (left) {
+			ssize_t w = write(sv->opts.notify_fd, p, left);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			p += w;
+			left -= (gsize)w;
+		}
+		close(sv->opts.notify_fd);
+		sv->opts.notify_fd = -1;
+	}
+}
+
+static double seconds_since_spawn(Supervisor *sv, gint64 t_us)
+{
+	return sv->spawned_us ? (double)(t_us - sv->spawned_us) / G_USEC_PER_SEC : 0.0;
+}
+
+JsonObject *sv_state_object(Supervisor *sv)
+{
+	JsonObject *o = json_object_new();
+	json_object_set_string_member(o, "name", sv->paths->name);
+	json_object_set_string_member(o, "phase", gv_phase_name(sv->phase));
+	if (sv->final_reason)
+		json_object_set_string_member(o, "reason", sv->final_reason);
+	json_object_set_int_member(o, "supervisor-pid", getpid());
+	if (sv->qemu_pid > 0 && sv->phase <= GV_PHASE_STOPPING)
+		json_object_set_int_member(o, "qemu-pid", sv->qemu_pid);
+	const char *copy[] = { "accel", "accel-reason", "boot", "project-dir", "memory", "cpus" };
+	for (gsize i = 0; i < G_N_ELEMENTS(copy); i++) {
+		if (json_object_has_member(sv->plan, copy[i]))
+			json_object_set_member(o, copy[i],
+					       json_node_copy(json_object_get_member(sv->plan, copy[i])));
+	}
+	if (json_object_has_member(sv->plan, "shares"))
+		json_object_set_member(o, "shares",
+				       json_node_copy(json_object_get_member(sv->plan, "shares")));
+	if (json_object_has_member(sv->plan, "forwards"))
+		json_object_set_member(o, "forwards",
+				       json_node_copy(json_object_get_member(sv->plan, "forwards")));
+	if (sv->spawned_wall)
+		json_object_set_int_member(o, "started-at", sv->spawned_wall);
+	if (sv->ready_us)
+		json_object_set_double_member(o, "ready-seconds",
+					      seconds_since_spawn(sv, sv->ready_us));
+	if (sv->grain_status)
+		json_object_set_object_member(o, "agent", json_object_ref(sv->grain_status));
+	json_object_set_string_member(o, "console-log", sv->paths->console_log);
+	json_object_set_string_member(o, "qemu-log", sv->paths->qemu_log);
+	return o;
+}
+
+static void sv_write_state(Supervisor *sv)
+{
+	g_autoptr(JsonObject) o = sv_state_object(sv);
+	g_autoptr(GError) err = NULL;
+	if (!gv_vm_state_write(sv->paths, o, &err))
+		g_printerr("grainvm supervisor: %s\n", err->message);
+}
+
+static void sv_set_phase(Supervisor *sv, GvPhase phase)
+{
+	sv->phase = phase;
+	sv_write_state(sv);
+}
+
+/* ---- console ------------------------------------------------------------------- */
+
+void sv_console_write(Supervisor *sv, const guint8 *buf, gsize len)
+{
+	if (sv->console_fd < 0)
+		return;
+	/* Typed input is small; if the guest does not drain it, dropping is fine. */
+	while (len) {
+		ssize_t w = write(sv->console_fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		len -= (gsize)w;
+	}
+}
+
+static gboolean on_console(int fd, GIOCondition cond, gpointer data)
+{
+	Supervisor *sv = data;
+	guint8 buf[16384];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return G_SOURCE_CONTINUE;
+	if (n <= 0) {
+		sv->console_watch = 0;
+		close(sv->console_fd);
+		sv->console_fd = -1;
+		return G_SOURCE_REMOVE;
+	}
+	if (sv->console_log_fd >= 0 && write(sv->console_log_fd, buf, (gsize)n) < 0) {
+		/* A full disk must not stop the VM; the log just stops growing. */
+	}
+	sv_control_broadcast_console(sv, buf, (gsize)n);
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- the end of QEMU ------------------------------------------------------------- */
+
+static char *last_qemu_log_line(Supervisor *sv)
+{
+	g_autofree char *text = NULL;
+	if (!g_file_get_contents(sv->paths->qemu_log, &text, NULL, NULL))
+		return NULL;
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	for (int i = (int)g_strv_length(lines) - 1; i >= 0; i--) {
+		char *l = g_strstrip(lines[i]);
+		if (!*l || strstr(l, "terminating on signal"))
+			continue;
+		/* "-msg timestamp=on" prefixes "2026-11-27T07:00:00.123456Z "; drop it. */
+		if (strlen(l) > 28 && l[4] == '-' && l[10] == 'T' && strchr(l, ' '))
+			l = strchr(l, ' ') + 1;
+		return g_strdup(l);
+	}
+	return NULL;
+}
+
+static void sv_classify_exit(Supervisor *sv, int status)
+{
+	g_autofree char *last = last_qemu_log_line(sv);
+	GvPhase phase = GV_PHASE_STOPPED;
+	char *reason;
+	int code = GV_EXIT_OK;
+
+	if (sv->internal_error) {
+		phase = GV_PHASE_CRASHED;
+		reason = g_strdup("KVM internal error (the guest stopped in run state internal-error)");
+		code = GV_EXIT_FAILED;
+	} else if (sv->panicked) {
+		phase = GV_PHASE_CRASHED;
+		reason = g_strdup("guest kernel panic (GUEST_PANICKED)");
+		code = GV_EXIT_FAILED;
+	} else if (sv->ready_timed_out) {
+		phase = GV_PHASE_CRASHED;
+		reason = g_strdup_printf("not ready within %u s: %s", sv->ready_timeout_s,
+					 sv->agent_problem ? sv->agent_problem
+							   : "the agent port never opened");
+		code = GV_EXIT_TIMEOUT;
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		if (sv->down_step == DOWN_KILL) {
+			reason = g_strdup("killed with SIGKILL by grainvm down after the gentler steps timed out");
+		} else {
+			phase = GV_PHASE_CRASHED;
+			reason = g_strdup_printf("QEMU was killed by signal %d (%s)", sig, g_strsignal(sig));
+			code = GV_EXIT_FAILED;
+		}
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		phase = GV_PHASE_CRASHED;
+		reason = g_strdup_printf("QEMU exited with status %d%s%s", WEXITSTATUS(status),
+					 last ? ": " : "", last ? last : "");
+		code = GV_EXIT_FAILED;
+	} else if (!g_strcmp0(sv->shutdown_reason, "guest-shutdown")) {
+		reason = g_strdup(sv->down_step == DOWN_POWERDOWN ? "guest powered off (ACPI power button)"
+			 : sv->down_step == DOWN_AGENT ? "guest powered off (agent guest-shutdown)"
+			 : "guest powered off");
+	} else if (!g_strcmp0(sv->shutdown_reason, "host-qmp-quit")) {
+		reason = g_strdup("QEMU quit over QMP");
+	} else if (!g_strcmp0(sv->shutdown_reason, "guest-reset")) {
+		reason = g_strdup("guest rebooted (grainvm runs QEMU with -no-reboot)");
+	} else if (!g_strcmp0(sv->shutdown_reason, "guest-panic")) {
+		phase = GV_PHASE_CRASHED;
+		reason = g_strdup("guest kernel panic");
+		code = GV_EXIT_FAILED;
+	} else if (sv->shutdown_reason) {
+		reason = g_strdup_printf("QEMU shut down (%s)", sv->shutdown_reason);
+	} else {
+		reason = g_strdup("QEMU exited");
+	}
+	if (sv->phase < GV_PHASE_READY && phase == GV_PHASE_STOPPED && !sv->down_requested) {
+		/* Ending before ready, unasked, is a failed boot even if QEMU exited 0. */
+		phase = GV_PHASE_CRASHED;
+		code = GV_EXIT_FAILED;
+	}
+	g_free(sv->final_reason);
+	sv->final_reason = reason;
+	sv->exit_code = code;
+	sv->phase = phase;
+}
+
+static void sv_finish(Supervisor *sv)
+{
+	/* Answer everyone waiting for the end, then take the runtime files away. */
+	for (guint i = 0; sv->down_waiters && i < sv->down_waiters->len; i++) {
+		DownWaiter *w = g_ptr_array_index(sv->down_waiters, i);
+		JsonObject *r = json_object_new();
+		json_object_set_string_member(r, "phase", gv_phase_name(sv->phase));
+		json_object_set_string_member(r, "reason", sv->final_reason);
+		g_autoptr(JsonNode) rn = json_node_init_object(json_node_alloc(), r);
+		json_object_unref(r);
+		sv_control_reply(w->client, w->id, rn, NULL);
+		sv_client_flush_blocking(w->client);
+	}
+	sv_control_close_all(sv);
+	if (sv->qmp)
+		gv_qmp_client_close(sv->qmp);
+	if (sv->agent)
+		gv_qmp_client_close(sv->agent);
+	gv_vm_runtime_cleanup(sv->paths);
+	g_main_loop_quit(sv->loop);
+}
+
+/*
+ * QEMU's last QMP events (SHUTDOWN with its reason) may still sit in the
+ * socket when the child watch fires: classify only once QMP has reached
+ * EOF, or after QMP_DRAIN_MS if it never does.
+ */
+#define QMP_DRAIN_MS 1000
+
+static void sv_qemu_ended(Supervisor *sv)
+{
+	if (!sv->qemu_exited || sv->phase == GV_PHASE_STOPPED || sv->phase == GV_PHASE_CRASHED)
+		return;
+	g_clear_handle_id(&sv->drain_timer, g_source_remove);
+	g_clear_handle_id(&sv->down_timer, g_source_remove);
+	g_clear_handle_id(&sv->ready_timer, g_source_remove);
+	g_clear_handle_id(&sv->agent_poll, g_source_remove);
+
+	sv_classify_exit(sv, sv->qemu_status);
+	sv_write_state(sv);
+	if (!sv->notified) {
+		JsonObject *ev = json_object_new();
+		json_object_set_string_member(ev, "event", "failed");
+		json_object_set_string_member(ev, "message", sv->final_reason);
+		json_object_set_int_member(ev, "exit-code",
+					   sv->exit_code ? sv->exit_code : GV_EXIT_FAILED);
+		sv_notify(sv, ev);
+		json_object_unref(ev);
+	}
+	sv_finish(sv);
+}
+
+static gboolean on_drain_timeout(gpointer data)
+{
+	Supervisor *sv = data;
+	sv->drain_timer = 0;
+	sv_qemu_ended(sv);
+	return G_SOURCE_REMOVE;
+}
+
+static void on_qmp_closed(GvQmpClient *client, const GError *error, gpointer data)
+{
+	sv_qemu_ended(data);
+}
+
+static void on_qemu_exit(GPid pid, int status, gpointer data)
+{
+	Supervisor *sv = data;
+	sv->child_watch = 0;
+	g_spawn_close_pid(pid);
+	sv->qemu_exited = TRUE;
+	sv->qemu_status = status;
+	if (!sv->qmp || gv_qmp_client_is_closed(sv->qmp))
+		sv_qemu_ended(sv);
+	else
+		sv->drain_timer = g_timeout_add(QMP_DRAIN_MS, on_drain_timeout, sv);
+}
+
+/* ---- down: the shutdown ladder ------------------------------------------------------ */
+
+static void down_next(Supervisor *sv);
+
+static gboolean on_down_timeout(gpointer data)
+{
+	Supervisor *sv = data;
+	sv->down_timer = 0;
+	down_next(sv);
+	return G_SOURCE_REMOVE;
+}
+
+/* @data is the client; the supervisor holds a reference until the very end. */
+static void ignore_reply(GObject *src, GAsyncResult *res, gpointer data)
+{
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(data, res, NULL);
+}
+
+static void down_arm(Supervisor *sv, guint seconds)
+{
+	g_clear_handle_id(&sv->down_timer, g_source_remove);
+	sv->down_timer = g_timeout_add_seconds(seconds, on_down_timeout, sv);
+}
+
+static void down_next(Supervisor *sv)
+{
+	if (sv->qemu_pid <= 0 || sv->qemu_exited)
+		return;
+	gboolean qmp_ok = sv->qmp && !gv_qmp_client_is_closed(sv->qmp);
+	switch (sv->down_step) {
+	case DOWN_NONE:
+		sv->down_step = DOWN_POWERDOWN;
+		if (qmp_ok && sv->phase >= GV_PHASE_BOOTING) {
+			gv_qmp_client_execute_async(sv->qmp, "system_powerdown", NULL, QMP_COMMAND_MS,
+						    NULL, ignore_reply, sv->qmp);
+			down_arm(sv, sv->down_timeout_s);
+			return;
+		}
+		G_GNUC_FALLTHROUGH;
+	case DOWN_POWERDOWN:
+		sv->down_step = DOWN_AGENT;
+		if (sv->agent && sv->agent_synced && !gv_qmp_client_is_closed(sv->agent)) {
+			g_autoptr(JsonObject) args = json_object_new();
+			json_object_set_string_member(args, "mode", "powerdown");
+			if (gv_qmp_client_send_no_reply(sv->agent, "guest-shutdown", args, NULL)) {
+				down_arm(sv, sv->down_timeout_s);
+				return;
+			}
+		}
+		G_GNUC_FALLTHROUGH;
+	case DOWN_AGENT:
+		sv->down_step = DOWN_QUIT;
+		if (qmp_ok) {
+			gv_qmp_client_execute_async(sv->qmp, "quit", NULL, QMP_COMMAND_MS, NULL,
+						    ignore_reply, sv->qmp);
+			down_arm(sv, QUIT_WAIT_S);
+			return;
+		}
+		G_GNUC_FALLTHROUGH;
+	case DOWN_QUIT:
+		sv->down_step = DOWN_KILL;
+		kill(sv->qemu_pid, SIGKILL);
+		down_arm(sv, KILL_WAIT_S);
+		return;
+	case DOWN_KILL:
+		/* SIGKILL cannot be ignored; the child watch will come. */
+		return;
+	}
+}
+
+void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force)
+{
+	sv->down_timeout_s = timeout_s ? timeout_s : 1;
+	if (force && sv->down_step < DOWN_AGENT)
+		sv->down_step = DOWN_AGENT; /* the next rung is quit */
+	if (sv->down_requested) {
+		if (force)
+			down_next(sv);
+		return;
+	}
+	sv->down_requested = TRUE;
+	if (sv->phase < GV_PHASE_STOPPING)
+		sv_set_phase(sv, GV_PHASE_STOPPING);
+	down_next(sv);
+}
+
+static gboolean on_signal(gpointer data)
+{
+	Supervisor *sv = data;
+	/* systemd stop or Ctrl-C in the foreground: a normal down. */
+	sv_start_down(sv, sv->down_requested ? 1 : 10, sv->down_requested);
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- readiness ------------------------------------------------------------------------ */
+
+static gboolean on_ready_timeout(gpointer data)
+{
+	Supervisor *sv = data;
+	sv->ready_timer = 0;
+	if (sv->phase >= GV_PHASE_READY)
+		return G_SOURCE_REMOVE;
+	sv->ready_timed_out = TRUE;
+	/* Nothing is left running after a failed up: stop QEMU without ceremony. */
+	sv->down_requested = TRUE;
+	sv->down_timeout_s = 1;
+	sv->down_step = DOWN_AGENT;
+	down_next(sv);
+	return G_SOURCE_REMOVE;
+}
+
+static void set_problem(Supervisor *sv, char *problem /* consumed */)
+{
+	g_free(sv->agent_problem);
+	sv->agent_problem = problem;
+}
+
+/* Every expected tag mounted?  On no, *why says which is not. */
+static gboolean mounts_ready(Supervisor *sv, JsonObject *st, char **why)
+{
+	JsonArray *mounts = json_object_has_member(st, "mounts")
+				    ? json_object_get_array_member(st, "mounts") : NULL;
+	for (guint i = 0; i < sv->expected_tags->len; i++) {
+		const char *tag = g_ptr_array_index(sv->expected_tags, i);
+		gboolean found = FALSE;
+		for (guint j = 0; mounts && j < json_array_get_length(mounts); j++) {
+			JsonNode *mn = json_array_get_element(mounts, j);
+			if (!JSON_NODE_HOLDS_OBJECT(mn))
+				continue;
+			JsonObject *m = json_node_get_object(mn);
+			if (g_strcmp0(json_object_get_string_member_with_default(m, "tag", ""), tag))
+				continue;
+			if (json_object_get_boolean_member_with_default(m, "mounted", FALSE)) {
+				found = TRUE;
+				break;
+			}
+			const char *err = json_object_get_string_member_with_default(m, "error", NULL);
+			*why = g_strdup_printf("share %s is not mounted in the guest%s%s", tag,
+					       err ? ": " : "", err ? err : "");
+			return FALSE;
+		}
+		if (!found) {
+			*why = g_strdup_printf("share %s is not mounted in the guest", tag);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static void sv_become_ready(Supervisor *sv)
+{
+	sv->ready_us = g_get_monotonic_time();
+	g_clear_handle_id(&sv->ready_timer, g_source_remove);
+	sv_set_phase(sv, GV_PHASE_READY);
+	JsonObject *ev = sv_state_object(sv);
+	json_object_set_string_member(ev, "event", "ready");
+	sv_notify(sv, ev);
+	json_object_unref(ev);
+	g_autofree char *status = g_strdup_printf("ready in %.1f s",
+						  seconds_since_spawn(sv, sv->ready_us));
+	sd_notify_ready(status);
+}
+
+static gboolean on_agent_poll(gpointer data)
+{
+	Supervisor *sv = data;
+	sv->agent_poll = 0;
+	sv_agent_check(sv);
+	return G_SOURCE_REMOVE;
+}
+
+static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
+	sv->agent_in_flight = FALSE;
+	if (sv->phase >= GV_PHASE_STOPPING)
+		return;
+	if (!r || !JSON_NODE_HOLDS_OBJECT(r)) {
+		set_problem(sv, g_strdup_printf("the agent did not answer grain-status: %s",
+						err ? err->message : "not an object"));
+		sv->agent_synced = FALSE;
+	} else {
+		g_clear_pointer(&sv->grain_status, json_object_unref);
+		sv->grain_status = json_object_ref(json_node_get_object(r));
+		char *why = NULL;
+		if (sv->phase < GV_PHASE_READY && mounts_ready(sv, sv->grain_status, &why)) {
+			sv_become_ready(sv);
+			return;
+		}
+		if (why)
+			set_problem(sv, why);
+	}
+	if (sv->phase < GV_PHASE_READY && !sv->agent_poll)
+		sv->agent_poll = g_timeout_add(AGENT_STATUS_POLL_MS, on_agent_poll, sv);
+}
+
+static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	sv->agent_in_flight = FALSE;
+	if (!gv_qmp_client_handshake_finish(sv->agent, res, NULL, &err)) {
+		set_problem(sv, g_strdup_printf("the agent did not answer guest-sync-delimited: %s",
+						err->message));
+		if (sv->phase < GV_PHASE_READY && sv->agent_port_open && !sv->agent_poll)
+			sv->agent_poll = g_timeout_add(AGENT_STATUS_POLL_MS, on_agent_poll, sv);
+		return;
+	}
+	sv->agent_synced = TRUE;
+	sv_agent_check(sv);
+}
+
+/* Handshake if needed, then grain-status. */
+static void sv_agent_check(Supervisor *sv)
+{
+	if (!sv->agent || sv->agent_in_flight || gv_qmp_client_is_closed(sv->agent))
+		return;
+	sv->agent_in_flight = TRUE;
+	if (!sv->agent_synced)
+		gv_qmp_client_handshake_async(sv->agent, AGENT_HANDSHAKE_MS, NULL,
+					      on_agent_handshake, sv);
+	else
+		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, AGENT_HANDSHAKE_MS,
+					    NULL, on_grain_status, sv);
+}
+
+/* ---- QMP events --------------------------------------------------------------------------- */
+
+static void on_query_status(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, NULL);
+	if (!r || !JSON_NODE_HOLDS_OBJECT(r))
+		return;
+	const char *st = json_object_get_string_member_with_default(json_node_get_object(r),
+								     "status", "");
+	if (!strcmp(st, "internal-error") || !strcmp(st, "guest-panicked")) {
+		/* A stopped, broken guest never recovers; end QEMU so the end is recorded. */
+		if (!strcmp(st, "internal-error"))
+			sv->internal_error = TRUE;
+		else
+			sv->panicked = TRUE;
+		sv->down_requested = TRUE;
+		sv->down_step = DOWN_AGENT;
+		down_next(sv);
+	}
+}
+
+static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *data,
+			 gint64 timestamp_us, gpointer user_data)
+{
+	Supervisor *sv = user_data;
+	if (!strcmp(event, "SHUTDOWN")) {
+		g_free(sv->shutdown_reason);
+		sv->shutdown_reason = g_strdup(data ? json_object_get_string_member_with_default(
+							      data, "reason", "") : "");
+	} else if (!strcmp(event, "GUEST_PANICKED")) {
+		sv->panicked = TRUE;
+	} else if (!strcmp(event, "STOP")) {
+		gv_qmp_client_execute_async(sv->qmp, "query-status", NULL, QMP_COMMAND_MS, NULL,
+					    on_query_status, sv);
+	} else if (!strcmp(event, "VSERPORT_CHANGE") && data) {
+		const char *id = json_object_get_string_member_with_default(data, "id", "");
+		gboolean open = json_object_get_boolean_member_with_default(data, "open", FALSE);
+		if (!strcmp(id, "agent0")) {
+			sv->agent_port_open = open;
+			/* A reopened port is a restarted agent: resync before trusting it. */
+			sv->agent_synced = FALSE;
+			if (open)
+				sv_agent_check(sv);
+			else
+				set_problem(sv, g_strdup("the guest closed the agent port"));
+		}
+	}
+}
+
+static void on_cont(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, &err);
+	if (!r)
+		set_problem(sv, g_strdup_printf("QMP cont failed: %s", err->message));
+}
+
+static void on_qmp_handshake(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	if (!gv_qmp_client_handshake_finish(sv->qmp, res, NULL, &err)) {
+		/* QEMU died or hangs; the child watch or the ready timer will say which. */
+		set_problem(sv, g_strdup_printf("QMP handshake failed: %s", err->message));
+		return;
+	}
+	gv_qmp_client_add_event_handler(sv->qmp, NULL, on_qmp_event, sv, NULL);
+	if (sv->down_requested) {
+		down_next(sv);
+		return;
+	}
+	sv_set_phase(sv, GV_PHASE_BOOTING);
+	gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static gboolean load_plan(Supervisor *sv, GError **error)
+{
+	g_autofree char *text = NULL;
+	gsize len;
+	if (!g_file_get_contents(sv->paths->plan, &text, &len, error))
+		return FALSE;
+	sv->plan = gv_json_parse_object(text, (gssize)len, error);
+	if (!sv->plan)
+		return FALSE;
+	JsonArray *argv = json_object_get_array_member(sv->plan, "argv");
+	if (!argv || json_array_get_length(argv) == 0) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "%s has no argv", sv->paths->plan);
+		return FALSE;
+	}
+	GPtrArray *a = g_ptr_array_new();
+	for (guint i = 0; i < json_array_get_length(argv); i++)
+		g_ptr_array_add(a, g_strdup(json_array_get_string_element(argv, i)));
+	g_ptr_array_add(a, NULL);
+	sv->argv = (char **)g_ptr_array_free(a, FALSE);
+	sv->ready_timeout_s = (guint)json_object_get_int_member_with_default(sv->plan,
+									    "ready-timeout", 300);
+	sv->expected_tags = g_ptr_array_new_with_free_func(g_free);
+	JsonArray *shares = json_object_has_member(sv->plan, "shares")
+				    ? json_object_get_array_member(sv->plan, "shares") : NULL;
+	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
+		JsonObject *s = json_array_get_object_element(shares, i);
+		g_ptr_array_add(sv->expected_tags,
+				g_strdup(json_object_get_string_member_with_default(s, "tag", "")));
+	}
+	return TRUE;
+}
+
+static void qemu_child_setup(gpointer data)
+{
+	/* Own session: a Ctrl-C meant for `up --foreground` must reach the
+	 * supervisor, which shuts the guest down, not QEMU, which would just die. */
+	setsid();
+}
+
+static gboolean spawn_qemu(Supervisor *sv, GError **error)
+{
+	const char *socks[4] = { sv->paths->qmp_sock, sv->paths->console_sock,
+				 sv->paths->agent_sock, sv->paths->qga_sock };
+	const int targets[4] = { GV_FD_QMP, GV_FD_CONSOLE, GV_FD_AGENT, GV_FD_QGA };
+	for (int i = 0; i < 4; i++) {
+		sv->listen_fds[i] = sv_listen_unix(socks[i], error);
+		if (sv->listen_fds[i] < 0)
+			return FALSE;
+	}
+	int log_fd = open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (log_fd < 0) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s: %s",
+			    sv->paths->qemu_log, g_strerror(errno));
+		return FALSE;
+	}
+	sv->spawned_us = g_get_monotonic_time();
+	sv->spawned_wall = g_get_real_time() / G_USEC_PER_SEC;
+	gboolean ok = g_spawn_async_with_pipes_and_fds(
+		NULL, (const char *const *)sv->argv, NULL,
+		G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL, -1, log_fd, log_fd,
+		sv->listen_fds, targets, 4, &sv->qemu_pid, NULL, NULL, NULL, error);
+	close(log_fd);
+	for (int i = 0; i < 4; i++) {
+		close(sv->listen_fds[i]);
+		sv->listen_fds[i] = -1;
+	}
+	if (!ok) {
+		gv_prefix_error(error, "cannot start %s", sv->argv[0]);
+		return FALSE;
+	}
+	g_autofree char *pid = g_strdup_printf("%d\n", sv->qemu_pid);
+	gv_write_file_atomic(sv->paths->qemu_pid, pid, strlen(pid), 0600, NULL);
+	sv->child_watch = g_child_watch_add(sv->qemu_pid, on_qemu_exit, sv);
+	return TRUE;
+}
+
+static gboolean connect_all(Supervisor *sv, GError **error)
+{
+	int fd = sv_connect_unix(sv->paths->qmp_sock, error);
+	if (fd < 0)
+		return FALSE;
+	sv->qmp = gv_qmp_client_new(fd, GV_QMP_PEER_QMP, LINE_CAP, NULL);
+	gv_qmp_client_set_closed_handler(sv->qmp, on_qmp_closed, sv);
+	gv_qmp_client_handshake_async(sv->qmp, QMP_HANDSHAKE_MS, NULL, on_qmp_handshake, sv);
+
+	/* Connect the agent's chardev now, so the guest finds the host side
+	 * connected when it opens the port. */
+	fd = sv_connect_unix(sv->paths->agent_sock, error);
+	if (fd < 0)
+		return FALSE;
+	sv->agent = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
+
+	sv->console_fd = sv_connect_unix(sv->paths->console_sock, error);
+	if (sv->console_fd < 0)
+		return FALSE;
+	g_unix_set_fd_nonblocking(sv->console_fd, TRUE, NULL);
+	sv->console_watch = g_unix_fd_add(sv->console_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+					  on_console, sv);
+	return TRUE;
+}
+
+static void supervisor_free(Supervisor *sv)
+{
+	g_clear_handle_id(&sv->down_timer, g_source_remove);
+	g_clear_handle_id(&sv->ready_timer, g_source_remove);
+	g_clear_handle_id(&sv->drain_timer, g_source_remove);
+	g_clear_handle_id(&sv->agent_poll, g_source_remove);
+	g_clear_handle_id(&sv->console_watch, g_source_remove);
+	g_clear_handle_id(&sv->control_watch, g_source_remove);
+	if (sv->console_fd >= 0)
+		close(sv->console_fd);
+	if (sv->console_log_fd >= 0)
+		close(sv->console_log_fd);
+	if (sv->control_fd >= 0)
+		close(sv->control_fd);
+	if (sv->opts.notify_fd >= 0)
+		close(sv->opts.notify_fd);
+	g_clear_pointer(&sv->qmp, gv_qmp_client_unref);
+	g_clear_pointer(&sv->agent, gv_qmp_client_unref);
+	g_clear_pointer(&sv->plan, json_object_unref);
+	g_clear_pointer(&sv->grain_status, json_object_unref);
+	g_clear_pointer(&sv->expected_tags, g_ptr_array_unref);
+	g_clear_pointer(&sv->down_waiters, g_ptr_array_unref);
+	g_strfreev(sv->argv);
+	g_free(sv->shutdown_reason);
+	g_free(sv->agent_problem);
+	g_free(sv->final_reason);
+	gv_vm_paths_free(sv->paths);
+	g_main_loop_unref(sv->loop);
+	g_free(sv);
+}
+
+int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError **error)
+{
+	Supervisor *sv = g_new0(Supervisor, 1);
+	sv->opts = *opts;
+	sv->console_fd = sv->console_log_fd = sv->control_fd = -1;
+	sv->loop = g_main_loop_new(NULL, FALSE);
+	sv->down_waiters = g_ptr_array_new();
+	sv->exit_code = GV_EXIT_FAILED;
+	int code = GV_EXIT_FAILED;
+	g_autofree char *pid = g_strdup_printf("%d\n", getpid());
+
+	sv->paths = gv_vm_paths_new(name, error);
+	if (!sv->paths || !load_plan(sv, error))
+		goto out;
+	if (!gv_write_file_atomic(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
+		goto out;
+	sv->console_log_fd = open(sv->paths->console_log,
+				  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	sv_set_phase(sv, GV_PHASE_STARTING);
+	if (!sv_control_listen(sv, error))
+		goto out;
+	/* SIGPIPE: a client that vanishes mid-reply is an EPIPE, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	guint sig_term = g_unix_signal_add(SIGTERM, on_signal, sv);
+	guint sig_int = g_unix_signal_add(SIGINT, on_signal, sv);
+	guint sig_hup = g_unix_signal_add(SIGHUP, on_signal, sv);
+
+	if (!spawn_qemu(sv, error) || !connect_all(sv, error)) {
+		if (sv->qemu_pid > 0) {
+			/* Spawned but unreachable: do not leave it behind. */
+			kill(sv->qemu_pid, SIGKILL);
+			g_main_loop_run(sv->loop); /* until the child watch has reaped it */
+		}
+		g_source_remove(sig_term);
+		g_source_remove(sig_int);
+		g_source_remove(sig_hup);
+		goto out;
+	}
+	sv->ready_timer = g_timeout_add_seconds(sv->ready_timeout_s, on_ready_timeout, sv);
+	g_main_loop_run(sv->loop);
+	g_source_remove(sig_term);
+	g_source_remove(sig_int);
+	g_source_remove(sig_hup);
+	code = sv->exit_code;
+
+out:
+	if (error && *error) {
+		if (sv->paths) {
+			sv->phase = GV_PHASE_CRASHED;
+			g_free(sv->final_reason);
+			sv->final_reason = g_strdup((*error)->message);
+			if (sv->plan)
+				sv_write_state(sv);
+			gv_vm_runtime_cleanup(sv->paths);
+		}
+		if (!sv->notified) {
+			JsonObject *ev = json_object_new();
+			json_object_set_string_member(ev, "event", "failed");
+			json_object_set_string_member(ev, "message", (*error)->message);
+			json_object_set_int_member(ev, "exit-code", gv_exit_code_for(*error));
+			sv_notify(sv, ev);
+			json_object_unref(ev);
+		}
+		code = gv_exit_code_for(*error);
+	}
+	supervisor_free(sv);
+	return code;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * supervisor.h - the process that owns one VM's QEMU
+ *
+ * `grainvm up` prepares everything, writes RUNDIR/plan.json and starts
+ * the supervisor (detached, or in the foreground with --foreground).  The
+ * supervisor spawns QEMU, holds its QMP, console and agent connections,
+ * decides when the guest is ready, answers the CLI on RUNDIR/control.sock,
+ * runs the shutdown sequence for `down`, and when QEMU ends records why in
+ * state.json and removes every runtime socket before it exits itself.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+/**
+ * GvSupervisorNotify - progress for whoever started the supervisor
+ * @event: {"event": "ready", ...} once, or {"event": "failed",
+ *         "message": ..., "exit-code": N} when the VM ended before ready
+ * @user_data: as given
+ */
+typedef void (*GvSupervisorNotify)(JsonObject *event, gpointer user_data);
+
+typedef struct {
+	int notify_fd;                 /* -1, or a pipe: events as JSON lines */
+	GvSupervisorNotify notify;     /* or a callback (foreground) */
+	gpointer notify_data;
+} GvSupervisorOptions;
+
+/**
+ * gv_supervisor_run() - supervise VM @name until its QEMU has ended
+ * @name: the VM; its plan.json must exist
+ * @opts: how to report readiness
+ * @error: setup failures (no plan, cannot bind sockets, cannot spawn)
+ *
+ * The caller holds the VM lock (vmstate.h) for the whole call.
+ *
+ * Return: the exit code for the supervising process: 0 when QEMU ended
+ * as asked, else per docs/errors.md.
+ */
+int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError **error);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# QEMU killed with SIGKILL: status says crashed and why, nothing is left, up works again.
+. "$(dirname "$0")/lib.sh"
+
+p=$(new_project "$PREFIX-crash")
+cd "$p"
+expect_code 0 "$GRAINVM" up -q
+qpid=$("$GRAINVM" status --json | sed -n 's/.*"qemu-pid" : \([0-9]*\).*/\1/p')
+[ -n "$qpid" ] || fail "no qemu pid in status"
+kill -9 "$qpid"
+for _ in $(seq 1 100); do
+	"$GRAINVM" status | grep -q "^state    crashed" && break
+	sleep 0.1
+done
+expect_code 0 "$GRAINVM" status
+echo "$OUT"
+echo "$OUT" | grep -q "^state    crashed: QEMU was killed by signal 9" || fail "crash not recorded: $OUT"
+for _ in $(seq 1 50); do pgrep -f "__supervise $PREFIX-crash\$" >/dev/null || break; sleep 0.1; done
+no_leftovers "$PREFIX-crash"
+
+expect_code 0 "$GRAINVM" up -q
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -q "^state    ready" || fail "up after a crash"
+
+# The supervisor killed instead: status notices, down cleans the orphaned QEMU.
+spid=$("$GRAINVM" status --json | sed -n 's/.*"supervisor-pid" : \([0-9]*\).*/\1/p')
+kill -9 "$spid"
+sleep 0.3
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -q "^state    crashed: the supervisor is gone" || fail "$OUT"
+expect_code 3 "$GRAINVM" up
+echo "$OUT" | grep -q "left by a supervisor that died" || fail "$OUT"
+expect_code 0 "$GRAINVM" down
+echo "$OUT" | grep -q "orphaned QEMU" || fail "$OUT"
+no_leftovers "$PREFIX-crash"
+note "ok"

@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# lib.sh - shared set-up for the VM tests: a private GRAINVM_HOME, a project
+# directory per VM, cleanup that leaves no QEMU behind even when a test fails.
+set -euo pipefail
+
+: "${GRAINVM:?GRAINVM must name the grainvm binary (meson sets it)}"
+T=$(mktemp -d /tmp/gvt.XXXXXX)
+export GRAINVM_HOME=$T/h
+mkdir -p "$GRAINVM_HOME"
+PREFIX=t$$
+
+cleanup() {
+	local rc=$?
+	if [ -d "$GRAINVM_HOME/run" ]; then
+		for d in "$GRAINVM_HOME"/run/*/; do
+			[ -d "$d" ] || continue
+			"$GRAINVM" down --force -q "$(basename "$d")" >/dev/null 2>&1 || true
+		done
+	fi
+	# Whatever still runs with our temp dir in its command line is a leak.
+	pkill -9 -f "$T" 2>/dev/null || true
+	if [ $rc -ne 0 ] && [ -d "$GRAINVM_HOME/run" ]; then
+		for f in "$GRAINVM_HOME"/run/*/console.log "$GRAINVM_HOME"/run/*/qemu.log "$GRAINVM_HOME"/run/*/supervisor.log; do
+			[ -f "$f" ] || continue
+			echo "---- $f (last 30 lines)" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "# $*"
+}
+
+# expect_code N CMD...: run CMD, capture stdout+stderr in $OUT, demand exit N.
+expect_code() {
+	local want=$1
+	shift
+	set +e
+	OUT=$("$@" 2>&1)
+	local got=$?
+	set -e
+	if [ "$got" -ne "$want" ]; then
+		echo "$OUT" >&2
+		fail "expected exit $want, got $got from: $*"
+	fi
+}
+
+# new_project NAME: a project directory with a grainvm.conf naming the VM.
+new_project() {
+	local dir=$T/$1
+	mkdir -p "$dir"
+	printf '[vm]\nname=%s\n' "$1" >"$dir/grainvm.conf"
+	echo "$dir"
+}
+
+# guest_read VM PATH: a file's contents read by the agent in the guest.
+guest_read() {
+	local vm=$1 path=$2 h out
+	h=$("$GRAINVM" agent "$vm" guest-file-open "{\"path\":\"$path\"}")
+	out=$("$GRAINVM" agent "$vm" guest-file-read "{\"handle\":$h,\"count\":65536}")
+	"$GRAINVM" agent "$vm" guest-file-close "{\"handle\":$h}" >/dev/null
+	echo "$out" | sed -n 's/.*"buf-b64" *: *"\([^"]*\)".*/\1/p' | base64 -d
+}
+
+# guest_write VM PATH TEXT: write a file from inside the guest.
+guest_write() {
+	local vm=$1 path=$2 text=$3 h b64
+	h=$("$GRAINVM" agent "$vm" guest-file-open "{\"path\":\"$path\",\"mode\":\"w\"}")
+	b64=$(printf '%s' "$text" | base64 -w0)
+	"$GRAINVM" agent "$vm" guest-file-write "{\"handle\":$h,\"buf-b64\":\"$b64\"}" >/dev/null
+	"$GRAINVM" agent "$vm" guest-file-close "{\"handle\":$h}" >/dev/null
+}
+
+# no_leftovers VM: no process and no runtime socket of VM.
+no_leftovers() {
+	local vm=$1
+	if pgrep -f "__supervise $vm\$" >/dev/null; then fail "supervisor of $vm still runs"; fi
+	if pgrep -f -- "-name $vm " >/dev/null; then fail "QEMU of $vm still runs"; fi
+	if compgen -G "$GRAINVM_HOME/run/$vm/*.sock" >/dev/null; then
+		fail "sockets left: $(ls "$GRAINVM_HOME/run/$vm")"
+	fi
+}
