@@ -157,6 +157,12 @@ static gboolean kvm_usable(const char *qemu, const char *cache_dir, char **why)
 		return FALSE;
 	}
 	close(fd);
+	/*
+	 * For a host where the probe is wrong (or to reproduce what a broken
+	 * KVM does to a real guest): trust /dev/kvm without a test guest.
+	 */
+	if (!g_strcmp0(g_getenv("GRAINVM_KVM_PROBE"), "skip"))
+		return TRUE;
 
 	g_autofree char *key = probe_key(qemu);
 	g_autofree char *dir = g_build_filename(cache_dir, "kvm-probe", NULL);

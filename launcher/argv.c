@@ -102,7 +102,7 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 	add(a, "-accel");
 	add(a, facts->accel == GV_ACCEL_KVM ? "kvm" : "tcg");
 	add(a, "-cpu");
-	add(a, facts->accel == GV_ACCEL_KVM ? "host" : "max");
+	add(a, spec->cpu ? spec->cpu : facts->accel == GV_ACCEL_KVM ? "host" : "max");
 	add(a, "-m");
 	addf(a, "%" G_GUINT64_FORMAT "M", spec->memory / (1024 * 1024));
 	add(a, "-smp");

@@ -74,6 +74,7 @@ typedef enum {
 	T_GUEST_PATH, /* absolute guest path */
 	T_TAG,        /* 9p mount tag */
 	T_FORWARDS,   /* list of forward rules */
+	T_CPU,        /* a QEMU -cpu model, with optional ,feature=on flags */
 } KeyType;
 
 typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G__COUNT } GroupKind;
@@ -101,6 +102,7 @@ static const KeySchema schema[] = {
 	{ G_VM, "accel", T_ENUM, "auto|kvm|tcg" },
 	{ G_VM, "firmware", T_ENUM, "auto|uefi|bios|none" },
 	{ G_VM, "machine", T_ENUM, "q35|pc" },
+	{ G_VM, "cpu", T_CPU },
 	{ G_VM, "ready-timeout", T_UINT, NULL, 1, 86400 },
 	{ G_BOOT, "kernel", T_KERNEL },
 	{ G_BOOT, "initrd", T_INITRD },
@@ -381,6 +383,12 @@ static char *check_syntax(const KeySchema *ks, const char *value)
 		if (!tag_valid(value))
 			return g_strdup_printf("invalid tag \"%s\" (1-31 of A-Z a-z 0-9 _ . -)", value);
 		return NULL;
+	case T_CPU:
+		if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789_.,=+-") != strlen(value))
+			return g_strdup_printf("\"%s\" is not a QEMU CPU model (letters, digits, "
+					       "and _ . , = + -)", value);
+		return NULL;
 	case T_FORWARDS: {
 		g_auto(GStrv) rules = split_list(value);
 		for (char **r = rules; *r; r++) {
@@ -632,6 +640,7 @@ void gv_spec_free(GvSpec *spec)
 	g_free(spec->project_dir);
 	g_free(spec->name);
 	g_free(spec->machine);
+	g_free(spec->cpu);
 	g_free(spec->kernel);
 	g_free(spec->initrd);
 	g_free(spec->cmdline);
@@ -770,6 +779,7 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 	g_autofree char *fw = get(m, "vm", "firmware");
 	spec->firmware = fw ? (GvFirmware)enum_index("auto|uefi|bios|none", fw) : GV_FIRMWARE_AUTO;
 	spec->machine = get(m, "vm", "machine");
+	spec->cpu = get(m, "vm", "cpu");
 	g_autofree char *rt = get(m, "vm", "ready-timeout");
 	spec->ready_timeout = rt ? (guint)g_ascii_strtoull(rt, NULL, 10) : 300;
 

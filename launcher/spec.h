@@ -58,6 +58,7 @@ typedef struct {
 	GvAccel accel;
 	GvFirmware firmware;
 	char *machine;
+	char *cpu;          /* QEMU -cpu model, NULL: host under KVM, max under TCG */
 	guint ready_timeout; /* seconds */
 
 	GvKernelKind kernel_kind;

@@ -287,7 +287,10 @@ static void sv_classify_exit(Supervisor *sv, int status)
 			reason = g_strdup("killed with SIGKILL by grainvm down after the gentler steps timed out");
 		} else {
 			phase = GV_PHASE_CRASHED;
-			reason = g_strdup_printf("QEMU was killed by signal %d (%s)", sig, g_strsignal(sig));
+			/* An abort() says why on stderr; SIGKILL from outside says nothing. */
+			gboolean said = last && sig != SIGKILL;
+			reason = g_strdup_printf("QEMU was killed by signal %d (%s)%s%s", sig,
+						 g_strsignal(sig), said ? ": " : "", said ? last : "");
 			code = GV_EXIT_FAILED;
 		}
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
