@@ -371,6 +371,8 @@ static char *check_syntax(const KeySchema *ks, const char *value)
 	case T_FLAKE: {
 		/* Checked here so that a typo fails before nix is started. */
 		const char *hash = strrchr(value, '#');
+		if (!*value)
+			return NULL; /* unset: lets a later layer switch to system= */
 		for (const char *p = value; *p; p++)
 			if (g_ascii_isspace(*p) || !g_ascii_isprint(*p))
 				return g_strdup_printf("\"%s\" is not REF#NAME (no spaces)", value);
@@ -384,7 +386,7 @@ static char *check_syntax(const KeySchema *ks, const char *value)
 	case T_INITRD:
 	case T_FILE:
 	case T_DIR:
-		if (!*value && ks->type != T_FILE)
+		if (!*value && ks->type != T_FILE && ks->type != T_PATH)
 			return g_strdup("must not be empty");
 		return NULL;
 	case T_GUEST_PATH:
@@ -786,8 +788,13 @@ static gboolean parse_shares(Merge *m, GvSpec *spec, GError **error)
 
 static gboolean parse_nixos(Merge *m, GvSpec *spec, GError **error)
 {
+	/* An empty value unsets: a later layer may switch between the two. */
 	spec->nixos_system = get(m, "nixos", "system");
+	if (spec->nixos_system && !*spec->nixos_system)
+		g_clear_pointer(&spec->nixos_system, g_free);
 	spec->nixos_flake = get(m, "nixos", "flake");
+	if (spec->nixos_flake && !*spec->nixos_flake)
+		g_clear_pointer(&spec->nixos_flake, g_free);
 	g_autofree char *store = get(m, "nixos", "store");
 	if (!spec->nixos_system && !spec->nixos_flake) {
 		if (store)
