@@ -149,7 +149,7 @@ static char *read_params(const char *host, const char *key, GError **error)
 	return g_strdup(g_strstrip(text));
 }
 
-static gboolean nix_build(const char *flake, const char *link, GError **error)
+static gboolean nix_build(const char *flake, const char *dir, const char *link, GError **error)
 {
 	const char *env = g_getenv("GRAINVM_NIX");
 	const char *name = env && *env ? env : "nix";
@@ -165,6 +165,8 @@ static gboolean nix_build(const char *flake, const char *link, GError **error)
 	const char *argv[] = { nix, "build", "--extra-experimental-features", "nix-command flakes",
 			       "--out-link", link, installable, NULL };
 	g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	/* ".#NAME" in grainvm.conf means the flake beside it, wherever `up` runs. */
+	g_subprocess_launcher_set_cwd(l, dir);
 	/* nix's progress goes to stderr; keep stdout for `up --json`. */
 	int out = dup(STDERR_FILENO);
 	if (out >= 0)
@@ -196,7 +198,7 @@ GvNixosSystem *gv_nixos_prepare(const GvSpec *spec, const char *state_dir, GErro
 
 	if (spec->nixos_flake) {
 		start = g_build_filename(state_dir, RESULT_LINK, NULL);
-		if (!nix_build(spec->nixos_flake, start, error))
+		if (!nix_build(spec->nixos_flake, spec->project_dir, start, error))
 			return NULL;
 		sys->source = g_strdup_printf("flake %s", spec->nixos_flake);
 	} else {

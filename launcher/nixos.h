@@ -55,7 +55,8 @@ char *gv_nixos_installable(const char *flake);
  *         nix is missing); GV_ERROR_FAILED when `nix build` fails
  *
  * With flake=, runs `nix build --out-link STATE_DIR/nixos-system
- * INSTALLABLE`, its output on stderr.
+ * INSTALLABLE` in the project directory (so ".#NAME" is the flake beside
+ * grainvm.conf), its output on stderr.
  *
  * Return: (transfer full) (nullable): the system.
  */

@@ -168,7 +168,7 @@ static void test_params_too_long(Fixture *f, gconstpointer data)
 static void test_flake_without_nix(Fixture *f, gconstpointer data)
 {
 	g_setenv("GRAINVM_NIX", "grainvm-test-no-such-nix", TRUE);
-	GvSpec spec = { .nixos_flake = ".#t", .nixos_store = f->store };
+	GvSpec spec = { .nixos_flake = ".#t", .nixos_store = f->store, .project_dir = f->dir };
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GvNixosSystem) sys = gv_nixos_prepare(&spec, f->dir, &err);
 	g_unsetenv("GRAINVM_NIX");

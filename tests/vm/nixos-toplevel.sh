@@ -71,7 +71,7 @@ cat >"$proj/grainvm.conf" <<EOF
 name=$vm
 memory=512M
 [nixos]
-flake=path:$flake#fake
+flake=path:../flake#fake
 store=$T/nixroot/nix/store
 EOF
 cd "$proj"
@@ -84,13 +84,16 @@ expect_code 1 "$GRAINVM" up --set "nixos.flake=path:$flake#nosuch"
 echo "$OUT" | grep -q "nix build path:$flake#nixosConfigurations.nosuch.config.system.build.toplevel\` failed" || fail "$OUT"
 no_leftovers "$vm"
 
-expect_code 0 "$GRAINVM" up
+# From another directory: the relative flake is still the one beside grainvm.conf.
+cd "$T"
+expect_code 0 "$GRAINVM" up -f "$proj/grainvm.conf"
+cd "$proj"
 echo "$OUT"
 link=$GRAINVM_HOME/state/$vm/nixos-system
 top=$(readlink "$link") || fail "no result link $link"
 case $top in /nix/store/*-nixos-system-fake) ;; *) fail "result link points at '$top'" ;; esac
 [ -d "$T/nixroot$top" ] || fail "$top is not in the chroot store"
-echo "$OUT" | grep -q "boot     NixOS $top (flake path:$flake#fake); direct kernel" || fail "boot line"
+echo "$OUT" | grep -q "boot     NixOS $top (flake path:../flake#fake); direct kernel" || fail "boot line"
 echo "$OUT" | grep -q "share    $T/nixroot/nix/store -> /nix/.ro-store (9p, tag nix-store, msize 512K, cache=loose, read-only)" ||
 	fail "store share not reported"
 
