@@ -94,7 +94,9 @@ static const char *find_busybox(void)
 	const char *env = g_getenv("GRAINVM_BUSYBOX");
 	if (env)
 		return *env && access(env, R_OK) == 0 ? env : NULL;
-	static const char *const paths[] = { "/bin/busybox", "/usr/bin/busybox", NULL };
+	/* Alpine's /bin/busybox is dynamic; its static one is busybox.static. */
+	static const char *const paths[] = { "/bin/busybox.static", "/bin/busybox",
+					     "/usr/bin/busybox", NULL };
 	for (const char *const *p = paths; *p; p++)
 		if (access(*p, R_OK) == 0)
 			return *p;
