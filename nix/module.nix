@@ -203,7 +203,8 @@ in
 
       boot.loader.grub.enable = mkDefault false;
       boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_console" "virtio_net" "9p" "9pnet_virtio" "overlay" ];
-      boot.initrd.kernelModules = [ "virtio_pci" "9pnet_virtio" "9p" ];
+      boot.initrd.kernelModules = [ "virtio_pci" "9pnet_virtio" "9p" ]
+        ++ lib.optional vm.writableStore "overlay";
 
       fileSystems = {
         "/" = mkIf vm.tmpfsRoot {

@@ -156,8 +156,8 @@ check(fs.get(store_mount) == {"device": store_tag, "fsType": "9p", "neededForBoo
                               "options": ninep + [f"msize={msize}", "cache=loose", modprobe, "ro"]},
       f"vm: the store share (tag {store_tag}) at {store_mount} in stage 1, read-only", fs.get(store_mount))
 check(fs.get("/") == {"device": "tmpfs", "fsType": "tmpfs", "options": ["mode=0755"]}, "vm: root on tmpfs")
-check("mount -t overlay overlay $targetRoot/nix/store" in vm["postMount"], "vm: the writable store overlay",
-      vm["postMount"])
+check("mount -t overlay overlay $targetRoot/nix/store" in vm["postMount"] and "overlay" in vm["initrdLoad"],
+      "vm: the writable store overlay, its module loaded in stage 1", vm)
 check(vm["agentEnabled"] and f'"--mount" "{store_tag}:{store_mount}"' in vm["execStart"],
       "vm: the agent runs and expects the store share", vm["execStart"])
 check(not vm["grub"] and {"9p", "9pnet_virtio", "virtio_pci", "virtio_console"} <= set(vm["initrdModules"]),
