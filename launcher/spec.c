@@ -141,9 +141,11 @@ const char *const *gv_spec_key_names(void)
 {
 	static const char *names[G_N_ELEMENTS(schema) + 1];
 	if (!names[0]) {
-		for (gsize i = 0; i < G_N_ELEMENTS(schema); i++)
-			names[i] = g_intern_string(g_strdup_printf(
-				"%s.%s", group_names[schema[i].group], schema[i].key));
+		for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
+			g_autofree char *n = g_strdup_printf("%s.%s", group_names[schema[i].group],
+							     schema[i].key);
+			names[i] = g_intern_string(n);
+		}
 	}
 	return names;
 }
@@ -815,10 +817,11 @@ static gboolean parse_nixos(Merge *m, GvSpec *spec, GError **error)
 	}
 	spec->kernel_kind = GV_KERNEL_NIXOS;
 	spec->initrd_kind = GV_INITRD_AUTO;
+	/* Blame the key that asked for NixOS: the default store is nobody's typo. */
 	if (!store && !g_file_test(NIXOS_DEFAULT_STORE, G_FILE_TEST_IS_DIR))
-		return fail_key(m, "nixos", "store", error,
-				NIXOS_DEFAULT_STORE " does not exist: is Nix installed? (set [nixos] "
-				"store to a store kept elsewhere)");
+		return fail_key(m, "nixos", spec->nixos_flake ? "flake" : "system", error,
+				"needs the Nix store, and " NIXOS_DEFAULT_STORE " does not exist: "
+				"is Nix installed? (set [nixos] store to a store kept elsewhere)");
 	spec->nixos_store = store ? g_steal_pointer(&store) : g_strdup(NIXOS_DEFAULT_STORE);
 	if (!check_exists(m, "nixos", "store", spec->nixos_store, TRUE, error))
 		return FALSE;
