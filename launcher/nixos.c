@@ -31,6 +31,7 @@ void gv_nixos_system_free(GvNixosSystem *sys)
 	g_free(sys->initrd);
 	g_free(sys->params);
 	g_free(sys->source);
+	g_free(sys->new_link);
 	g_free(sys);
 }
 
@@ -189,35 +190,24 @@ static gboolean nix_build(const char *flake, const char *dir, const char *link, 
 	return TRUE;
 }
 
-GvNixosSystem *gv_nixos_prepare(const GvSpec *spec, const char *state_dir, GError **error)
+/* The toplevel @start leads to, and its files, into @sys. */
+static gboolean resolve(const GvSpec *spec, const char *start, GvNixosSystem *sys,
+			GError **error)
 {
 	const char *store = spec->nixos_store;
 	const char *key = spec->nixos_flake ? "flake" : "system";
-	g_autoptr(GvNixosSystem) sys = g_new0(GvNixosSystem, 1);
-	g_autofree char *start = NULL;
-
-	if (spec->nixos_flake) {
-		start = g_build_filename(state_dir, RESULT_LINK, NULL);
-		if (!nix_build(spec->nixos_flake, spec->project_dir, start, error))
-			return NULL;
-		sys->source = g_strdup_printf("flake %s", spec->nixos_flake);
-	} else {
-		start = g_strdup(spec->nixos_system);
-		sys->source = g_strdup_printf("system %s", spec->nixos_system);
-	}
-
 	struct stat st;
 	g_autofree char *host = follow(store, start, &sys->toplevel, &st);
 	if (!host) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID, "[nixos] %s: %s: %s", key, start,
 			    g_strerror(errno));
-		return NULL;
+		return FALSE;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "[nixos] %s: %s is not a directory (a NixOS system's toplevel is)", key,
 			    sys->toplevel);
-		return NULL;
+		return FALSE;
 	}
 	/* The guest sees the store and nothing else of the host. */
 	if (!g_str_has_prefix(sys->toplevel, GV_NIX_STORE_DIR "/") ||
@@ -225,22 +215,47 @@ GvNixosSystem *gv_nixos_prepare(const GvSpec *spec, const char *state_dir, GErro
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "[nixos] %s: %s is not a store path in " GV_NIX_STORE_DIR
 			    ", so the guest could not find its init", key, sys->toplevel);
-		return NULL;
+		return FALSE;
 	}
 	sys->kernel = toplevel_file(store, sys->toplevel, "kernel", key, error);
 	if (!sys->kernel)
-		return NULL;
+		return FALSE;
 	sys->initrd = toplevel_file(store, sys->toplevel, "initrd", key, error);
 	if (!sys->initrd)
-		return NULL;
+		return FALSE;
 	g_autofree char *init = toplevel_file(store, sys->toplevel, "init", key, error);
 	if (!init)
-		return NULL;
+		return FALSE;
 	g_autofree char *params = toplevel_file(store, sys->toplevel, "kernel-params", key, error);
 	if (!params)
-		return NULL;
+		return FALSE;
 	sys->params = read_params(params, key, error);
 	if (!sys->params)
+		return FALSE;
+	return TRUE;
+}
+
+GvNixosSystem *gv_nixos_prepare(const GvSpec *spec, const char *state_dir, GError **error)
+{
+	g_autoptr(GvNixosSystem) sys = g_new0(GvNixosSystem, 1);
+	g_autofree char *start = NULL;
+
+	if (spec->nixos_flake) {
+		start = g_build_filename(state_dir, RESULT_LINK, NULL);
+		gboolean existed = g_file_test(start, G_FILE_TEST_IS_SYMLINK);
+		if (!nix_build(spec->nixos_flake, spec->project_dir, start, error))
+			return NULL;
+		if (!existed)
+			sys->new_link = g_strdup(start);
+		sys->source = g_strdup_printf("flake %s", spec->nixos_flake);
+	} else {
+		start = g_strdup(spec->nixos_system);
+		sys->source = g_strdup_printf("system %s", spec->nixos_system);
+	}
+	if (!resolve(spec, start, sys, error)) {
+		if (sys->new_link)
+			unlink(sys->new_link);
 		return NULL;
+	}
 	return g_steal_pointer(&sys);
 }

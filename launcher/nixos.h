@@ -30,6 +30,7 @@ typedef struct {
 	char *initrd;     /* host path of the initrd */
 	char *params;     /* the system's kernel-params, one line */
 	char *source;     /* what it came from, for the boot line */
+	char *new_link;   /* flake=: the result link, when this call made it */
 } GvNixosSystem;
 
 void gv_nixos_system_free(GvNixosSystem *sys);
@@ -56,7 +57,9 @@ char *gv_nixos_installable(const char *flake);
  *
  * With flake=, runs `nix build --out-link STATE_DIR/nixos-system
  * INSTALLABLE` in the project directory (so ".#NAME" is the flake beside
- * grainvm.conf), its output on stderr.
+ * grainvm.conf), its output on stderr.  A link that was not there before
+ * is named in new_link, for the caller to remove if `up` goes no further
+ * (it is removed here when this call fails).
  *
  * Return: (transfer full) (nullable): the system.
  */

@@ -172,6 +172,9 @@ static gboolean prepare_kernel(const GvSpec *spec, const GvVmPaths *paths, GvPre
 		nixos = gv_nixos_prepare(spec, paths->state_dir, error);
 		if (!nixos)
 			return FALSE;
+		/* A dry run or a failed up leaves no result link it made. */
+		if (nixos->new_link)
+			g_ptr_array_add(p->created, g_strdup(nixos->new_link));
 		kpath = g_strdup(nixos->kernel);
 		p->initrd = g_strdup(nixos->initrd);
 		p->nixos_toplevel = g_strdup(nixos->toplevel);

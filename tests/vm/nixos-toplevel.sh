@@ -123,6 +123,12 @@ echo "$OUT" | grep -q "Read-only file system" || fail "store writable? $OUT"
 echo "host $$" >"$proj/marker"
 [ "$(guest_read "$vm" /mnt/workspace/marker)" = "host $$" ] || fail "workspace not shared"
 
+# A dry run builds the system (to know its command line) but keeps no result link.
+expect_code 0 "$GRAINVM" up --dry-run --set vm.name=dry1-$PREFIX
+echo "$OUT" | grep -q "init=$top/init" || fail "flake= dry run: $OUT"
+[ ! -e "$GRAINVM_HOME/state/dry1-$PREFIX/nixos-system" ] && [ ! -L "$GRAINVM_HOME/state/dry1-$PREFIX/nixos-system" ] ||
+	fail "the dry run left a result link"
+
 # system= with the same toplevel, through the link nix left: same command line.
 expect_code 0 "$GRAINVM" up --dry-run --json --set nixos.flake= --set "nixos.system=$link" --set vm.name=dry-$PREFIX
 echo "$OUT" | grep -q "init=$top/init console=ttyS0" || fail "system= dry run: $OUT"
