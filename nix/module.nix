@@ -243,7 +243,7 @@ in
         unitConfig.DefaultDependencies = false;
         unitConfig.RequiresMountsFor = "/sysroot/nix/.rw-store";
         serviceConfig.Type = "oneshot";
-        script = "mkdir -p -m 0755 /sysroot/nix/.rw-store/store /sysroot/nix/.rw-store/work /sysroot/nix/store";
+        serviceConfig.ExecStart = "/bin/mkdir -p -m 0755 /sysroot/nix/.rw-store/store /sysroot/nix/.rw-store/work /sysroot/nix/store";
       };
       boot.initrd.systemd.mounts = lib.optional (vm.writableStore && config.boot.initrd.systemd.enable) {
         where = "/sysroot/nix/store";
