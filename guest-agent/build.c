@@ -213,10 +213,13 @@ int build_init(void)
 	return loop_add_prepare(prepare);
 }
 
+const char *build_default_command;
+const char *build_default_cwd;
+
 int cmd_grain_build_start(struct req *r)
 {
 	static const struct arg_spec spec[] = {
-		{ "command", ARG_STRLIST, false },
+		{ "command", ARG_STRLIST, true },
 		{ "cwd", ARG_STR, true },
 		{ "env", ARG_STRLIST, true },
 	};
@@ -237,9 +240,15 @@ int cmd_grain_build_start(struct req *r)
 				 "see grain-build-status", b.handle, b.pid);
 	cmd = req_arg(r, "command");
 	env = req_arg(r, "env");
-	if (cmd->u.kids.count == 0)
+	if (!cmd && !build_default_command)
+		return req_error(r, "GenericError",
+				 "Parameter 'command' is missing and the agent has no default "
+				 "build command (grainvm-agent --build-command)");
+	if (cmd && cmd->u.kids.count == 0)
 		return req_error(r, "GenericError", "Parameter 'command' must not be empty");
-	argv = calloc(cmd->u.kids.count + 1, sizeof(*argv));
+	/* The default is one shell command line, as a user would type it
+	 * (NixOS: grainvm.build.command), so it goes through /bin/sh. */
+	argv = calloc(cmd ? cmd->u.kids.count + 1 : 4, sizeof(*argv));
 	if (env)
 		envp = calloc(env->u.kids.count + 1, sizeof(*envp));
 	if (!argv || (env && !envp)) {
@@ -248,7 +257,12 @@ int cmd_grain_build_start(struct req *r)
 		return req_error(r, "GenericError", "out of memory");
 	}
 	i = 0;
-	for (const struct json *e = cmd->u.kids.first; e; e = e->next)
+	if (!cmd) {
+		argv[i++] = "/bin/sh";
+		argv[i++] = "-c";
+		argv[i++] = (char *)build_default_command;
+	}
+	for (const struct json *e = cmd ? cmd->u.kids.first : NULL; e; e = e->next)
 		argv[i++] = e->u.str.s;
 	i = 0;
 	for (const struct json *e = env ? env->u.kids.first : NULL; e; e = e->next)
@@ -270,7 +284,7 @@ int cmd_grain_build_start(struct req *r)
 	s.path = argv[0];
 	s.argv = argv;
 	s.envp = envp;
-	s.cwd = req_str(r, "cwd", NULL);
+	s.cwd = req_str(r, "cwd", build_default_cwd);
 	s.fd_out = s.fd_err = p[1];
 	pid = spawn_child(&s, &step);
 	close(p[1]);

@@ -14,6 +14,13 @@
 /* Last bytes of output kept in memory for grain-build-status. */
 #define BUILD_TAIL_MAX (64u << 10)
 
+/*
+ * What grain-build-start runs when the host gives no "command" (run as
+ * /bin/sh -c CMD) and no "cwd": --build-command and --build-cwd, or NULL.
+ */
+extern const char *build_default_command;
+extern const char *build_default_cwd;
+
 /**
  * build_init() - register the build's streaming hook with the loop
  *

@@ -51,6 +51,10 @@ static void usage(FILE *f)
 		"  -m, --mount TAG:PATH[:OPTS]\n"
 		"                         a 9p share grain-status expects (repeatable)\n"
 		"  -s, --state-dir DIR    where the build log goes (default /run/grainvm)\n"
+		"  -b, --build-command CMD\n"
+		"                         what grain-build-start runs without a command\n"
+		"                         (as /bin/sh -c CMD)\n"
+		"  -C, --build-cwd DIR    its directory without a cwd (default /)\n"
 		"  -V, --version          print the version\n"
 		"  -h, --help             this text\n",
 		CHANNEL_DEFAULT_PORT);
@@ -163,6 +167,8 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "mount", required_argument, NULL, 'm' },
 		{ "state-dir", required_argument, NULL, 's' },
+		{ "build-command", required_argument, NULL, 'b' },
+		{ "build-cwd", required_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -175,7 +181,7 @@ int main(int argc, char **argv)
 	/* As PID 1 the kernel's argv may hold anything from the command
 	 * line; only parse options when we were started by hand. */
 	while (!agent_init_mode &&
-	       (c = getopt_long(argc, argv, "p:l:m:s:Vh", opts, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, "p:l:m:s:b:C:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			agent_init_mode = true;
@@ -202,6 +208,20 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			agent_state_dir = optarg;
+			break;
+		case 'b':
+			if (!*optarg) {
+				fprintf(stderr, "grainvm-agent: --build-command must not be empty\n");
+				return 2;
+			}
+			build_default_command = optarg;
+			break;
+		case 'C':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "grainvm-agent: --build-cwd wants an absolute path\n");
+				return 2;
+			}
+			build_default_cwd = optarg;
 			break;
 		case 'V':
 			printf("grainvm-agent %s\n", GV_AGENT_VERSION);

@@ -58,7 +58,18 @@ char *gv_mac_for_name(const char *name)
 
 char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts)
 {
-	GString *s = g_string_new("console=ttyS0");
+	GString *s = g_string_new(NULL);
+	if (facts->nixos_toplevel) {
+		/*
+		 * NixOS's stage 1 finds stage 2 in init=; its own parameters go
+		 * first, as nixpkgs' qemu-vm.nix puts them, so that grainvm's
+		 * console=ttyS0 comes later and is the one /dev/console gets.
+		 */
+		if (facts->nixos_params && *facts->nixos_params)
+			g_string_append_printf(s, "%s ", facts->nixos_params);
+		g_string_append_printf(s, "init=%s/init ", facts->nixos_toplevel);
+	}
+	g_string_append(s, "console=ttyS0");
 	/*
 	 * panic=-1 reboots at once on a panic; with -no-reboot QEMU then
 	 * exits instead of sitting in a dead guest until the ready timeout.

@@ -35,6 +35,8 @@ typedef struct {
 	const char *ovmf_vars;   /* GV_FIRMWARE_UEFI: the VM's own variables */
 	GvFirmware firmware;     /* decided: never AUTO */
 	const char *disk;        /* the VM's overlay, or NULL */
+	const char *nixos_toplevel; /* [nixos]: boot with init=TOPLEVEL/init, or NULL */
+	const char *nixos_params;   /* [nixos]: the system's kernel-params */
 } GvHostFacts;
 
 /**

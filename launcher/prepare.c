@@ -16,6 +16,7 @@
 #include "gv-error.h"
 #include "initramfs.h"
 #include "kernel.h"
+#include "nixos.h"
 
 void gv_prepared_free(GvPrepared *p)
 {
@@ -28,6 +29,8 @@ void gv_prepared_free(GvPrepared *p)
 	g_free(p->ovmf_code);
 	g_free(p->ovmf_vars);
 	g_free(p->disk);
+	g_free(p->nixos_toplevel);
+	g_free(p->nixos_params);
 	g_free(p->boot);
 	g_clear_pointer(&p->notes, g_ptr_array_unref);
 	g_clear_pointer(&p->created, g_ptr_array_unref);
@@ -91,7 +94,9 @@ static const char *find_busybox(void)
 	const char *env = g_getenv("GRAINVM_BUSYBOX");
 	if (env)
 		return *env && access(env, R_OK) == 0 ? env : NULL;
-	static const char *const paths[] = { "/bin/busybox", "/usr/bin/busybox", NULL };
+	/* Alpine's /bin/busybox is dynamic; its static one is busybox.static. */
+	static const char *const paths[] = { "/bin/busybox.static", "/bin/busybox",
+					     "/usr/bin/busybox", NULL };
 	for (const char *const *p = paths; *p; p++)
 		if (access(*p, R_OK) == 0)
 			return *p;
@@ -156,13 +161,25 @@ static gboolean check_share_xattrs(const GvShare *sh, GError **error)
 	return TRUE;
 }
 
-static gboolean prepare_kernel(const GvSpec *spec, GvPrepared *p, const char *cache,
-			       GError **error)
+static gboolean prepare_kernel(const GvSpec *spec, const GvVmPaths *paths, GvPrepared *p,
+			       const char *cache, GError **error)
 {
 	g_autofree char *kpath = NULL;
 	if (spec->kernel_kind == GV_KERNEL_NONE)
 		return TRUE;
-	if (spec->kernel_kind == GV_KERNEL_HOST) {
+	g_autoptr(GvNixosSystem) nixos = NULL;
+	if (spec->kernel_kind == GV_KERNEL_NIXOS) {
+		nixos = gv_nixos_prepare(spec, paths->state_dir, error);
+		if (!nixos)
+			return FALSE;
+		/* A dry run or a failed up leaves no result link it made. */
+		if (nixos->new_link)
+			g_ptr_array_add(p->created, g_strdup(nixos->new_link));
+		kpath = g_strdup(nixos->kernel);
+		p->initrd = g_strdup(nixos->initrd);
+		p->nixos_toplevel = g_strdup(nixos->toplevel);
+		p->nixos_params = g_strdup(nixos->params);
+	} else if (spec->kernel_kind == GV_KERNEL_HOST) {
 		const char *boot_dir = g_getenv("GRAINVM_BOOT_DIR");
 		kpath = gv_kernel_find_host(boot_dir ? boot_dir : "/boot", error);
 		if (!kpath)
@@ -191,6 +208,13 @@ static gboolean prepare_kernel(const GvSpec *spec, GvPrepared *p, const char *ca
 		else
 			p->boot = g_strdup_printf("direct kernel, %s through %s (no PVH: %s)", kpath,
 						  fw, k->why_no_pvh);
+	}
+
+	if (nixos) {
+		char *b = g_strdup_printf("NixOS %s (%s); %s", nixos->toplevel, nixos->source,
+					  p->boot);
+		g_free(p->boot);
+		p->boot = b;
 	}
 
 	gboolean generated = spec->initrd_kind == GV_INITRD_AUTO &&
@@ -308,7 +332,7 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 		}
 	}
 
-	if (!prepare_kernel(spec, p, cache, error))
+	if (!prepare_kernel(spec, paths, p, cache, error))
 		goto fail;
 	if (!p->boot)
 		p->boot = g_strdup(fw == GV_FIRMWARE_UEFI ? "UEFI (OVMF) from the disk"
@@ -327,6 +351,8 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->facts.ovmf_code = p->ovmf_code;
 	p->facts.ovmf_vars = p->ovmf_vars;
 	p->facts.disk = p->disk;
+	p->facts.nixos_toplevel = p->nixos_toplevel;
+	p->facts.nixos_params = p->nixos_params;
 	return g_steal_pointer(&p);
 
 fail:

@@ -25,6 +25,8 @@ typedef struct {
 	char *ovmf_code;
 	char *ovmf_vars;
 	char *disk;
+	char *nixos_toplevel; /* [nixos]: the system, as the guest sees it */
+	char *nixos_params;   /* [nixos]: its kernel-params */
 	char *boot;          /* one line: the boot path and why */
 	GPtrArray *notes;    /* lines worth telling the user (missing busybox...) */
 	GPtrArray *created;  /* files this preparation created */

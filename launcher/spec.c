@@ -75,13 +75,15 @@ typedef enum {
 	T_TAG,        /* 9p mount tag */
 	T_FORWARDS,   /* list of forward rules */
 	T_CPU,        /* a QEMU -cpu model, with optional ,feature=on flags */
+	T_PATH,       /* a path, resolved but not checked here (it may point into a store) */
+	T_FLAKE,      /* REF#NAME */
 } KeyType;
 
-typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G__COUNT } GroupKind;
+typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G_NIXOS, G__COUNT } GroupKind;
 
 static const char *const group_names[] = {
 	[G_VM] = "vm", [G_BOOT] = "boot", [G_DISK] = "disk",
-	[G_SHARE] = "share", [G_NET] = "net",
+	[G_SHARE] = "share", [G_NET] = "net", [G_NIXOS] = "nixos",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(group_names) == G__COUNT);
 
@@ -120,6 +122,9 @@ static const KeySchema schema[] = {
 	{ G_SHARE, "security", T_ENUM, "mapped-xattr|mapped-file|passthrough|none" },
 	{ G_NET, "mode", T_ENUM, "user|none" },
 	{ G_NET, "forward", T_FORWARDS },
+	{ G_NIXOS, "system", T_PATH },
+	{ G_NIXOS, "flake", T_FLAKE },
+	{ G_NIXOS, "store", T_DIR },
 };
 
 const char *gv_accel_name(GvAccel accel)
@@ -367,11 +372,25 @@ static char *check_syntax(const KeySchema *ks, const char *value)
 		g_autofree char *list = g_strjoinv(", ", vals);
 		return g_strdup_printf("\"%s\" is not one of %s", value, list);
 	}
+	case T_FLAKE: {
+		/* Checked here so that a typo fails before nix is started. */
+		const char *hash = strrchr(value, '#');
+		if (!*value)
+			return NULL; /* unset: lets a later layer switch to system= */
+		for (const char *p = value; *p; p++)
+			if (g_ascii_isspace(*p) || !g_ascii_isprint(*p))
+				return g_strdup_printf("\"%s\" is not REF#NAME (no spaces)", value);
+		if (!hash || hash == value || !hash[1] || strchr(hash + 1, '"') || strchr(hash + 1, '\\'))
+			return g_strdup_printf("\"%s\" is not REF#NAME, e.g. .#testvm or "
+					       "github:me/cfg#testvm", value);
+		return NULL;
+	}
+	case T_PATH:
 	case T_KERNEL:
 	case T_INITRD:
 	case T_FILE:
 	case T_DIR:
-		if (!*value && ks->type != T_FILE)
+		if (!*value && ks->type != T_FILE && ks->type != T_PATH)
 			return g_strdup("must not be empty");
 		return NULL;
 	case T_GUEST_PATH:
@@ -409,6 +428,7 @@ static gboolean is_path_type(KeyType t, const char *value)
 	switch (t) {
 	case T_FILE:
 	case T_DIR:
+	case T_PATH:
 		return *value != '\0';
 	case T_KERNEL:
 		return strcmp(value, "auto") && strcmp(value, "host") && strcmp(value, "none");
@@ -467,7 +487,7 @@ static gboolean set_one(Merge *m, const char *label, const char *base_dir,
 	int g = classify_group(group);
 	if (g < 0) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
-			    "%s: unknown group [%s] (known: [vm], [boot], [disk], [share NAME], [net])",
+			    "%s: unknown group [%s] (known: [vm], [boot], [disk], [share NAME], [net], [nixos])",
 			    label, group);
 		return FALSE;
 	}
@@ -645,6 +665,9 @@ void gv_spec_free(GvSpec *spec)
 	g_free(spec->initrd);
 	g_free(spec->cmdline);
 	g_free(spec->disk_image);
+	g_free(spec->nixos_system);
+	g_free(spec->nixos_flake);
+	g_free(spec->nixos_store);
 	g_clear_pointer(&spec->shares, g_ptr_array_unref);
 	g_clear_pointer(&spec->forwards, g_ptr_array_unref);
 	g_clear_pointer(&spec->merged, g_key_file_unref);
@@ -758,6 +781,83 @@ static gboolean parse_shares(Merge *m, GvSpec *spec, GError **error)
 	return TRUE;
 }
 
+/*
+ * [nixos]: the system's kernel, initrd and init come from its toplevel
+ * (found or built by prepare), so [boot] kernel and initrd must be left
+ * alone; the store is one more share, read-only, tag "nix-store".
+ *
+ * The store share mirrors nixpkgs' qemu-vm.nix, which the guest module
+ * (nix/module.nix) follows: tag nix-store, mounted at /nix/.ro-store with
+ * an overlay or a bind mount on /nix/store, cache=loose because store
+ * paths never change, security_model=none so the guest sees the store's
+ * real owners and modes.  msize is the workspace's 512 KiB, not qemu-vm's
+ * 16 KiB (5x slower reads, see the default layer above).
+ */
+#define NIXOS_STORE_TAG "nix-store"
+#define NIXOS_STORE_MOUNT "/nix/.ro-store"
+#define NIXOS_DEFAULT_STORE "/nix/store"
+
+static gboolean parse_nixos(Merge *m, GvSpec *spec, GError **error)
+{
+	/* An empty value unsets: a later layer may switch between the two. */
+	spec->nixos_system = get(m, "nixos", "system");
+	if (spec->nixos_system && !*spec->nixos_system)
+		g_clear_pointer(&spec->nixos_system, g_free);
+	spec->nixos_flake = get(m, "nixos", "flake");
+	if (spec->nixos_flake && !*spec->nixos_flake)
+		g_clear_pointer(&spec->nixos_flake, g_free);
+	g_autofree char *store = get(m, "nixos", "store");
+	if (!spec->nixos_system && !spec->nixos_flake) {
+		if (store)
+			return fail_key(m, "nixos", "store", error,
+					"is used only with [nixos] system or flake");
+		return TRUE;
+	}
+	if (spec->nixos_system && spec->nixos_flake)
+		return fail_key(m, "nixos", "flake", error,
+				"[nixos] has both system and flake: set one of them");
+	static const char *const boot_keys[] = { "kernel", "initrd" };
+	for (gsize i = 0; i < G_N_ELEMENTS(boot_keys); i++) {
+		g_autofree char *v = get(m, "boot", boot_keys[i]);
+		if (v && strcmp(v, "auto"))
+			return fail_key(m, "boot", boot_keys[i], error,
+					"[nixos] boots the system's own kernel and initrd: "
+					"leave [boot] %s at auto", boot_keys[i]);
+	}
+	spec->kernel_kind = GV_KERNEL_NIXOS;
+	spec->initrd_kind = GV_INITRD_AUTO;
+	/* Blame the key that asked for NixOS: the default store is nobody's typo. */
+	if (!store && !g_file_test(NIXOS_DEFAULT_STORE, G_FILE_TEST_IS_DIR))
+		return fail_key(m, "nixos", spec->nixos_flake ? "flake" : "system", error,
+				"needs the Nix store, and " NIXOS_DEFAULT_STORE " does not exist: "
+				"is Nix installed? (set [nixos] store to a store kept elsewhere)");
+	spec->nixos_store = store ? g_steal_pointer(&store) : g_strdup(NIXOS_DEFAULT_STORE);
+	if (!check_exists(m, "nixos", "store", spec->nixos_store, TRUE, error))
+		return FALSE;
+	for (guint i = 0; i < spec->shares->len; i++) {
+		const GvShare *o = g_ptr_array_index(spec->shares, i);
+		g_autofree char *group = g_strconcat("share ", o->id, NULL);
+		if (!strcmp(o->tag, NIXOS_STORE_TAG))
+			return fail_key(m, group, "tag", error,
+					"tag \"%s\" is the store's with [nixos]", NIXOS_STORE_TAG);
+		if (!strcmp(o->mount, "/nix") || g_str_has_prefix(o->mount, "/nix/"))
+			return fail_key(m, group, "mount", error,
+					"%s is under /nix, which the store uses with [nixos]", o->mount);
+	}
+	GvShare *st = g_new0(GvShare, 1);
+	st->id = g_strdup(NIXOS_STORE_TAG);
+	st->source = g_strdup(spec->nixos_store);
+	st->tag = g_strdup(NIXOS_STORE_TAG);
+	st->mount = g_strdup(NIXOS_STORE_MOUNT);
+	st->readonly = TRUE;
+	st->msize = SHARE_DEFAULT_MSIZE;
+	st->cache = g_strdup("loose");
+	st->security = g_strdup("none");
+	g_ptr_array_add(spec->shares, st);
+	g_ptr_array_sort(spec->shares, cmp_share);
+	return TRUE;
+}
+
 static int enum_index(const char *values, const char *v)
 {
 	g_auto(GStrv) vals = g_strsplit(values, "|", -1);
@@ -831,7 +931,7 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 	if (spec->disk_size && !spec->disk_image && spec->kernel_kind == GV_KERNEL_NONE)
 		return fail_key(m, "disk", "size", error, "a blank disk cannot boot without a kernel");
 
-	if (!parse_shares(m, spec, error))
+	if (!parse_shares(m, spec, error) || !parse_nixos(m, spec, error))
 		return FALSE;
 
 	g_autofree char *mode = get(m, "net", "mode");

@@ -25,7 +25,9 @@
 
 typedef enum { GV_ACCEL_AUTO, GV_ACCEL_KVM, GV_ACCEL_TCG } GvAccel;
 typedef enum { GV_FIRMWARE_AUTO, GV_FIRMWARE_UEFI, GV_FIRMWARE_BIOS, GV_FIRMWARE_NONE } GvFirmware;
-typedef enum { GV_KERNEL_AUTO, GV_KERNEL_HOST, GV_KERNEL_PATH, GV_KERNEL_NONE } GvKernelKind;
+/* GV_KERNEL_NIXOS: the [nixos] system's kernel, which prepare finds or builds. */
+typedef enum { GV_KERNEL_AUTO, GV_KERNEL_HOST, GV_KERNEL_PATH, GV_KERNEL_NONE,
+	       GV_KERNEL_NIXOS } GvKernelKind;
 typedef enum { GV_INITRD_AUTO, GV_INITRD_NONE, GV_INITRD_PATH } GvInitrdKind;
 typedef enum { GV_NET_USER, GV_NET_NONE } GvNetMode;
 
@@ -75,6 +77,11 @@ typedef struct {
 
 	GvNetMode net_mode;
 	GPtrArray *forwards; /* GvForward* */
+
+	/* [nixos]: at most one of system and flake; then store is set too. */
+	char *nixos_system; /* absolute path of a toplevel (or a link to one) */
+	char *nixos_flake;  /* REF#NAME */
+	char *nixos_store;  /* host directory holding the store (/nix/store) */
 
 	GKeyFile *merged;   /* the merged layers, origins as key comments */
 } GvSpec;

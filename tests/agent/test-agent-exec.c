@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -422,6 +423,71 @@ static void test_build(void)
 	agent_stop(a);
 }
 
+/*
+ * The default build (--build-command, --build-cwd): what the NixOS module's
+ * grainvm.build.command becomes, so that `grainvm build` needs no command.
+ */
+static void test_build_default(void)
+{
+	static const char *const extra[] = { "--build-command=echo \"$0 in $(pwd)\"; exit 3",
+					     "--build-cwd=/tmp", NULL };
+	g_autoptr(GByteArray) log = g_byte_array_new();
+	g_autoptr(GByteArray) none = g_byte_array_new();
+	Agent *a = agent_start(extra);
+	Conn *c = conn_open(a);
+
+	g_autoptr(JsonNode) st = conn_return(c, "{\"execute\":\"grain-build-start\"}");
+	gint64 h = json_object_get_int_member(obj(st), "handle");
+	json_node_unref(conn_return(c, "{\"execute\":\"grain-build-attach\"}"));
+	g_autoptr(JsonNode) ex = collect_stream(c, h, log, none);
+	g_assert_cmpint(json_object_get_int_member(obj(ex), "exitcode"), ==, 3);
+	g_assert_cmpmem(log->data, log->len, "/bin/sh in /tmp\n", 16);
+
+	/* An explicit command and cwd still win over the defaults. */
+	g_autoptr(JsonNode) st2 = conn_return(c, "{\"execute\":\"grain-build-start\",\"arguments\":"
+						"{\"command\":[\"pwd\"],\"cwd\":\"/\"}}");
+	h = json_object_get_int_member(obj(st2), "handle");
+	g_byte_array_set_size(log, 0);
+	json_node_unref(conn_return(c, "{\"execute\":\"grain-build-attach\"}"));
+	json_node_unref(collect_stream(c, h, log, none));
+	g_assert_cmpmem(log->data, log->len, "/\n", 2);
+	conn_close(c);
+	agent_stop(a);
+
+	/* Without a default, a missing command is an error that says how to set one. */
+	a = agent_start(NULL);
+	c = conn_open(a);
+	g_autofree char *d = conn_error(c, "{\"execute\":\"grain-build-start\"}", "GenericError");
+	g_assert_nonnull(strstr(d, "--build-command"));
+	g_autoptr(JsonNode) idle = conn_return(c, "{\"execute\":\"grain-build-status\"}");
+	g_assert_cmpstr(json_object_get_string_member(obj(idle), "state"), ==, "idle");
+	conn_close(c);
+	agent_stop(a);
+}
+
+/* Bad values for the build options stop the agent at once, exit 2. */
+static void test_build_options_invalid(void)
+{
+	const char *bin = g_getenv("GRAINVM_AGENT_HOST") ? g_getenv("GRAINVM_AGENT_HOST")
+							 : g_getenv("GRAINVM_AGENT");
+	static const struct { const char *arg, *said; } bad[] = {
+		{ "--build-cwd=relative", "--build-cwd wants an absolute path" },
+		{ "--build-command=", "--build-command must not be empty" },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		const char *argv[] = { bin, "--listen=unix:/nonexistent/sock", bad[i].arg, NULL };
+		g_autofree char *err = NULL;
+		int status = 0;
+		g_autoptr(GError) error = NULL;
+		g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+			     NULL, &err, &status, &error);
+		g_assert_no_error(error);
+		g_assert_true(WIFEXITED(status));
+		g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+		g_assert_nonnull(strstr(err, bad[i].said));
+	}
+}
+
 static void test_queries(void)
 {
 	Agent *a = agent_start(NULL);
@@ -478,6 +544,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/agent/exec/reconnect-cycles", test_reconnect_cycles);
 	g_test_add_func("/agent/exec/no-zombies", test_no_zombies);
 	g_test_add_func("/agent/build/lifecycle", test_build);
+	g_test_add_func("/agent/build/default-command", test_build_default);
+	g_test_add_func("/agent/build/default-options-invalid", test_build_options_invalid);
 	g_test_add_func("/agent/info/queries", test_queries);
 	return g_test_run();
 }

@@ -42,6 +42,14 @@ static const Case cases[] = {
 	    .kernel = "/boot/vmlinuz-6.1.0-56-amd64", .initrd = "/tmp/my,initrd.img",
 	    .grainvm_init = FALSE, .firmware = GV_FIRMWARE_NONE,
 	    .disk = "/var/lib/grainvm/odd,1/overlay.qcow2" } },
+	/* [nixos] system=: its kernel-params, then init=, then grainvm's console. */
+	{ "nixos-system",
+	  "[vm]\nname=nixvm\n[nixos]\nsystem=/nix/store/0abc-nixos-system-nixvm-24.05\nstore=.\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/89ab.elf",
+	    .initrd = "/nix/store/1def-initrd-linux-6.6/initrd", .firmware = GV_FIRMWARE_NONE,
+	    .nixos_toplevel = "/nix/store/0abc-nixos-system-nixvm-24.05",
+	    .nixos_params = "loglevel=4 lsm=landlock,yama,bpf" } },
 };
 
 static char *replace_all(const char *s, const char *from, const char *to)

@@ -152,6 +152,19 @@ static const BadCase bad_cases[] = {
 	/* The final value is what is checked for existence: an override fixes it. */
 	{ "[boot]\nkernel=missing\n", NULL, "boot.kernel=also-missing", "--set boot.kernel=also-missing: [boot] kernel: " },
 	{ "[boot]\nkernel=none\n", NULL, NULL, "nothing to boot: no kernel and no [disk] image" },
+	{ "[nixos]\nsystem=result\nflake=.#t\nstore=.\n", NULL, NULL,
+	  "grainvm.conf: [nixos] flake: [nixos] has both system and flake" },
+	{ "[nixos]\nflake=nohash\n", NULL, NULL, "grainvm.conf: [nixos] flake: \"nohash\" is not REF#NAME" },
+	{ "[nixos]\nflake=.#\n", NULL, NULL, "grainvm.conf: [nixos] flake: \".#\" is not REF#NAME" },
+	{ "[nixos]\nflake=.#a b\n", NULL, NULL, "is not REF#NAME (no spaces)" },
+	{ "[nixos]\nstore=.\n", NULL, NULL, "grainvm.conf: [nixos] store: is used only with" },
+	{ "[nixos]\nsystem=result\nstore=missing\n", NULL, NULL, "grainvm.conf: [nixos] store: " },
+	{ "[nixos]\nsystem=result\nstore=.\n", "[boot]\nkernel=host\n", NULL,
+	  "grainvm.local.conf: [boot] kernel: [nixos] boots the system's own kernel" },
+	{ "[nixos]\nsystem=result\nstore=.\n[share s]\nsource=.\ntag=nix-store\n", NULL, NULL,
+	  "[share s] tag: tag \"nix-store\" is the store's with [nixos]" },
+	{ "[nixos]\nsystem=result\nstore=.\n[share s]\nsource=.\nmount=/nix/var\n", NULL, NULL,
+	  "[share s] mount: /nix/var is under /nix" },
 };
 
 static void test_bad(Fixture *f, gconstpointer data)
@@ -169,6 +182,44 @@ static void test_bad(Fixture *f, gconstpointer data)
 	if (!strstr(err->message, c->expect))
 		g_error("message \"%s\" lacks \"%s\"", err->message, c->expect);
 	g_assert_null(strchr(err->message, '\n')); /* one line */
+}
+
+/* [nixos]: the store becomes a read-only share beside the workspace. */
+static void test_nixos(Fixture *f, gconstpointer data)
+{
+	write_file(f, "grainvm.conf", "[nixos]\nsystem=result\nstore=.\n");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_autofree char *result = g_build_filename(f->dir, "result", NULL);
+	g_assert_cmpstr(s->nixos_system, ==, result);      /* relative to grainvm.conf */
+	g_assert_null(s->nixos_flake);
+	g_assert_cmpstr(s->nixos_store, ==, f->dir);
+	g_assert_cmpint(s->kernel_kind, ==, GV_KERNEL_NIXOS);
+	g_assert_cmpuint(s->shares->len, ==, 2);
+	GvShare *st = g_ptr_array_index(s->shares, 0);
+	g_assert_cmpstr(st->tag, ==, "nix-store");
+	g_assert_cmpstr(st->source, ==, f->dir);
+	g_assert_cmpstr(st->mount, ==, "/nix/.ro-store");
+	g_assert_true(st->readonly);
+	g_assert_cmpstr(st->cache, ==, "loose");
+	g_assert_cmpstr(st->security, ==, "none");
+	GvShare *ws = g_ptr_array_index(s->shares, 1);
+	g_assert_cmpstr(ws->tag, ==, "workspace");
+
+	/* A flake from --set replaces nothing else; the default store is /nix/store. */
+	const char *sets[] = { "nixos.flake=github:me/cfg#test-vm", NULL };
+	write_file(f, "grainvm.conf", "[vm]\nname=t\n");
+	g_autoptr(GvSpec) s2 = load(f, sets, &err);
+	if (g_file_test("/nix/store", G_FILE_TEST_IS_DIR)) {
+		g_assert_no_error(err);
+		g_assert_cmpstr(s2->nixos_flake, ==, "github:me/cfg#test-vm");
+		g_assert_cmpstr(s2->nixos_store, ==, "/nix/store");
+	} else {
+		/* No Nix on this host: the missing store is named, with the layer that asked. */
+		g_assert_null(s2);
+		g_assert_nonnull(strstr(err->message, "--set nixos.flake=github:me/cfg#test-vm: [nixos] flake: needs the Nix store, and /nix/store does not exist"));
+	}
 }
 
 static void test_override_fixes(Fixture *f, gconstpointer data)
@@ -254,6 +305,7 @@ int main(int argc, char **argv)
 	g_test_add("/spec/default", Fixture, NULL, fx_setup, test_default, fx_teardown);
 	g_test_add("/spec/layers", Fixture, NULL, fx_setup, test_layers, fx_teardown);
 	g_test_add("/spec/disable-default-share", Fixture, NULL, fx_setup, test_disable_default_share, fx_teardown);
+	g_test_add("/spec/nixos", Fixture, NULL, fx_setup, test_nixos, fx_teardown);
 	g_test_add("/spec/override-fixes", Fixture, NULL, fx_setup, test_override_fixes, fx_teardown);
 	g_test_add("/spec/name-lenient", Fixture, NULL, fx_setup, test_name_lenient, fx_teardown);
 	for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {

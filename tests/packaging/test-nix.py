@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+# test-nix.py - grainvm's Nix files, checked with Debian's nix-bin and no nixpkgs
+#
+# 1. Every .nix file in the tree parses (nix-instantiate --parse).
+# 2. nix/module.nix, nix/default.nix and flake.nix are evaluated against
+#    tests/packaging/nix/stand-in.nix, a STAND-IN for nixpkgs' lib, module
+#    system and packages (NOT nixpkgs), and the systemd unit, the udev rule
+#    and the fileSystems entries they produce are compared with what they
+#    must be.  The module's defaults are also compared with the launcher's
+#    (port name, share tag, mount point, msize, cache), so the two cannot
+#    drift apart.
+#
+# `--store dummy://`: evaluation needs no store, and without it nix-bin
+# creates /nix on the host.
+import json
+import os
+import re
+import subprocess
+import sys
+
+SRC = os.environ.get("GV_SOURCE_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+NIX = os.environ.get("NIX_INSTANTIATE", "nix-instantiate")
+failures = 0
+
+
+def check(cond, what, detail=""):
+    global failures
+    if cond:
+        print(f"ok - {what}")
+    else:
+        failures += 1
+        print(f"not ok - {what}\n    {detail}")
+
+
+def nix(*args):
+    try:
+        r = subprocess.run([NIX, "--store", "dummy://", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        print(f"not ok - {NIX} not found: apt-get install nix-bin (.ci/deps lists it)")
+        sys.exit(1)
+    # nix-bin warns that the build group does not exist; only that is noise.
+    err = "\n".join(l for l in r.stderr.splitlines() if "nixbld" not in l)
+    return r.returncode, r.stdout, err
+
+
+def read(rel):
+    with open(os.path.join(SRC, rel)) as f:
+        return f.read()
+
+
+print("# NOTE: the module is evaluated against a STAND-IN for nixpkgs' lib and module system")
+print("# (tests/packaging/nix/stand-in.nix), not against nixpkgs; see docs/nixos.md for what")
+print("# still needs a machine with Nix and nixpkgs.")
+
+# ---- 1. every .nix file parses ------------------------------------------------
+nix_files = []
+for top, dirs, files in os.walk(SRC):
+    dirs[:] = [d for d in dirs if not d.startswith(("build", ".git", "result"))]
+    nix_files += [os.path.join(top, f) for f in files if f.endswith(".nix")]
+check(len(nix_files) >= 9, f"found {len(nix_files)} .nix files")
+for path in sorted(nix_files):
+    rc, _, err = nix("--parse", path)
+    check(rc == 0, f"parses: {os.path.relpath(path, SRC)}", err)
+
+# ---- 2. evaluation against the stand-in -----------------------------------------
+rc, out, err = nix("--eval", "--strict", "--json", os.path.join(SRC, "tests/packaging/nix/cases.nix"),
+                   "--arg", "root", SRC)
+check(rc == 0, "cases.nix evaluates", err)
+if rc != 0:
+    sys.exit(1)
+c = json.loads(out)
+print(f"# {c['standIn']}")
+
+version = re.search(r"[^_]version: '([^']*)'", read("meson.build")).group(1)
+agent_store = f"/nix/store/00000000000000000000000000000000-grainvm-agent-{version}"
+
+# The launcher's side of the contract.
+port = re.search(r'#define GV_AGENT_PORT "([^"]+)"', read("launcher/argv.h")).group(1)
+spec_c = read("launcher/spec.c")
+msize = eval(re.search(r"#define SHARE_DEFAULT_MSIZE \(([^)]*)\)", spec_c).group(1))
+cache = re.search(r'#define SHARE_DEFAULT_CACHE "([^"]+)"', spec_c).group(1)
+ws_mount = re.search(r'"\[share workspace\]\\n"\s*"source=.\\n"\s*"mount=([^\\]+)\\n"', spec_c).group(1)
+store_tag = re.search(r'#define NIXOS_STORE_TAG "([^"]+)"', spec_c).group(1)
+store_mount = re.search(r'#define NIXOS_STORE_MOUNT "([^"]+)"', spec_c).group(1)
+
+opts = {o["path"]: o for o in c["options"]}
+check(set(opts) == {
+    "services.grainvm-agent.enable", "services.grainvm-agent.package", "services.grainvm-agent.port",
+    "services.grainvm-agent.extraArgs", "grainvm.workspace.enable", "grainvm.workspace.tag",
+    "grainvm.workspace.mountPoint", "grainvm.workspace.msize", "grainvm.workspace.cache",
+    "grainvm.build.command", "grainvm.vm.enable", "grainvm.vm.tmpfsRoot", "grainvm.vm.writableStore",
+    "grainvm.vm.storeMsize"}, "the module declares exactly its options", sorted(opts))
+want_defaults = {
+    "services.grainvm-agent.enable": False,
+    "services.grainvm-agent.package": f"grainvm-agent-{version}",
+    "services.grainvm-agent.port": port,
+    "grainvm.workspace.tag": "workspace",
+    "grainvm.workspace.mountPoint": ws_mount,
+    "grainvm.workspace.msize": msize,
+    "grainvm.workspace.cache": cache,
+    "grainvm.vm.enable": False,
+    "grainvm.vm.storeMsize": msize,
+}
+for k, v in want_defaults.items():
+    check(opts.get(k, {}).get("default") == v, f"default of {k} is {v!r} (the launcher's)",
+          opts.get(k))
+check(opts["grainvm.workspace.cache"]["type"] == 'one of ["none","mmap","loose","fscache"]',
+      "cache takes the spec's cache modes", opts["grainvm.workspace.cache"]["type"])
+
+# The systemd unit and the udev rule, with the defaults.
+d = c["defaults"]
+unit = (
+    "[Unit]\nDescription=grainvm guest agent\n\n[Service]\n"
+    'Environment="HOME=/root"\n'
+    'Environment="PATH=/run/wrappers/bin:/run/current-system/sw/bin"\n'
+    f'ExecStart="{agent_store}/bin/grainvm-agent" "--port" "/dev/virtio-ports/{port}" '
+    '"--mount" "workspace:/mnt/workspace" '
+    '"--build-command" "nix build --print-build-logs --no-link --print-out-paths" '
+    '"--build-cwd" "/mnt/workspace"\n'
+    "Restart=always\nRestartSec=1\n"
+    "RuntimeDirectory=grainvm\nRuntimeDirectoryMode=0755\nRuntimeDirectoryPreserve=restart\n")
+check(d["unit"] == unit, "the agent's unit (defaults)", f"got:\n{d['unit']}\nwant:\n{unit}")
+check(d["udev"] == f'SUBSYSTEM=="virtio-ports", ATTR{{name}}=="{port}", TAG+="systemd", '
+      'ENV{SYSTEMD_WANTS}="grainvm-agent.service"\n', "udev starts the service when the port appears",
+      d["udev"])
+ninep = ["trans=virtio", "version=9p2000.L"]
+modprobe = "x-systemd.requires=modprobe@9pnet_virtio.service"
+check(d["fileSystems"] == {"/mnt/workspace": {
+    "device": "workspace", "fsType": "9p",
+    "options": ninep + [f"msize={msize}", f"cache={cache}", modprobe, "nofail"]}},
+    "the workspace is a nofail 9p fileSystems entry", d["fileSystems"])
+
+# Everything set: the port, the share, a build command needing systemd escapes.
+cu = c["custom"]
+check(cu["execStart"] == f'"{agent_store}/bin/grainvm-agent" "--port" "/dev/virtio-ports/org.example.agent.1" '
+      '"--mount" "src:/src" "--build-command" "make -j4 \'all\' \\"x\\" 100%% $$HOME" '
+      '"--build-cwd" "/src" "--state-dir" "/var/lib/grainvm"',
+      "ExecStart quotes the build command for systemd (%% and $$)", cu["execStart"])
+check(cu["udev"].startswith('SUBSYSTEM=="virtio-ports", ATTR{name}=="org.example.agent.1"'),
+      "the udev rule follows the port", cu["udev"])
+check(cu["fileSystems"] == {"/src": {"device": "src", "fsType": "9p",
+                                     "options": ninep + ["msize=131072", "cache=loose", modprobe, "nofail"]}},
+      "tag, mount point, msize and cache reach the fileSystems entry", cu["fileSystems"])
+
+check(c["bare"]["execStart"] == f'"{agent_store}/bin/grainvm-agent" "--port" "/dev/virtio-ports/{port}"'
+      and c["bare"]["fileSystems"] == {}, "no workspace, no build command: the agent alone", c["bare"])
+check(c["importedOnly"]["unit"] is None and list(c["importedOnly"]["fileSystems"]) == ["/mnt/workspace"]
+      and c["importedOnly"]["udev"] == "", "imported, not enabled: no agent, the workspace mount only",
+      c["importedOnly"])
+
+# grainvm.vm: what the [nixos] boot path needs from the guest.
+vm = c["vm"]
+fs = vm["fileSystems"]
+check(sorted(fs) == ["/", "/mnt/workspace", "/nix/.ro-store", "/nix/.rw-store"], "vm: its mounts", sorted(fs))
+check(fs.get(store_mount) == {"device": store_tag, "fsType": "9p", "neededForBoot": True,
+                              "options": ninep + [f"msize={msize}", "cache=loose", modprobe, "ro"]},
+      f"vm: the store share (tag {store_tag}) at {store_mount} in stage 1, read-only", fs.get(store_mount))
+check(fs.get("/") == {"device": "tmpfs", "fsType": "tmpfs", "options": ["mode=0755"]}, "vm: root on tmpfs")
+check("mount -t overlay overlay $targetRoot/nix/store" in vm["postMount"] and "overlay" in vm["initrdLoad"],
+      "vm: the writable store overlay, its module loaded in stage 1", vm)
+check(vm["agentEnabled"] and f'"--mount" "{store_tag}:{store_mount}"' in vm["execStart"],
+      "vm: the agent runs and expects the store share", vm["execStart"])
+check(not vm["grub"] and {"9p", "9pnet_virtio", "virtio_pci", "virtio_console"} <= set(vm["initrdModules"]),
+      "vm: no boot loader; 9p and virtio in the initrd", vm)
+check("regInfo=" in vm["postBoot"] and vm["regInfo"] == "closure-info",
+      "vm: regInfo= loads the Nix database, system.build.grainvmRegInfo makes one", vm["postBoot"])
+ro = c["vmReadOnlyStore"]
+check(ro["fileSystems"].get("/nix/store") == {"device": store_mount, "options": ["bind"], "neededForBoot": True}
+      and "/nix/.rw-store" not in ro["fileSystems"] and ro["postMount"] == ""
+      and ro["fileSystems"]["/"] == {"device": "/dev/vda", "fsType": "ext4"},
+      "vm, read-only store, own root: a bind mount, no overlay, the user's root untouched", ro["fileSystems"])
+sd = c["vmSystemdInitrd"]
+check(sd["postMount"] == "" and [m["where"] for m in sd["initrdMounts"]] == ["/sysroot/nix/store"]
+      and sd["initrdServices"] == ["grainvm-rw-store"], "vm with systemd in stage 1: the overlay as a mount unit",
+      sd)
+check(not c["vmAgentOff"]["agentEnabled"] and c["vmAgentOff"]["unit"] is None,
+      "vm: the agent can still be switched off")
+for k, v in c["rejected"].items():
+    check(v, f"a bad {k} is rejected by its option type")
+
+# The flake and nix/default.nix.
+fl = c["flake"]
+check(fl["packages"] == ["default", "grainvm", "grainvm-agent"], "flake packages", fl["packages"])
+check("grainvm-guest" in fl["modules"] and fl["moduleIsFile"], "flake nixosModules.grainvm-guest is nix/module.nix")
+check(fl["templates"] == ["default"], "flake template")
+check(fl["exampleHost"] == "test-vm" and sorted(fl["example"]["fileSystems"]) == sorted(fs),
+      "the example test VM evaluates with grainvm.vm", fl["example"]["fileSystems"].keys())
+ag = fl["agent"]
+check(ag["name"] == f"grainvm-agent-{version}" and "-static" in ag["buildPhase"]
+      and f"-DGV_AGENT_VERSION='\"{version}\"'" in ag["buildPhase"] and ag["mainProgram"] == "grainvm-agent",
+      "the agent package: static, versioned from meson.build", ag["buildPhase"])
+meson_agent = read("guest-agent/meson.build")
+musl_cmd = meson_agent[meson_agent.index("command: [agent_cc_prog,"):meson_agent.index("'-o', '@OUTPUT@'")]
+flags = [f for f in re.findall(r"'(-[^']+)'", musl_cmd) if not f.startswith("-DGV_AGENT_VERSION")]
+missing = [f for f in flags if f not in ag["buildPhase"]]
+check(flags and not missing, f"the agent package uses guest-agent/meson.build's {len(flags)} flags", missing)
+check(ag["srcTakes"] == [True, False, False] and ag["srcTakesDir"],
+      "the agent's source is guest-agent/ only", ag["srcTakes"])
+ho = fl["host"]
+check(ho["name"] == f"grainvm-{version}"
+      and ho["mesonFlags"] == ["-Dagent_cc=/nix/store/00000000000000000000000000000000-cc/bin/x86_64-unknown-linux-musl-cc"],
+      "the host package builds its initramfs agent with pkgsStatic's cc", ho["mesonFlags"])
+check("GRAINVM_BUSYBOX" in ho["postInstall"] and "qemu" in ho["postInstall"], "the host package wraps QEMU and busybox",
+      ho["postInstall"])
+check(ho["srcTakes"] == [True, False, False, True], "the host source leaves build directories out", ho["srcTakes"])
+check(fl["sameAsDefaultNix"], "flake.nix and nix/default.nix build the same packages")
+
+print(f"# {failures} failed" if failures else "# all passed (against the stand-in)")
+sys.exit(1 if failures else 0)

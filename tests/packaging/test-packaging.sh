@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# test-packaging.sh - the distribution files, checked without the distributions
+#
+#   shellcheck   the OpenRC service, the s6 run/finish scripts, the bash
+#                completion
+#   APKBUILD     `sh -n`, then sourced with abuild's helpers absent: the
+#                variables abuild reads, the subpackage functions, pkgver ==
+#                meson's version (no abuild here: nothing is built with it)
+#   meson install into a DESTDIR: binary, agent, man pages, completion,
+#                systemd unit, s6 directory in the usual places;
+#                `systemd-analyze verify` on the installed grainvm@.service
+#   completion   completes commands, options, subcommands, --set keys and VM
+#                names from the real grainvm
+set -euo pipefail
+
+SRC=${GV_SOURCE_ROOT:?}
+BUILD=${GV_BUILD_ROOT:?}
+GRAINVM=${GRAINVM:-$BUILD/launcher/grainvm}
+T=$(mktemp -d /tmp/gvpkg.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failures=0
+
+ok() { echo "ok - $*"; }
+bad() {
+	echo "not ok - $*"
+	failures=$((failures + 1))
+}
+check() { # WHAT CMD...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else bad "$what"; fi
+}
+
+# ---- shellcheck --------------------------------------------------------------------
+for f in packaging/alpine/grainvm-agent.initd packaging/s6/grainvm-agent/run \
+	packaging/s6/grainvm-vm/run packaging/s6/grainvm-vm/finish; do
+	check "shellcheck $f" shellcheck -s sh "$SRC/$f"
+	check "$f is executable" test -x "$SRC/$f"
+done
+check "shellcheck packaging/bash-completion/grainvm" shellcheck -s bash "$SRC/packaging/bash-completion/grainvm"
+check "the OpenRC script runs under openrc-run" \
+	grep -qx '#!/sbin/openrc-run' "$SRC/packaging/alpine/grainvm-agent.initd"
+
+# ---- APKBUILD ------------------------------------------------------------------------
+apk=$SRC/packaging/alpine/APKBUILD
+check "sh -n APKBUILD" sh -n "$apk"
+version=$(sed -n "s/^  version: '\([^']*\)',\$/\1/p" "$SRC/meson.build")
+# Sourced in a subshell: abuild's helpers are not defined, so a top-level
+# call of one would fail here; the functions are only declared.
+apk_vars=$(sh -c '
+	set -eu
+	srcdir=/src pkgdir=/pkg subpkgdir=/sub
+	. "$1"
+	for f in build package _agent; do
+		command -v "$f" >/dev/null || { echo "missing function $f"; exit 1; }
+	done
+	echo "pkgname=$pkgname pkgver=$pkgver pkgrel=$pkgrel arch=$arch license=$license"
+	echo "subpackages=" $subpackages
+	echo "depends=$depends"
+	echo "options=$options"
+' sh "$apk")
+echo "$apk_vars" | sed 's/^/# /'
+check "APKBUILD: pkgver is meson's version ($version)" grep -q "pkgver=$version " <<<"$apk_vars"
+check "APKBUILD: the agent is a subpackage built by _agent" grep -q "subpackages=.* grainvm-agent:_agent" <<<"$apk_vars"
+check "APKBUILD: the host package needs its agent" grep -q 'depends=.*grainvm-agent=' <<<"$apk_vars"
+for f in packaging/alpine/grainvm-agent.initd packaging/alpine/grainvm-agent.confd packaging/s6/grainvm-agent/run; do
+	check "APKBUILD installs $f" grep -q "\$builddir\"/$f" "$apk"
+	check "$f exists" test -f "$SRC/$f"
+done
+
+# ---- meson install -------------------------------------------------------------------
+dest=$T/dest
+if DESTDIR=$dest meson install -C "$BUILD" --no-rebuild --quiet >"$T/install.log" 2>&1; then
+	ok "meson install into a DESTDIR"
+else
+	bad "meson install into a DESTDIR"
+	cat "$T/install.log"
+fi
+prefix=$(meson introspect --buildoptions "$BUILD" | python3 -c '
+import json, sys
+print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+root=$dest$prefix
+for f in bin/grainvm libexec/grainvm/grainvm-agent share/man/man1/grainvm.1 share/man/man5/grainvm.conf.5 \
+	share/bash-completion/completions/grainvm lib/systemd/system/grainvm@.service \
+	share/grainvm/s6/grainvm-vm/run share/grainvm/s6/grainvm-vm/finish share/grainvm/s6/grainvm-vm/type; do
+	check "installed: $prefix/$f" test -e "$root/$f"
+done
+check "installed s6 run script is executable" test -x "$root/share/grainvm/s6/grainvm-vm/run"
+
+unit=$root/lib/systemd/system/grainvm@.service
+check "the unit runs up --foreground with the installed binary" \
+	grep -qx "ExecStart=$prefix/bin/grainvm up --foreground --file=.*/grainvm/%i.conf %i" "$unit"
+check "the unit stops with grainvm down" grep -qx "ExecStop=-$prefix/bin/grainvm down --quiet %i" "$unit"
+check "the unit is Type=notify" grep -qx "Type=notify" "$unit"
+# verify checks that ExecStart's program exists: point it at the build's.
+mkdir -p "$T/units"
+sed "s|$prefix/bin/grainvm|$GRAINVM|g" "$unit" >"$T/units/grainvm@t1.service"
+if out=$(systemd-analyze verify --man=no "$T/units/grainvm@t1.service" 2>&1) && [ -z "$out" ]; then
+	ok "systemd-analyze verify grainvm@.service: no complaint"
+else
+	bad "systemd-analyze verify grainvm@.service: $out"
+fi
+for f in grainvm.1 grainvm.conf.5; do
+	check "installed $f is the source's" cmp -s "$SRC/packaging/man/$f" "$root/share/man/man${f##*.}/$f"
+done
+
+# ---- bash completion ----------------------------------------------------------------
+export GRAINVM_HOME=$T/home
+# A VM grainvm knows of (as after up and down): its state directory.
+mkdir -p "$GRAINVM_HOME/state/known-vm" "$T/proj"
+complete_words() { # WORDS...: what _grainvm offers for the last one
+	(
+		cd "$T/proj"
+		PATH=$(dirname "$GRAINVM"):$PATH
+		# compopt only works while bash itself is completing.
+		compopt() { :; }
+		# shellcheck source=/dev/null
+		. "$SRC/packaging/bash-completion/grainvm"
+		COMP_WORDS=("$@")
+		COMP_CWORD=$(($# - 1))
+		_grainvm
+		echo "${COMPREPLY[*]}"
+	)
+}
+expect_completion() { # WANT WORDS...
+	local want=$1 got
+	shift
+	got=$(complete_words "$@")
+	if [ "$got" = "$want" ]; then ok "completion of '$*': $want"; else bad "completion of '$*': got '$got', want '$want'"; fi
+}
+expect_completion "up" grainvm u
+expect_completion "--file= --foreground" grainvm up --f
+expect_completion "create check" grainvm image c
+expect_completion "--backing= --backing-format=" grainvm image create --b
+expect_completion "vm.memory=" grainvm up --set vm.me
+expect_completion "share.workspace.mount=" grainvm up -s share.workspace.mo
+expect_completion "known-vm" grainvm down k
+all=$(complete_words grainvm "")
+for c in $("$GRAINVM" --help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do
+	case " $all " in *" $c "*) ;; *) bad "completion lacks command $c" ;; esac
+done
+ok "completion offers every command of grainvm --help"
+
+echo "# $failures failed"
+[ "$failures" -eq 0 ]
