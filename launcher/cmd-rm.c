@@ -15,9 +15,10 @@ static gboolean rm_rf(const char *path, GError **error)
 	g_autoptr(GFileEnumerator) e = g_file_enumerate_children(
 		f, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
 		G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-	GFileInfo *info;
-	while (e && (info = g_file_enumerator_next_file(e, NULL, NULL))) {
-		g_autoptr(GFileInfo) owned = info;
+	while (e) {
+		g_autoptr(GFileInfo) info = g_file_enumerator_next_file(e, NULL, NULL);
+		if (!info)
+			break;
 		g_autofree char *child = g_build_filename(path, g_file_info_get_name(info), NULL);
 		if (g_file_info_get_file_type(info) == G_FILE_TYPE_DIRECTORY) {
 			if (!rm_rf(child, error))

@@ -419,7 +419,9 @@ static gboolean on_down_timeout(gpointer data)
 /* @data is the client; the supervisor holds a reference until the very end. */
 static void ignore_reply(GObject *src, GAsyncResult *res, gpointer data)
 {
-	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(data, res, NULL);
+	JsonNode *r = gv_qmp_client_execute_finish(data, res, NULL);
+	if (r)
+		json_node_unref(r);
 }
 
 static void down_arm(Supervisor *sv, guint seconds)

@@ -58,7 +58,6 @@ static void test_default(Fixture *f, gconstpointer data)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GvSpec) s = load(f, NULL, &err);
 	g_assert_no_error(err);
-	g_autofree char *base = g_path_get_basename(f->dir);
 	g_autofree char *expect_name = gv_spec_default_name(f->dir);
 	g_assert_cmpstr(s->name, ==, expect_name);
 	g_assert_cmpuint(s->memory, ==, 1024ull * 1024 * 1024);
