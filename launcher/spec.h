@@ -75,6 +75,10 @@ typedef struct {
 	GvNetMode net_mode;
 	GPtrArray *forwards; /* GvForward* */
 
+	char *build_command; /* [build] command: a shell command line, or NULL */
+	char *build_workdir; /* guest directory; default the workspace mount, or NULL */
+	char **build_env;    /* NAME=VALUE, never NULL */
+
 	GKeyFile *merged;   /* the merged layers, origins as key comments */
 } GvSpec;
 
