@@ -8,6 +8,10 @@
  * supervisor started.  It reports back on a pipe: one JSON line, "ready"
  * or "failed", written after QEMU is gone in the failed case, so that when
  * `up` returns non-zero there is no process left to clean up.
+ *
+ * A VM whose supervisor died while its QEMU runs on is adopted, not
+ * refused: a new supervisor takes over that QEMU with the plan it was
+ * started with (supervisor.c), so the guest and a build in it go on.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,14 +8,61 @@
  * qmp_capabilities, then commands with optional ids:
  *
  *   status                      the VM's state object (state.json's shape),
- *                               with a fresh grain-status when the agent is up
+ *                               with a fresh grain-status and, as "build",
+ *                               grain-build-status when grainvm-agent is up;
+ *                               with only qemu-ga, "agent" is {"agent":
+ *                               "qemu-ga", version, mounts} (the guest's 9p
+ *                               mounts, read from its /proc/self/mounts)
  *   down {timeout?, force?}     run the shutdown ladder; the reply comes when
  *                               QEMU has ended: {phase, reason}
  *   qmp {command, arguments?}   pass a command to QEMU's monitor
  *   agent {command, arguments?, timeout?}
  *                               pass a command to the guest agent
+ *                               (grainvm-agent, else the guest's qemu-ga)
  *   console                     after the {} reply the connection carries raw
  *                               console bytes both ways
+ *
+ * Streams (supervisor-stream.c).  These replies are followed, on the same
+ * connection, by event lines in QMP's shape, {"event": NAME, "data": {...},
+ * "timestamp": {...}}, forwarded from grainvm-agent (docs/agent-protocol.md
+ * has their data): grain-output ({handle, stream, seq, data-b64}, plus
+ * offset for a build log) and a last grain-exit.  A connection may run
+ * several streams; events carry the handle.
+ *
+ *   exec-start {path, arg?, env?, cwd?, input?}
+ *                               grain-exec-start with stream=true; returns
+ *                               {handle, pid, agent, streamed}.  Output events
+ *                               follow, grain-exit ends them ({handle, pid,
+ *                               exitcode | signal, out-bytes, err-bytes}).
+ *                               When this connection closes first, the
+ *                               command gets SIGHUP and its stdin closes.
+ *                               With only qemu-ga in the guest: guest-exec,
+ *                               "agent": "qemu-ga", "streamed": false, all
+ *                               output at exit; with input=true the command
+ *                               starts at the exec-input that says eof, with
+ *                               the stdin collected (at most 12 MiB); a
+ *                               grain-exit with "error" says it failed then.
+ *   exec-input {handle, data-b64?, eof?}
+ *                               grain-exec-input for a command this
+ *                               connection started; returns {pending}
+ *   exec-signal {handle, signal}
+ *                               grain-exec-signal (not with qemu-ga)
+ *   build-start {command, cwd?, env?}
+ *                               grain-build-start; returns {handle, pid, log}
+ *                               (no events: follow with build-attach)
+ *   build-status {tail-bytes?}  grain-build-status
+ *   build-attach {from-offset?} returns {handle, offset, state}; then the log
+ *                               from that offset as grain-output events
+ *                               (stream "log", each with its offset) and,
+ *                               once the build ended and all was sent,
+ *                               grain-exit ({state, exitcode | signal,
+ *                               log-size, duration, ...}).  Any number of
+ *                               connections may follow; the supervisor holds
+ *                               the agent's one attachment.
+ *
+ * Back-pressure: while a streaming connection has more than 1 MiB unsent,
+ * the supervisor stops reading the agent (the guest command then blocks in
+ * write()); a connection that takes nothing for 30 s is closed.
  *
  * Errors are QMP-shaped: {"error": {"class": C, "desc": D}}.  Every
  * client's input is bounded by the line reader; output to a slow console

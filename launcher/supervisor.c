@@ -21,12 +21,19 @@
  * on a normal distribution may be earlier than its mounts, and then
  * grain-status is asked again every 200 ms.
  *
+ * A guest that runs only QEMU's qemu-ga (on its own port, qga0) gets the
+ * same readiness check through it (supervisor-agents.c); grainvm-agent is
+ * preferred whenever it answers.
+ *
  * Stopping is a ladder (down): ACPI power button, the agent's
  * guest-shutdown, QMP quit, SIGKILL, each rung after the previous one's
  * timeout.  Whatever ends QEMU, the child watch classifies the end from
  * the wait status plus what QMP said before (SHUTDOWN's reason,
  * GUEST_PANICKED, a STOP into internal-error), writes state.json, answers
  * everyone waiting, removes the runtime sockets and leaves the loop.
+ *
+ * Adoption (`up` of a VM whose supervisor died): QEMU is not a child then;
+ * see "adoption" below.
  */
 #include "supervisor-priv.h"
 
