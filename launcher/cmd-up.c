@@ -387,7 +387,11 @@ int gv_cmd_up(int argc, char **argv)
 		print_ready(ev, &report);
 		return GV_EXIT_OK;
 	}
-	/* Failed: the supervisor has already ended QEMU and removed the sockets. */
+	/* Failed: the supervisor has already ended QEMU and removed the
+	 * sockets; it exits right after its report.  Wait for that (its lock
+	 * goes with it), so that nothing of this up runs when it returns. */
+	for (int i = 0; i < 250 && gv_vm_is_running(paths); i++)
+		g_usleep(20 * 1000);
 	gv_prepared_remove_created(prep);
 	if (ev) {
 		g_printerr("grainvm: vm %s: %s\n", spec->name,
