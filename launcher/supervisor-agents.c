@@ -380,7 +380,11 @@ void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id)
 	StatusReq *r = g_new0(StatusReq, 1);
 	r->client = sv_client_ref(c);
 	r->id = id ? json_node_copy(id) : NULL;
-	if (sv_agent_usable(sv)) {
+	if (sv->agent_paused) {
+		/* Back-pressure (supervisor-stream.c): no reply could be read. */
+		r->note = g_strdup("the agent's channel is held up by a client that does not read "
+				   "its output; agent facts are from before");
+	} else if (sv_agent_usable(sv)) {
 		if (gv_qmp_client_call(sv->agent, "grain-status", NULL, STATUS_REFRESH_MS,
 				       on_status_grain, r, NULL))
 			return;

@@ -92,6 +92,7 @@ typedef struct {
 
 static void resume_check(Supervisor *sv);
 static void reattach(Supervisor *sv);
+static gboolean on_backlog_timer(gpointer data);
 
 static Req *req_new(ControlClient *c, JsonNode *id)
 {
@@ -187,6 +188,9 @@ void sv_stream_backlog_changed(Supervisor *sv)
 		sv->agent_paused = TRUE;
 		sv->paused_since_us = g_get_monotonic_time();
 		gv_qmp_client_pause_input(sv->agent, TRUE);
+		/* Checks for a stuck client only while paused. */
+		if (!sv->backlog_timer)
+			sv->backlog_timer = g_timeout_add_seconds(1, on_backlog_timer, sv);
 		return;
 	}
 	if (sv->agent_paused)
@@ -201,6 +205,7 @@ static void resume_check(Supervisor *sv)
 			return;
 	}
 	sv->agent_paused = FALSE;
+	g_clear_handle_id(&sv->backlog_timer, g_source_remove);
 	if (sv->agent)
 		gv_qmp_client_pause_input(sv->agent, FALSE);
 }
@@ -208,8 +213,7 @@ static void resume_check(Supervisor *sv)
 static gboolean on_backlog_timer(gpointer data)
 {
 	Supervisor *sv = data;
-	if (!sv->agent_paused ||
-	    g_get_monotonic_time() - sv->paused_since_us < SLOW_CLIENT_S * G_USEC_PER_SEC)
+	if (g_get_monotonic_time() - sv->paused_since_us < SLOW_CLIENT_S * G_USEC_PER_SEC)
 		return G_SOURCE_CONTINUE;
 	/* Cut off whoever holds everybody up; closing runs
 	 * sv_stream_client_closed(), which resumes when it can. */
@@ -229,8 +233,31 @@ static gboolean on_backlog_timer(gpointer data)
 		sv_client_unref(c);
 	}
 	g_list_free(stuck);
+	/* The timer is this source: let resume_check() not remove it twice. */
+	sv->backlog_timer = 0;
 	resume_check(sv);
+	if (!sv->agent_paused)
+		return G_SOURCE_REMOVE;
+	sv->backlog_timer = g_source_get_id(g_main_current_source());
 	return G_SOURCE_CONTINUE;
+}
+
+/*
+ * Refuse to start something new while the agent is not being read: its
+ * reply could not arrive before the client that holds everyone up drains
+ * or is cut off (SLOW_CLIENT_S).
+ */
+static gboolean refuse_if_paused(ControlClient *c, JsonNode *id, const char *cmd)
+{
+	Supervisor *sv = c->sv;
+	if (!sv->agent_paused)
+		return FALSE;
+	gint64 s = (g_get_monotonic_time() - sv->paused_since_us) / G_USEC_PER_SEC;
+	sv_control_reply_error(c, id, "GenericError",
+			       "%s: the guest agent's channel has been held up for %" G_GINT64_FORMAT
+			       " s by a client that does not read its output (it is cut off after "
+			       "%d s); try again", cmd, s, SLOW_CLIENT_S);
+	return TRUE;
 }
 
 /* ---- exec ---------------------------------------------------------------------- */
@@ -520,6 +547,8 @@ static void cmd_exec_start(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
 	g_autofree char *why = NULL;
+	if (refuse_if_paused(c, id, "exec-start"))
+		return;
 	if (!member_is(args, "path", G_TYPE_STRING)) {
 		sv_control_reply_error(c, id, "GenericError", "exec-start: \"path\" must be a string");
 		return;
@@ -755,6 +784,8 @@ static void cmd_build_attach(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
 	gint64 from = 0;
+	if (refuse_if_paused(c, id, "build-attach"))
+		return;
 	if (args && json_object_has_member(args, "from-offset")) {
 		if (!member_is(args, "from-offset", G_TYPE_INT64) ||
 		    (from = json_object_get_int_member(args, "from-offset")) < 0) {
@@ -788,6 +819,8 @@ static void cmd_build_attach(ControlClient *c, JsonNode *id, JsonObject *args)
 static void cmd_build_start(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	g_autofree char *why = NULL;
+	if (refuse_if_paused(c, id, "build-start"))
+		return;
 	if (!strv_member(args, "command", TRUE, &why) || !strv_member(args, "env", FALSE, &why)) {
 		sv_control_reply_error(c, id, "GenericError", "build-start: %s", why);
 		return;
@@ -800,6 +833,8 @@ static void cmd_build_start(ControlClient *c, JsonNode *id, JsonObject *args)
 static void cmd_build_status(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	static const char *const keep[] = { "tail-bytes", NULL };
+	if (refuse_if_paused(c, id, "build-status"))
+		return;
 	g_autoptr(JsonObject) a = pick(args, keep);
 	forward(c, id, "grain-build-status", a);
 }
@@ -958,7 +993,6 @@ void sv_stream_init(Supervisor *sv)
 	sv->build_handle = -1;
 	if (sv->agent)
 		gv_qmp_client_add_event_handler(sv->agent, NULL, on_agent_event, sv, NULL);
-	sv->backlog_timer = g_timeout_add_seconds(1, on_backlog_timer, sv);
 }
 
 /**
