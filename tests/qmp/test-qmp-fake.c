@@ -970,7 +970,7 @@ static void test_agent_auto_resync_timeout(void)
 	g_assert_true(test_peer_is_quiet(&peer, 30));
 	test_peer_printf(&peer, "{\"return\": \"late slow\"}\n\xff{\"return\": %u}\n",
 			 sync);
-	g_autofree char *id = read_id(&peer, "next");
+	g_free(read_id(&peer, "next"));
 	test_peer_printf(&peer, "{\"return\": \"N\"}\n");
 	TEST_WAIT_UNTIL(o.calls == 2);
 	g_assert_cmpstr(g_ptr_array_index(o.log, 1), ==, "reply:\"N\"");
