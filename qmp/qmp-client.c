@@ -422,14 +422,11 @@ static void handle_message(GvQmpClient *client, JsonObject *msg)
 		 * sends nothing but replies and events, so this line was its
 		 * reply. */
 		if (client->peer == GV_QMP_PEER_AGENT &&
-		    (p = g_queue_peek_head(&client->pending))) {
-			gv_qmp_pending_complete(p, NULL, g_error_new(
+		    (p = g_queue_peek_head(&client->pending)))
+			gv_qmp_pending_fail_resync(p, g_error_new(
 				GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
 				"reply to '%s' has neither return nor error",
 				p->command));
-			if (client->auto_resync_ms)
-				gv_qmp_resync_auto(client);
-		}
 		return;
 	}
 	p = gv_qmp_pending_find(client, msg);
@@ -461,11 +458,9 @@ static void handle_bad_line(GvQmpClient *client, const GError *error)
 	p = g_queue_peek_head(&client->pending);
 	if (!p)
 		return; /* nobody waits: whatever it was, it is dropped */
-	gv_qmp_pending_complete(p, NULL, g_error_new(
+	gv_qmp_pending_fail_resync(p, g_error_new(
 		error->domain, error->code, "reply to '%s': %s",
 		p->command, error->message));
-	if (client->auto_resync_ms)
-		gv_qmp_resync_auto(client);
 }
 
 /**

@@ -77,6 +77,28 @@ void gv_qmp_pending_fail(Pending *p, GError *error)
 }
 
 /**
+ * gv_qmp_pending_fail_resync() - a bad reply took an agent command's place
+ * @p: the oldest entry, still in the queue
+ * @error: (transfer full): why its reply is unusable
+ *
+ * With auto-resync the resync starts before @p's callback runs, so that
+ * what the callback sends waits for the resync instead of being lost to
+ * it.
+ */
+void gv_qmp_pending_fail_resync(Pending *p, GError *error)
+{
+	GvQmpClient *client = p->client;
+
+	if (!client->auto_resync_ms || p->internal) {
+		gv_qmp_pending_complete(p, NULL, error);
+		return;
+	}
+	g_queue_remove(&client->pending, p);
+	gv_qmp_resync_auto(client);
+	gv_qmp_pending_fail(p, error);
+}
+
+/**
  * pending_send() - write a command and queue its entry as in flight
  * @client: a client in READY (or CAPABILITIES for qmp_capabilities)
  * @p: the entry, in no queue
@@ -149,10 +171,12 @@ static void pending_abandon(Pending *p, GError *error)
 	} else {
 		resync = client->auto_resync_ms != 0;
 	}
-	/* Last: the callback may re-enter the client. */
-	deliver(client, task, func, data, NULL, error);
+	/* The resync first (it frees the zombie), so that what the callback
+	 * sends is held for after it rather than abandoned by it. */
 	if (resync)
 		gv_qmp_resync_auto(client);
+	/* Last: the callback may re-enter the client. */
+	deliver(client, task, func, data, NULL, error);
 }
 
 /**

@@ -122,6 +122,7 @@ void gv_qmp_dispatch_event(GvQmpClient *client, JsonObject *msg);
 Pending *gv_qmp_pending_add(GvQmpClient *client, const char *command,
 			    JsonObject *arguments);
 void gv_qmp_pending_fail(Pending *p, GError *error);
+void gv_qmp_pending_fail_resync(Pending *p, GError *error);
 void gv_qmp_held_flush(GvQmpClient *client, const GError *error);
 Pending *gv_qmp_pending_find(GvQmpClient *client, JsonObject *msg);
 void gv_qmp_pending_complete(Pending *p, JsonNode *ret, GError *error);
