@@ -56,6 +56,36 @@ static JsonObject *vm_state(const GvVmPaths *paths, GError **error)
 	return o;
 }
 
+/* The last build: state, exit, duration, and the tail of its log. */
+static void print_build(JsonObject *b)
+{
+	const char *state = json_object_get_string_member_with_default(b, "state", "?");
+	if (!strcmp(state, "idle")) {
+		printf("build    none yet\n");
+		return;
+	}
+	g_autofree char *how = NULL;
+	if (json_object_has_member(b, "signal"))
+		how = g_strdup_printf(", killed by signal %" G_GINT64_FORMAT,
+				      json_object_get_int_member_with_default(b, "signal", 0));
+	else if (json_object_has_member(b, "exit-code"))
+		how = g_strdup_printf(", exit code %" G_GINT64_FORMAT,
+				      json_object_get_int_member_with_default(b, "exit-code", 0));
+	printf("build    %s%s, %s %.1f s (pid %" G_GINT64_FORMAT "), log %" G_GINT64_FORMAT " bytes\n",
+	       state, how ? how : "", !strcmp(state, "running") ? "running for" : "took",
+	       json_object_get_double_member_with_default(b, "duration", 0),
+	       json_object_get_int_member_with_default(b, "pid", 0),
+	       json_object_get_int_member_with_default(b, "log-size", 0));
+	const char *tail = json_object_get_string_member_with_default(b, "log-tail", "");
+	g_auto(GStrv) lines = g_strsplit(tail, "\n", -1);
+	guint n = g_strv_length(lines);
+	if (n && !*lines[n - 1])
+		n--;
+	/* The last 10 lines; the first may be cut mid-line by the tail's size. */
+	for (guint i = n > 10 ? n - 10 : 0; i < n; i++)
+		printf("  | %s\n", lines[i]);
+}
+
 static void print_human(JsonObject *o)
 {
 	const char *name = json_object_get_string_member_with_default(o, "name", "?");
@@ -77,11 +107,19 @@ static void print_human(JsonObject *o)
 		       json_object_get_double_member(o, "ready-seconds"));
 	JsonObject *agent = json_object_has_member(o, "agent")
 				    ? json_object_get_object_member(o, "agent") : NULL;
-	if (agent && !strcmp(phase, "ready"))
-		printf("agent    %s %s, guest up %.0f s\n",
-		       json_object_get_string_member_with_default(agent, "agent", "?"),
-		       json_object_get_string_member_with_default(agent, "version", ""),
-		       json_object_get_double_member_with_default(agent, "uptime", 0));
+	if (agent && !strcmp(phase, "ready")) {
+		const char *which = json_object_get_string_member_with_default(agent, "agent", "?");
+		if (json_object_has_member(agent, "uptime"))
+			printf("agent    %s %s, guest up %.0f s\n", which,
+			       json_object_get_string_member_with_default(agent, "version", ""),
+			       json_object_get_double_member_with_default(agent, "uptime", 0));
+		else
+			printf("agent    %s %s%s\n", which,
+			       json_object_get_string_member_with_default(agent, "version", ""),
+			       !strcmp(which, "qemu-ga")
+			       ? " (the guest's own; grainvm-agent does not answer: no builds, "
+				 "exec output at exit)" : "");
+	}
 	JsonArray *shares = json_object_has_member(o, "shares")
 				    ? json_object_get_array_member(o, "shares") : NULL;
 	JsonArray *mounts = agent && json_object_has_member(agent, "mounts")
@@ -103,6 +141,10 @@ static void print_human(JsonObject *o)
 		       json_object_get_string_member_with_default(s, "mount", "?"), tag,
 		       strcmp(phase, "ready") ? "" : state);
 	}
+	JsonObject *build = json_object_has_member(o, "build")
+				    ? json_object_get_object_member(o, "build") : NULL;
+	if (build)
+		print_build(build);
 	if (json_object_has_member(o, "console-log"))
 		printf("console  %s\n", json_object_get_string_member(o, "console-log"));
 	if (json_object_has_member(o, "note"))

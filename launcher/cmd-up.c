@@ -8,6 +8,10 @@
  * supervisor started.  It reports back on a pipe: one JSON line, "ready"
  * or "failed", written after QEMU is gone in the failed case, so that when
  * `up` returns non-zero there is no process left to clean up.
+ *
+ * A VM whose supervisor died while its QEMU runs on is adopted, not
+ * refused: a new supervisor takes over that QEMU with the plan it was
+ * started with (supervisor.c), so the guest and a build in it go on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,8 +59,13 @@ static void print_ready(JsonObject *ev, UpReport *r)
 	if (r->quiet)
 		return;
 	const char *name = json_object_get_string_member_with_default(ev, "name", "?");
-	printf("grainvm: vm %s is ready in %.1f s (%.1f s from QEMU's start)\n", name, total,
-	       json_object_get_double_member_with_default(ev, "ready-seconds", 0));
+	if (json_object_get_boolean_member_with_default(ev, "adopted", FALSE))
+		printf("grainvm: vm %s is ready in %.1f s: adopted its running QEMU (pid %" G_GINT64_FORMAT
+		       "), left by a supervisor that died\n", name, total,
+		       json_object_get_int_member_with_default(ev, "qemu-pid", 0));
+	else
+		printf("grainvm: vm %s is ready in %.1f s (%.1f s from QEMU's start)\n", name, total,
+		       json_object_get_double_member_with_default(ev, "ready-seconds", 0));
 	printf("  accel    %s: %s\n", json_object_get_string_member_with_default(ev, "accel", "?"),
 	       json_object_get_string_member_with_default(ev, "accel-reason", ""));
 	printf("  boot     %s\n", json_object_get_string_member_with_default(ev, "boot", "?"));
@@ -166,8 +175,8 @@ static void supervisor_child_setup(gpointer data)
 	setsid();
 }
 
-/* Start `grainvm __supervise NAME` detached; returns the read end of its report pipe. */
-static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, GError **error)
+/* Start `grainvm __supervise [--adopt] NAME` detached; returns the read end of its report pipe. */
+static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, gboolean adopt, GError **error)
 {
 	int pipefd[2];
 	if (!g_unix_open_pipe(pipefd, FD_CLOEXEC, error))
@@ -179,8 +188,9 @@ static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, GError **error)
 		return -1;
 	}
 	g_autofree char *log = g_build_filename(paths->run_dir, "supervisor.log", NULL);
-	int log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	const char *argv[] = { exe, "__supervise", paths->name, NULL };
+	int log_fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC | (adopt ? O_APPEND : O_TRUNC), 0600);
+	const char *argv[] = { exe, "__supervise", adopt ? "--adopt" : paths->name,
+			       adopt ? paths->name : NULL, NULL };
 	const int src[2] = { lock_fd, pipefd[1] };
 	const int dst[2] = { 3, 4 };
 	GPid pid;
@@ -217,6 +227,41 @@ static JsonObject *read_report(int fd)
 	JsonObject *o = s->len ? gv_json_parse_object(s->str, (gssize)s->len, NULL) : NULL;
 	g_string_free(s, TRUE);
 	return o;
+}
+
+/* Supervise the QEMU a dead supervisor left; the lock fd is consumed. */
+static int adopt(const GvVmPaths *paths, int lock_fd, gboolean foreground, UpReport *report)
+{
+	g_autoptr(GError) err = NULL;
+	if (foreground) {
+		GvSupervisorOptions opts = { .notify_fd = -1, .notify = on_foreground_event,
+					     .notify_data = report, .adopt = TRUE };
+		int code = gv_supervisor_run(paths->name, &opts, &err);
+		close(lock_fd);
+		if (err)
+			return gv_cli_error(err);
+		if (report->message) {
+			g_printerr("grainvm: vm %s: %s\n", paths->name, report->message);
+			g_free(report->message);
+			return report->code;
+		}
+		return code;
+	}
+	int report_fd = spawn_supervisor(paths, lock_fd, TRUE, &err);
+	close(lock_fd);
+	if (report_fd < 0)
+		return gv_cli_error(err);
+	g_autoptr(JsonObject) ev = read_report(report_fd);
+	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
+	if (!strcmp(what, "ready")) {
+		print_ready(ev, report);
+		return GV_EXIT_OK;
+	}
+	g_printerr("grainvm: vm %s: %s\n", paths->name,
+		   ev ? json_object_get_string_member_with_default(ev, "message", "failed")
+		      : "the adopting supervisor exited without a report");
+	return ev ? (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED)
+		  : GV_EXIT_FAILED;
 }
 
 int gv_cmd_up(int argc, char **argv)
@@ -266,12 +311,20 @@ int gv_cmd_up(int argc, char **argv)
 	if (!gv_vm_lock(paths, &lock_fd, &err))
 		return gv_cli_error(err);
 	int orphan = gv_read_pid(paths->qemu_pid);
-	if (gv_pid_alive(orphan, "qemu")) {
-		close(lock_fd);
-		g_set_error(&err, GV_ERROR, GV_ERROR_STATE,
-			    "vm %s has a QEMU (pid %d) left by a supervisor that died: "
-			    "grainvm down %s first", spec->name, orphan, spec->name);
-		return gv_cli_error(err);
+	g_autofree char *needle = g_strdup_printf("-name %s ", spec->name);
+	if (gv_pid_alive(orphan, needle)) {
+		/* Its supervisor died, QEMU (and the guest, and its build) did
+		 * not: adopt it rather than refuse, with the plan it was
+		 * started with. */
+		if (dry_run || !g_file_test(paths->plan, G_FILE_TEST_EXISTS)) {
+			close(lock_fd);
+			g_set_error(&err, GV_ERROR, GV_ERROR_STATE,
+				    "vm %s has a QEMU (pid %d) left by a supervisor that died%s: "
+				    "grainvm down %s first", spec->name, orphan,
+				    dry_run ? "" : " and no plan.json to adopt it with", spec->name);
+			return gv_cli_error(err);
+		}
+		return adopt(paths, lock_fd, foreground, &report);
 	}
 	gv_vm_runtime_cleanup(paths);
 
@@ -320,7 +373,7 @@ int gv_cmd_up(int argc, char **argv)
 		return code;
 	}
 
-	int report_fd = spawn_supervisor(paths, lock_fd, &err);
+	int report_fd = spawn_supervisor(paths, lock_fd, FALSE, &err);
 	/* The supervisor holds the lock now (same open file); ours can go. */
 	close(lock_fd);
 	if (report_fd < 0) {
@@ -334,7 +387,11 @@ int gv_cmd_up(int argc, char **argv)
 		print_ready(ev, &report);
 		return GV_EXIT_OK;
 	}
-	/* Failed: the supervisor has already ended QEMU and removed the sockets. */
+	/* Failed: the supervisor has already ended QEMU and removed the
+	 * sockets; it exits right after its report.  Wait for that (its lock
+	 * goes with it), so that nothing of this up runs when it returns. */
+	for (int i = 0; i < 250 && gv_vm_is_running(paths); i++)
+		g_usleep(20 * 1000);
 	gv_prepared_remove_created(prep);
 	if (ev) {
 		g_printerr("grainvm: vm %s: %s\n", spec->name,

@@ -25,6 +25,8 @@ static const GvCommand commands[] = {
 	{ "config", gv_cmd_config, "Print the merged spec of the current directory" },
 	{ "rm", gv_cmd_rm, "Delete a stopped VM's disk, UEFI variables and logs" },
 	{ "image", gv_cmd_image, "Make and inspect qcow2 images" },
+	{ "exec", gv_cmd_exec, "Run a command in the guest, its output streamed" },
+	{ "build", gv_cmd_build, "Run the spec's [build] in the guest, or follow the running one" },
 	{ "__supervise", gv_cmd_supervise, "internal: the per-VM supervisor", TRUE },
 };
 

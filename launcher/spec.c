@@ -77,13 +77,15 @@ typedef enum {
 	T_CPU,        /* a QEMU -cpu model, with optional ,feature=on flags */
 	T_PATH,       /* a path, resolved but not checked here (it may point into a store) */
 	T_FLAKE,      /* REF#NAME */
+	T_ENV,        /* ';'-separated NAME=VALUE list */
 } KeyType;
 
-typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G_NIXOS, G__COUNT } GroupKind;
+typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G_NIXOS, G_BUILD, G__COUNT } GroupKind;
 
 static const char *const group_names[] = {
 	[G_VM] = "vm", [G_BOOT] = "boot", [G_DISK] = "disk",
 	[G_SHARE] = "share", [G_NET] = "net", [G_NIXOS] = "nixos",
+	[G_BUILD] = "build",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(group_names) == G__COUNT);
 
@@ -125,6 +127,9 @@ static const KeySchema schema[] = {
 	{ G_NIXOS, "system", T_PATH },
 	{ G_NIXOS, "flake", T_FLAKE },
 	{ G_NIXOS, "store", T_DIR },
+	{ G_BUILD, "command", T_STR },
+	{ G_BUILD, "workdir", T_GUEST_PATH },
+	{ G_BUILD, "env", T_ENV },
 };
 
 const char *gv_accel_name(GvAccel accel)
@@ -328,6 +333,37 @@ static char **split_list(const char *value)
 }
 
 /*
+ * split_env() - "A=1;B=two words" into its entries
+ *
+ * ';' separates, as in GKeyFile lists, so values may hold spaces and
+ * commas.  Empty entries are skipped.
+ */
+static char **split_env(const char *value)
+{
+	g_auto(GStrv) raw = g_strsplit(value, ";", -1);
+	GPtrArray *out = g_ptr_array_new();
+	for (char **p = raw; *p; p++) {
+		g_strstrip(*p);
+		if (**p)
+			g_ptr_array_add(out, g_strdup(*p));
+	}
+	g_ptr_array_add(out, NULL);
+	return (char **)g_ptr_array_free(out, FALSE);
+}
+
+/* NAME=VALUE with NAME a shell variable name. */
+static gboolean env_entry_valid(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	if (!eq || eq == entry || g_ascii_isdigit(entry[0]))
+		return FALSE;
+	for (const char *p = entry; p < eq; p++)
+		if (!g_ascii_isalnum(*p) && *p != '_')
+			return FALSE;
+	return TRUE;
+}
+
+/*
  * check_syntax() - is @value acceptable for @ks, before paths are looked at?
  * Return: NULL when it is, else a message (transfer full).
  */
@@ -408,6 +444,14 @@ static char *check_syntax(const KeySchema *ks, const char *value)
 			return g_strdup_printf("\"%s\" is not a QEMU CPU model (letters, digits, "
 					       "and _ . , = + -)", value);
 		return NULL;
+	case T_ENV: {
+		g_auto(GStrv) entries = split_env(value);
+		for (char **e = entries; *e; e++)
+			if (!env_entry_valid(*e) || strchr(*e, '\n'))
+				return g_strdup_printf("\"%s\" is not NAME=VALUE (entries are "
+						       "separated by ';')", *e);
+		return NULL;
+	}
 	case T_FORWARDS: {
 		g_auto(GStrv) rules = split_list(value);
 		for (char **r = rules; *r; r++) {
@@ -487,7 +531,8 @@ static gboolean set_one(Merge *m, const char *label, const char *base_dir,
 	int g = classify_group(group);
 	if (g < 0) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
-			    "%s: unknown group [%s] (known: [vm], [boot], [disk], [share NAME], [net], [nixos])",
+			    "%s: unknown group [%s] (known: [vm], [boot], [disk], [share NAME], [net], "
+			    "[nixos], [build])",
 			    label, group);
 		return FALSE;
 	}
@@ -670,6 +715,9 @@ void gv_spec_free(GvSpec *spec)
 	g_free(spec->nixos_store);
 	g_clear_pointer(&spec->shares, g_ptr_array_unref);
 	g_clear_pointer(&spec->forwards, g_ptr_array_unref);
+	g_free(spec->build_command);
+	g_free(spec->build_workdir);
+	g_strfreev(spec->build_env);
 	g_clear_pointer(&spec->merged, g_key_file_unref);
 	g_free(spec);
 }
@@ -957,6 +1005,21 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 		if (spec->forwards->len && spec->net_mode == GV_NET_NONE)
 			return fail_key(m, "net", "forward", error, "forwards need [net] mode=user");
 	}
+
+	spec->build_command = get(m, "build", "command");
+	if (spec->build_command && !*g_strstrip(spec->build_command))
+		g_clear_pointer(&spec->build_command, g_free);
+	spec->build_workdir = get(m, "build", "workdir");
+	if (!spec->build_workdir) {
+		/* The workspace share's mount, where a project's sources are. */
+		for (guint i = 0; i < spec->shares->len; i++) {
+			const GvShare *sh = g_ptr_array_index(spec->shares, i);
+			if (!strcmp(sh->id, "workspace"))
+				spec->build_workdir = g_strdup(sh->mount);
+		}
+	}
+	g_autofree char *env = get(m, "build", "env");
+	spec->build_env = split_env(env ? env : "");
 	return TRUE;
 }
 

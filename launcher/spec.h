@@ -82,6 +82,9 @@ typedef struct {
 	char *nixos_system; /* absolute path of a toplevel (or a link to one) */
 	char *nixos_flake;  /* REF#NAME */
 	char *nixos_store;  /* host directory holding the store (/nix/store) */
+	char *build_command; /* [build] command: a shell command line, or NULL */
+	char *build_workdir; /* guest directory; default the workspace mount, or NULL */
+	char **build_env;    /* NAME=VALUE, never NULL */
 
 	GKeyFile *merged;   /* the merged layers, origins as key comments */
 } GvSpec;

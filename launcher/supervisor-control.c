@@ -8,14 +8,61 @@
  * qmp_capabilities, then commands with optional ids:
  *
  *   status                      the VM's state object (state.json's shape),
- *                               with a fresh grain-status when the agent is up
+ *                               with a fresh grain-status and, as "build",
+ *                               grain-build-status when grainvm-agent is up;
+ *                               with only qemu-ga, "agent" is {"agent":
+ *                               "qemu-ga", version, mounts} (the guest's 9p
+ *                               mounts, read from its /proc/self/mounts)
  *   down {timeout?, force?}     run the shutdown ladder; the reply comes when
  *                               QEMU has ended: {phase, reason}
  *   qmp {command, arguments?}   pass a command to QEMU's monitor
  *   agent {command, arguments?, timeout?}
  *                               pass a command to the guest agent
+ *                               (grainvm-agent, else the guest's qemu-ga)
  *   console                     after the {} reply the connection carries raw
  *                               console bytes both ways
+ *
+ * Streams (supervisor-stream.c).  These replies are followed, on the same
+ * connection, by event lines in QMP's shape, {"event": NAME, "data": {...},
+ * "timestamp": {...}}, forwarded from grainvm-agent (docs/agent-protocol.md
+ * has their data): grain-output ({handle, stream, seq, data-b64}, plus
+ * offset for a build log) and a last grain-exit.  A connection may run
+ * several streams; events carry the handle.
+ *
+ *   exec-start {path, arg?, env?, cwd?, input?}
+ *                               grain-exec-start with stream=true; returns
+ *                               {handle, pid, agent, streamed}.  Output events
+ *                               follow, grain-exit ends them ({handle, pid,
+ *                               exitcode | signal, out-bytes, err-bytes}).
+ *                               When this connection closes first, the
+ *                               command gets SIGHUP and its stdin closes.
+ *                               With only qemu-ga in the guest: guest-exec,
+ *                               "agent": "qemu-ga", "streamed": false, all
+ *                               output at exit; with input=true the command
+ *                               starts at the exec-input that says eof, with
+ *                               the stdin collected (at most 12 MiB); a
+ *                               grain-exit with "error" says it failed then.
+ *   exec-input {handle, data-b64?, eof?}
+ *                               grain-exec-input for a command this
+ *                               connection started; returns {pending}
+ *   exec-signal {handle, signal}
+ *                               grain-exec-signal (not with qemu-ga)
+ *   build-start {command, cwd?, env?}
+ *                               grain-build-start; returns {handle, pid, log}
+ *                               (no events: follow with build-attach)
+ *   build-status {tail-bytes?}  grain-build-status
+ *   build-attach {from-offset?} returns {handle, offset, state}; then the log
+ *                               from that offset as grain-output events
+ *                               (stream "log", each with its offset) and,
+ *                               once the build ended and all was sent,
+ *                               grain-exit ({state, exitcode | signal,
+ *                               log-size, duration, ...}).  Any number of
+ *                               connections may follow; the supervisor holds
+ *                               the agent's one attachment.
+ *
+ * Back-pressure: while a streaming connection has more than 1 MiB unsent,
+ * the supervisor stops reading the agent (the guest command then blocks in
+ * write()); a connection that takes nothing for 30 s is closed.
  *
  * Errors are QMP-shaped: {"error": {"class": C, "desc": D}}.  Every
  * client's input is bounded by the line reader; output to a slow console
@@ -36,7 +83,6 @@
 #define CONTROL_LINE_CAP (1u << 20)
 #define CONSOLE_BACKLOG (1u << 20)
 #define FORWARD_TIMEOUT_MS 30000
-#define STATUS_REFRESH_MS 2000
 
 static void client_close(ControlClient *c);
 
@@ -55,6 +101,29 @@ static void client_unref(ControlClient *c)
 	g_free(c);
 }
 
+/**
+ * sv_client_ref() - keep a control client's struct alive
+ * @c: the client (possibly closed already)
+ *
+ * Return: @c.
+ */
+ControlClient *sv_client_ref(ControlClient *c)
+{
+	return client_ref(c);
+}
+
+/** sv_client_unref() - drop a reference taken with sv_client_ref() */
+void sv_client_unref(ControlClient *c)
+{
+	client_unref(c);
+}
+
+/** sv_control_client_close() - disconnect a control client now */
+void sv_control_client_close(ControlClient *c)
+{
+	client_close(c);
+}
+
 static gboolean on_client_out(int fd, GIOCondition cond, gpointer data)
 {
 	ControlClient *c = data;
@@ -70,6 +139,8 @@ static gboolean on_client_out(int fd, GIOCondition cond, gpointer data)
 			return G_SOURCE_REMOVE;
 		}
 		g_byte_array_remove_range(c->out, 0, (guint)w);
+		if (c->streams)
+			sv_stream_backlog_changed(c->sv);
 	}
 	c->out_watch = 0;
 	return G_SOURCE_REMOVE;
@@ -152,13 +223,28 @@ static void reply_error(ControlClient *c, JsonNode *id, const char *cls, const c
 	sv_client_send_line(c, msg);
 }
 
+/**
+ * sv_control_reply_error() - answer a request with an error of class @cls
+ * @c: the client
+ * @id: (nullable): the request's id
+ * @cls: the QMP error class
+ * @fmt: printf format of the description
+ */
+void sv_control_reply_error(ControlClient *c, JsonNode *id, const char *cls, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *desc = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	reply_error(c, id, cls, "%s", desc);
+}
+
 /* ---- forwarded commands ------------------------------------------------------ */
 
 typedef struct {
 	ControlClient *client;
 	JsonNode *id;
 	GvQmpClient *peer;
-	gboolean is_status;
 } Forward;
 
 static Forward *forward_new(ControlClient *c, JsonNode *id, GvQmpClient *peer)
@@ -184,34 +270,16 @@ static void on_forward_done(GObject *src, GAsyncResult *res, gpointer data)
 	Forward *f = data;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(f->peer, res, &err);
-	Supervisor *sv = f->client->sv;
-	if (f->is_status) {
-		if (r && JSON_NODE_HOLDS_OBJECT(r)) {
-			g_clear_pointer(&sv->grain_status, json_object_unref);
-			sv->grain_status = json_object_ref(json_node_get_object(r));
-		}
-		g_autoptr(JsonObject) st = sv_state_object(sv);
-		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), st);
-		sv_control_reply(f->client, f->id, n, NULL);
-	} else {
-		sv_control_reply(f->client, f->id, r, err);
-	}
+	sv_control_reply(f->client, f->id, r, err);
 	forward_free(f);
-}
-
-static gboolean agent_usable(Supervisor *sv)
-{
-	return sv->agent && sv->agent_synced && !gv_qmp_client_is_closed(sv->agent);
 }
 
 static void cmd_status(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
-	if (sv->phase == GV_PHASE_READY && agent_usable(sv)) {
-		Forward *f = forward_new(c, id, sv->agent);
-		f->is_status = TRUE;
-		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, STATUS_REFRESH_MS, NULL,
-					    on_forward_done, f);
+	if (sv->phase == GV_PHASE_READY && (sv_agent_usable(sv) || sv_qga_usable(sv))) {
+		/* Fresh grain-status and build state, or qemu-ga's view. */
+		sv_status_refresh(sv, c, id);
 		return;
 	}
 	g_autoptr(JsonObject) st = sv_state_object(sv);
@@ -255,7 +323,10 @@ static void cmd_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboole
 		cargs = json_node_get_object(an);
 	}
 	GvQmpClient *peer = to_agent ? sv->agent : sv->qmp;
-	if (!peer || gv_qmp_client_is_closed(peer) || (to_agent && !agent_usable(sv))) {
+	if (to_agent && !sv_agent_usable(sv) && sv_qga_usable(sv))
+		peer = sv->qga; /* the guest runs qemu-ga only */
+	if (!peer || gv_qmp_client_is_closed(peer) ||
+	    (to_agent && !sv_agent_usable(sv) && !sv_qga_usable(sv))) {
 		reply_error(c, id, "GenericError", "the %s is not connected",
 			    to_agent ? "guest agent" : "QMP monitor");
 		return;
@@ -300,7 +371,9 @@ static void dispatch(ControlClient *c, JsonObject *msg)
 	else if (!strcmp(cmd, "console")) {
 		sv_control_reply(c, id, NULL, NULL);
 		c->console = TRUE;
-	} else
+	} else if (sv_stream_dispatch(c, cmd, id, args))
+		; /* exec-* and build-*, in supervisor-stream.c */
+	else
 		reply_error(c, id, "CommandNotFound", "The command %s has not been found", cmd);
 }
 
@@ -350,6 +423,7 @@ static void client_close(ControlClient *c)
 	close(c->fd);
 	c->fd = -1;
 	sv->clients = g_list_remove(sv->clients, c);
+	sv_stream_client_closed(sv, c);
 	for (guint i = 0; i < sv->down_waiters->len; i++) {
 		DownWaiter *w = g_ptr_array_index(sv->down_waiters, i);
 		if (w->client != c)

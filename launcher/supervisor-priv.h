@@ -39,6 +39,7 @@ struct Supervisor {
 	guint child_watch;
 	gboolean qemu_exited;  /* reaped; finishing once QMP has been drained */
 	int qemu_status;
+	gboolean qemu_status_known; /* our child: qemu_status is its wait status */
 	guint drain_timer;
 	gint64 spawned_us;     /* monotonic */
 	gint64 spawned_wall;   /* unix seconds */
@@ -76,6 +77,28 @@ struct Supervisor {
 	GPtrArray *down_waiters;   /* DownWaiter*: clients waiting for QEMU's end */
 	char *final_reason;
 	int exit_code;
+
+	/* Adoption: a QEMU left by a supervisor that died (not our child). */
+	gboolean adopted;
+	int qemu_pidfd;            /* watched for QEMU's end; -1 */
+	guint pidfd_watch;
+
+	/* qemu-ga on org.qemu.guest_agent.0 (supervisor-agents.c). */
+	GvQmpClient *qga;
+	gboolean qga_port_open;
+	gboolean qga_in_flight;
+	gboolean qga_synced;
+	guint qga_poll;
+
+	/* Streams: exec and build output to control clients (supervisor-stream.c). */
+	GHashTable *execs;         /* handle (gint64 *) -> SvExec * */
+	gint64 next_qga_handle;
+	gint64 build_handle;       /* the build followers follow; -1: none */
+	GPtrArray *followers;      /* SvFollower * */
+	gboolean reattach_pending; /* a grain-build-attach of our own is in flight */
+	gboolean agent_paused;     /* back-pressure: not reading the agent */
+	gint64 paused_since_us;
+	guint backlog_timer;
 };
 
 typedef struct {
@@ -94,6 +117,7 @@ struct ControlClient {
 	gboolean console;  /* raw console bytes from here on */
 	gboolean closed;
 	guint refs;        /* pending forwards hold one each */
+	guint streams;     /* execs it owns and builds it follows */
 };
 
 /* supervisor.c */
@@ -101,7 +125,31 @@ JsonObject *sv_state_object(Supervisor *sv);
 void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force);
 void sv_console_write(Supervisor *sv, const guint8 *buf, gsize len);
 
+/* supervisor.c: which agent answers, preferring grainvm-agent */
+gboolean sv_agent_usable(Supervisor *sv);
+gboolean sv_qga_usable(Supervisor *sv);
+
+/* supervisor-agents.c: qemu-ga as the fallback agent; status through either */
+void sv_qga_port_changed(Supervisor *sv, gboolean open);
+void sv_qga_check(Supervisor *sv);
+void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id);
+gboolean sv_mounts_ready(Supervisor *sv, JsonObject *st, char **why);
+void sv_become_ready(Supervisor *sv);
+void sv_set_problem(Supervisor *sv, char *problem);
+
+/* supervisor-stream.c: exec-* and build-* control commands */
+void sv_stream_init(Supervisor *sv);
+void sv_stream_free(Supervisor *sv);
+gboolean sv_stream_dispatch(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
+void sv_stream_client_closed(Supervisor *sv, ControlClient *c);
+void sv_stream_backlog_changed(Supervisor *sv);
+
 /* supervisor-control.c */
+ControlClient *sv_client_ref(ControlClient *c);
+void sv_client_unref(ControlClient *c);
+void sv_control_client_close(ControlClient *c);
+void sv_control_reply_error(ControlClient *c, JsonNode *id, const char *cls, const char *fmt, ...)
+	G_GNUC_PRINTF(4, 5);
 gboolean sv_control_listen(Supervisor *sv, GError **error);
 void sv_control_broadcast_console(Supervisor *sv, const guint8 *buf, gsize len);
 void sv_control_reply(ControlClient *c, JsonNode *id, JsonNode *ret, const GError *error);

@@ -21,12 +21,19 @@
  * on a normal distribution may be earlier than its mounts, and then
  * grain-status is asked again every 200 ms.
  *
+ * A guest that runs only QEMU's qemu-ga (on its own port, qga0) gets the
+ * same readiness check through it (supervisor-agents.c); grainvm-agent is
+ * preferred whenever it answers.
+ *
  * Stopping is a ladder (down): ACPI power button, the agent's
  * guest-shutdown, QMP quit, SIGKILL, each rung after the previous one's
  * timeout.  Whatever ends QEMU, the child watch classifies the end from
  * the wait status plus what QMP said before (SHUTDOWN's reason,
  * GUEST_PANICKED, a STOP into internal-error), writes state.json, answers
  * everyone waiting, removes the runtime sockets and leaves the loop.
+ *
+ * Adoption (`up` of a VM whose supervisor died): QEMU is not a child then;
+ * see "adoption" below.
  */
 #include "supervisor-priv.h"
 
@@ -36,6 +43,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +63,7 @@
 #define KILL_WAIT_S 5
 
 static void sv_agent_check(Supervisor *sv);
+static void adopt_connected(Supervisor *sv);
 
 /* ---- sockets ---------------------------------------------------------------- */
 
@@ -178,9 +187,11 @@ JsonObject *sv_state_object(Supervisor *sv)
 				       json_node_copy(json_object_get_member(sv->plan, "forwards")));
 	if (sv->spawned_wall)
 		json_object_set_int_member(o, "started-at", sv->spawned_wall);
-	if (sv->ready_us)
+	if (sv->ready_us && sv->spawned_us)
 		json_object_set_double_member(o, "ready-seconds",
 					      seconds_since_spawn(sv, sv->ready_us));
+	if (sv->adopted)
+		json_object_set_boolean_member(o, "adopted", TRUE);
 	if (sv->grain_status)
 		json_object_set_object_member(o, "agent", json_object_ref(sv->grain_status));
 	json_object_set_string_member(o, "console-log", sv->paths->console_log);
@@ -281,7 +292,15 @@ static void sv_classify_exit(Supervisor *sv, int status)
 					 sv->agent_problem ? sv->agent_problem
 							   : "the agent port never opened");
 		code = GV_EXIT_TIMEOUT;
-	} else if (WIFSIGNALED(status)) {
+	} else if (!sv->qemu_status_known && !sv->shutdown_reason && sv->down_step != DOWN_KILL) {
+		/* Adopted: not our child, so no wait status; only QMP can say. */
+		phase = GV_PHASE_CRASHED;
+		reason = g_strdup_printf("QEMU ended without a SHUTDOWN event%s%s", last ? ": " : "",
+					 last ? last : "");
+		code = GV_EXIT_FAILED;
+	} else if (!sv->qemu_status_known && sv->down_step == DOWN_KILL && !sv->shutdown_reason) {
+		reason = g_strdup("killed with SIGKILL by grainvm down after the gentler steps timed out");
+	} else if (sv->qemu_status_known && WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		if (sv->down_step == DOWN_KILL) {
 			reason = g_strdup("killed with SIGKILL by grainvm down after the gentler steps timed out");
@@ -293,7 +312,7 @@ static void sv_classify_exit(Supervisor *sv, int status)
 						 g_strsignal(sig), said ? ": " : "", said ? last : "");
 			code = GV_EXIT_FAILED;
 		}
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+	} else if (sv->qemu_status_known && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		phase = GV_PHASE_CRASHED;
 		reason = g_strdup_printf("QEMU exited with status %d%s%s", WEXITSTATUS(status),
 					 last ? ": " : "", last ? last : "");
@@ -344,6 +363,8 @@ static void sv_finish(Supervisor *sv)
 		gv_qmp_client_close(sv->qmp);
 	if (sv->agent)
 		gv_qmp_client_close(sv->agent);
+	if (sv->qga)
+		gv_qmp_client_close(sv->qga);
 	gv_vm_runtime_cleanup(sv->paths);
 	g_main_loop_quit(sv->loop);
 }
@@ -397,6 +418,7 @@ static void on_qemu_exit(GPid pid, int status, gpointer data)
 	sv->child_watch = 0;
 	g_spawn_close_pid(pid);
 	sv->qemu_exited = TRUE;
+	sv->qemu_status_known = TRUE;
 	sv->qemu_status = status;
 	if (!sv->qmp || gv_qmp_client_is_closed(sv->qmp))
 		sv_qemu_ended(sv);
@@ -447,10 +469,12 @@ static void down_next(Supervisor *sv)
 		G_GNUC_FALLTHROUGH;
 	case DOWN_POWERDOWN:
 		sv->down_step = DOWN_AGENT;
-		if (sv->agent && sv->agent_synced && !gv_qmp_client_is_closed(sv->agent)) {
+		if (sv_agent_usable(sv) || sv_qga_usable(sv)) {
+			/* grainvm-agent, or the guest's own qemu-ga. */
+			GvQmpClient *ga = sv_agent_usable(sv) ? sv->agent : sv->qga;
 			g_autoptr(JsonObject) args = json_object_new();
 			json_object_set_string_member(args, "mode", "powerdown");
-			if (gv_qmp_client_send_no_reply(sv->agent, "guest-shutdown", args, NULL)) {
+			if (gv_qmp_client_send_no_reply(ga, "guest-shutdown", args, NULL)) {
 				down_arm(sv, sv->down_timeout_s);
 				return;
 			}
@@ -467,7 +491,10 @@ static void down_next(Supervisor *sv)
 		G_GNUC_FALLTHROUGH;
 	case DOWN_QUIT:
 		sv->down_step = DOWN_KILL;
-		kill(sv->qemu_pid, SIGKILL);
+		if (sv->qemu_pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, sv->qemu_pidfd, SIGKILL, NULL, 0);
+		else
+			kill(sv->qemu_pid, SIGKILL);
 		down_arm(sv, KILL_WAIT_S);
 		return;
 	case DOWN_KILL:
@@ -508,6 +535,21 @@ static gboolean on_ready_timeout(gpointer data)
 	sv->ready_timer = 0;
 	if (sv->phase >= GV_PHASE_READY)
 		return G_SOURCE_REMOVE;
+	if (sv->adopted) {
+		/* Not ours to kill for being slow: it ran before we came. */
+		JsonObject *ev = json_object_new();
+		json_object_set_string_member(ev, "event", "failed");
+		g_autofree char *msg = g_strdup_printf(
+			"adopted QEMU pid %d, but the guest was not ready within %u s (%s); it keeps "
+			"running under this supervisor: grainvm down %s stops it", sv->qemu_pid,
+			sv->ready_timeout_s, sv->agent_problem ? sv->agent_problem : "no agent answered",
+			sv->paths->name);
+		json_object_set_string_member(ev, "message", msg);
+		json_object_set_int_member(ev, "exit-code", GV_EXIT_TIMEOUT);
+		sv_notify(sv, ev);
+		json_object_unref(ev);
+		return G_SOURCE_REMOVE;
+	}
 	sv->ready_timed_out = TRUE;
 	/* Nothing is left running after a failed up: stop QEMU without ceremony. */
 	sv->down_requested = TRUE;
@@ -523,8 +565,36 @@ static void set_problem(Supervisor *sv, char *problem /* consumed */)
 	sv->agent_problem = problem;
 }
 
+/** sv_set_problem() - why the guest is not ready yet (@problem consumed) */
+void sv_set_problem(Supervisor *sv, char *problem)
+{
+	set_problem(sv, problem);
+}
+
+/**
+ * sv_agent_usable() - grainvm-agent answered its last handshake
+ * @sv: the supervisor
+ *
+ * Return: TRUE when commands can go to grainvm-agent.
+ */
+gboolean sv_agent_usable(Supervisor *sv)
+{
+	return sv->agent && sv->agent_synced && !gv_qmp_client_is_closed(sv->agent);
+}
+
+/**
+ * sv_qga_usable() - qemu-ga answered its last handshake
+ * @sv: the supervisor
+ *
+ * Return: TRUE when commands can go to the guest's qemu-ga.
+ */
+gboolean sv_qga_usable(Supervisor *sv)
+{
+	return sv->qga && sv->qga_synced && !gv_qmp_client_is_closed(sv->qga);
+}
+
 /* Every expected tag mounted?  On no, *why says which is not. */
-static gboolean mounts_ready(Supervisor *sv, JsonObject *st, char **why)
+gboolean sv_mounts_ready(Supervisor *sv, JsonObject *st, char **why)
 {
 	JsonArray *mounts = json_object_has_member(st, "mounts")
 				    ? json_object_get_array_member(st, "mounts") : NULL;
@@ -555,7 +625,7 @@ static gboolean mounts_ready(Supervisor *sv, JsonObject *st, char **why)
 	return TRUE;
 }
 
-static void sv_become_ready(Supervisor *sv)
+void sv_become_ready(Supervisor *sv)
 {
 	sv->ready_us = g_get_monotonic_time();
 	g_clear_handle_id(&sv->ready_timer, g_source_remove);
@@ -593,7 +663,7 @@ static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
 		g_clear_pointer(&sv->grain_status, json_object_unref);
 		sv->grain_status = json_object_ref(json_node_get_object(r));
 		char *why = NULL;
-		if (sv->phase < GV_PHASE_READY && mounts_ready(sv, sv->grain_status, &why)) {
+		if (sv->phase < GV_PHASE_READY && sv_mounts_ready(sv, sv->grain_status, &why)) {
 			sv_become_ready(sv);
 			return;
 		}
@@ -680,6 +750,8 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 				sv_agent_check(sv);
 			else
 				set_problem(sv, g_strdup("the guest closed the agent port"));
+		} else if (!strcmp(id, "qga0")) {
+			sv_qga_port_changed(sv, open);
 		}
 	}
 }
@@ -708,7 +780,86 @@ static void on_qmp_handshake(GObject *src, GAsyncResult *res, gpointer data)
 		return;
 	}
 	sv_set_phase(sv, GV_PHASE_BOOTING);
+	if (sv->adopted) {
+		adopt_connected(sv);
+		return;
+	}
 	gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
+}
+
+/* ---- adoption: a QEMU whose supervisor died -------------------------------------------- */
+
+/*
+ * QEMU outlives a supervisor killed with SIGKILL: it keeps listening on
+ * the QMP, console and agent sockets it was given (a server chardev
+ * accepts the next client when the previous one went), and the guest
+ * keeps running, builds included.  A new supervisor adopts it: it
+ * connects to those sockets as at a spawn, but instead of "cont" it asks
+ * for the run state, and since the guest opened its agent ports long ago
+ * (no VSERPORT_CHANGE will come) it handshakes both agents at once.  QEMU
+ * is not its child, so its end is watched through a pidfd, and the reason
+ * comes from QMP's SHUTDOWN event alone.
+ */
+
+static gboolean on_pidfd(int fd, GIOCondition cond, gpointer data)
+{
+	Supervisor *sv = data;
+	sv->pidfd_watch = 0;
+	sv->qemu_exited = TRUE;
+	sv->qemu_status_known = FALSE;
+	if (!sv->qmp || gv_qmp_client_is_closed(sv->qmp))
+		sv_qemu_ended(sv);
+	else
+		sv->drain_timer = g_timeout_add(QMP_DRAIN_MS, on_drain_timeout, sv);
+	return G_SOURCE_REMOVE;
+}
+
+static void on_adopt_status(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, NULL);
+	const char *st = r && JSON_NODE_HOLDS_OBJECT(r)
+		? json_object_get_string_member_with_default(json_node_get_object(r), "status", "")
+		: "";
+	/* The previous supervisor died between spawn and cont. */
+	if (!strcmp(st, "prelaunch"))
+		gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
+}
+
+static void adopt_connected(Supervisor *sv)
+{
+	gv_qmp_client_execute_async(sv->qmp, "query-status", NULL, QMP_COMMAND_MS, NULL,
+				    on_adopt_status, sv);
+	sv->agent_port_open = TRUE;
+	sv_agent_check(sv);
+	sv->qga_port_open = TRUE;
+	sv_qga_check(sv);
+}
+
+static gboolean adopt_qemu(Supervisor *sv, GError **error)
+{
+	g_autofree char *text = NULL;
+	guint64 pid = 0;
+	if (!g_file_get_contents(sv->paths->qemu_pid, &text, NULL, error) ||
+	    !g_ascii_string_to_unsigned(g_strstrip(text), 10, 1, G_MAXINT, &pid, error)) {
+		gv_prefix_error(error, "cannot adopt vm %s: %s", sv->paths->name, sv->paths->qemu_pid);
+		return FALSE;
+	}
+	int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (fd < 0) {
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "cannot adopt QEMU pid %" G_GUINT64_FORMAT
+			    " of vm %s: %s", pid, sv->paths->name, g_strerror(errno));
+		return FALSE;
+	}
+	sv->adopted = TRUE;
+	sv->qemu_pid = (GPid)pid;
+	sv->qemu_pidfd = fd;
+	sv->pidfd_watch = g_unix_fd_add(fd, G_IO_IN, on_pidfd, sv);
+	/* When it was started, as far as the last state.json knew. */
+	g_autoptr(JsonObject) old = gv_vm_state_read(sv->paths);
+	if (old)
+		sv->spawned_wall = json_object_get_int_member_with_default(old, "started-at", 0);
+	return TRUE;
 }
 
 /* ---- setup ---------------------------------------------------------------------------------- */
@@ -804,6 +955,17 @@ static gboolean connect_all(Supervisor *sv, GError **error)
 	if (fd < 0)
 		return FALSE;
 	sv->agent = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
+	/* After a timeout or garbage only a resync tells which line answers
+	 * what; the client does it and holds new commands meanwhile. */
+	gv_qmp_client_set_auto_resync(sv->agent, AGENT_HANDSHAKE_MS);
+
+	/* And qemu-ga's, for a guest that runs only that (supervisor-agents.c). */
+	fd = sv_connect_unix(sv->paths->qga_sock, error);
+	if (fd < 0)
+		return FALSE;
+	sv->qga = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
+	gv_qmp_client_set_auto_resync(sv->qga, AGENT_HANDSHAKE_MS);
+	sv_stream_init(sv);
 
 	sv->console_fd = sv_connect_unix(sv->paths->console_sock, error);
 	if (sv->console_fd < 0)
@@ -822,6 +984,11 @@ static void supervisor_free(Supervisor *sv)
 	g_clear_handle_id(&sv->agent_poll, g_source_remove);
 	g_clear_handle_id(&sv->console_watch, g_source_remove);
 	g_clear_handle_id(&sv->control_watch, g_source_remove);
+	g_clear_handle_id(&sv->qga_poll, g_source_remove);
+	g_clear_handle_id(&sv->pidfd_watch, g_source_remove);
+	sv_stream_free(sv);
+	if (sv->qemu_pidfd >= 0)
+		close(sv->qemu_pidfd);
 	if (sv->console_fd >= 0)
 		close(sv->console_fd);
 	if (sv->console_log_fd >= 0)
@@ -832,6 +999,7 @@ static void supervisor_free(Supervisor *sv)
 		close(sv->opts.notify_fd);
 	g_clear_pointer(&sv->qmp, gv_qmp_client_unref);
 	g_clear_pointer(&sv->agent, gv_qmp_client_unref);
+	g_clear_pointer(&sv->qga, gv_qmp_client_unref);
 	g_clear_pointer(&sv->plan, json_object_unref);
 	g_clear_pointer(&sv->grain_status, json_object_unref);
 	g_clear_pointer(&sv->expected_tags, g_ptr_array_unref);
@@ -849,7 +1017,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 {
 	Supervisor *sv = g_new0(Supervisor, 1);
 	sv->opts = *opts;
-	sv->console_fd = sv->console_log_fd = sv->control_fd = -1;
+	sv->console_fd = sv->console_log_fd = sv->control_fd = sv->qemu_pidfd = -1;
 	sv->loop = g_main_loop_new(NULL, FALSE);
 	sv->down_waiters = g_ptr_array_new();
 	sv->exit_code = GV_EXIT_FAILED;
@@ -861,8 +1029,10 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 		goto out;
 	if (!gv_write_file_atomic(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
 		goto out;
+	/* An adopted VM's console log goes on where the last one stopped. */
 	sv->console_log_fd = open(sv->paths->console_log,
-				  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+				  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+				  (opts->adopt ? 0 : O_TRUNC), 0600);
 	sv_set_phase(sv, GV_PHASE_STARTING);
 	if (!sv_control_listen(sv, error))
 		goto out;
@@ -872,8 +1042,9 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 	guint sig_int = g_unix_signal_add(SIGINT, on_signal, sv);
 	guint sig_hup = g_unix_signal_add(SIGHUP, on_signal, sv);
 
-	if (!spawn_qemu(sv, error) || !connect_all(sv, error)) {
-		if (sv->qemu_pid > 0) {
+	if (opts->adopt ? !adopt_qemu(sv, error) || !connect_all(sv, error)
+			: !spawn_qemu(sv, error) || !connect_all(sv, error)) {
+		if (sv->qemu_pid > 0 && !sv->adopted) {
 			/* Spawned but unreachable: do not leave it behind. */
 			kill(sv->qemu_pid, SIGKILL);
 			g_main_loop_run(sv->loop); /* until the child watch has reaped it */
@@ -892,7 +1063,8 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 
 out:
 	if (error && *error) {
-		if (sv->paths) {
+		/* A failed adoption leaves the running QEMU and its files alone. */
+		if (sv->paths && !opts->adopt) {
 			sv->phase = GV_PHASE_CRASHED;
 			g_free(sv->final_reason);
 			sv->final_reason = g_strdup((*error)->message);

@@ -26,6 +26,7 @@ typedef struct {
 	int notify_fd;                 /* -1, or a pipe: events as JSON lines */
 	GvSupervisorNotify notify;     /* or a callback (foreground) */
 	gpointer notify_data;
+	gboolean adopt;                /* take over the running QEMU in qemu.pid */
 } GvSupervisorOptions;
 
 /**

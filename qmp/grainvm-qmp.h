@@ -139,8 +139,10 @@ typedef enum {
 	/*
 	 * A guest agent: no greeting; the handshake is 0xFF followed by
 	 * guest-sync-delimited with a fresh id, skipping everything before
-	 * the agent's 0xFF and any reply that is not for that id.  Events do
-	 * not exist on this protocol.
+	 * the agent's 0xFF and any reply that is not for that id.  qemu-ga
+	 * sends no events; grainvm-agent sends event lines (grain-output,
+	 * grain-exit) only to a host that started a stream, and they are
+	 * dispatched like QMP events, also while a resync runs.
 	 */
 	GV_QMP_PEER_AGENT,
 } GvQmpPeer;
@@ -260,6 +262,85 @@ void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
  */
 JsonNode *gv_qmp_client_execute_finish(GvQmpClient *client,
 				       GAsyncResult *result, GError **error);
+
+/**
+ * GvQmpReplyFunc - the outcome of gv_qmp_client_call()
+ * @client: the client
+ * @ret: (nullable) (transfer none): the "return" member, NULL on failure
+ * @error: (nullable): the failure: an "error" reply (GV_QMP_ERROR with
+ *         its class), or a timeout, a bad line, a resync or the close
+ * @user_data: as passed
+ */
+typedef void (*GvQmpReplyFunc)(GvQmpClient *client, JsonNode *ret,
+			       const GError *error, gpointer user_data);
+
+/**
+ * gv_qmp_client_call() - run one command, with its reply seen in stream order
+ * @client: a client after its handshake (or, with auto-resync, during one)
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @timeout_ms: fail with GV_QMP_ERROR_TIMEOUT after this long (0: none)
+ * @func: called exactly once with the outcome
+ * @user_data: for @func
+ * @error: return location for a command that cannot be sent at all
+ *
+ * Unlike gv_qmp_client_execute_async(), whose GTask may run its callback
+ * from a later idle, @func runs the moment the reply is read, before any
+ * line after it is looked at.  A reply that starts a stream (the agent's
+ * grain-exec-start, grain-build-attach) is thus seen before the stream's
+ * first event, which the agent sends right after it.  Failures that do
+ * not come from a reply (timeout, close, resync) call @func from the
+ * source that noticed them.
+ *
+ * Return: TRUE when the command was sent or held (then @func will be
+ * called); FALSE with @error when the client is closed or not ready (then
+ * @func is never called).
+ */
+gboolean gv_qmp_client_call(GvQmpClient *client, const char *command,
+			    JsonObject *arguments, guint timeout_ms,
+			    GvQmpReplyFunc func, gpointer user_data,
+			    GError **error);
+
+/**
+ * gv_qmp_client_set_auto_resync() - resync an agent by itself
+ * @client: an agent client
+ * @timeout_ms: for each automatic resync (non-zero)
+ *
+ * From now on, when a command times out, or a bad line or a reply with
+ * neither "return" nor "error" fails a command, the client runs a resync
+ * (0xFF and guest-sync-delimited with a fresh id) on its own: an agent
+ * that did not answer in time, or sent garbage, may be anywhere in its
+ * stream, and only a resync tells which later line answers what.
+ * Commands issued while any handshake runs are held and sent once it
+ * succeeds, or fail with its error.  Commands already in flight when a
+ * resync starts fail (see the Theory of Operation in qmp-client.c).
+ */
+void gv_qmp_client_set_auto_resync(GvQmpClient *client, guint timeout_ms);
+
+/**
+ * gv_qmp_client_pause_input() - stop or resume reading from the peer
+ * @client: the client
+ * @pause: TRUE to stop reading, FALSE to read again
+ *
+ * Back-pressure: while paused, nothing is read, so the peer's writes
+ * block once the socket buffer is full (for a guest agent: QEMU stops
+ * taking data from the virtio-serial port, and the agent stops reading
+ * its commands' output).  Lines of the read in progress are still
+ * processed.  Timeouts keep running; an EOF is noticed only on resume.
+ */
+void gv_qmp_client_pause_input(GvQmpClient *client, gboolean pause);
+
+/**
+ * gv_qmp_client_get_context() - the main context a client runs on
+ * @client: the client
+ *
+ * The owner of a client from gv_qmp_connect_sync() may iterate this
+ * context itself and use the async calls, as long as it does not call
+ * the sync wrappers at the same time.
+ *
+ * Return: (transfer none): the context.
+ */
+GMainContext *gv_qmp_client_get_context(GvQmpClient *client);
 
 /**
  * gv_qmp_client_send_no_reply() - send a command that never answers

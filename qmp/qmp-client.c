@@ -65,13 +65,33 @@
  * agent that never answers leaves its zombies behind; resync (run the
  * handshake again) after a timeout to start from a clean stream.
  *
+ * Automatic resync (agent mode, gv_qmp_client_set_auto_resync()): the
+ * client itself resyncs after a timeout and after a bad line or a
+ * malformed reply failed a command.  Commands issued while any agent
+ * handshake runs are "held": they wait in a second queue, unsent, and go
+ * out in order once the sync reply arrived (or fail with the handshake's
+ * error).  A caller thus never has to know whether a resync is running.
+ *
+ * A command's outcome reaches the caller either through a GTask
+ * (gv_qmp_client_execute_async(), whose callback GLib may defer to an
+ * idle) or through a plain function (gv_qmp_client_call()) that runs
+ * while the reply line is being handled, before the next line is read.
+ * The second form keeps a reply and the events after it in stream order.
+ *
  * Events
  * ------
  *
- * A message with "event" (QMP only; agents have no events) is dispatched
- * to the matching handlers at once, as it is read.  Events that QEMU emits
- * while it executes a command (cont emits RESUME before its return) thus
- * reach the handlers before the command's callback runs.
+ * A message with "event" is dispatched to the matching handlers at once,
+ * as it is read.  Events that QEMU emits while it executes a command
+ * (cont emits RESUME before its return) thus reach the handlers before
+ * the command's callback runs.  grainvm-agent sends events too (the
+ * output of a streamed command, a followed build log), only to the
+ * connection that asked for them; in agent mode they are dispatched also
+ * while a resync runs, because a stream does not stop for one.
+ *
+ * Back-pressure: gv_qmp_client_pause_input() removes the input source, so
+ * a peer that floods us blocks in its own writes instead of filling our
+ * memory; the reader never holds more than one partial line of max_line.
  *
  * Agent resync
  * ------------
@@ -347,14 +367,14 @@ static void sweep_handlers(GvQmpClient *client)
 }
 
 /**
- * dispatch_event() - hand an event to its handlers
+ * gv_qmp_dispatch_event() - hand an event to its handlers
  * @client: the client
  * @msg: a message with an "event" member
  *
  * Handlers added by a handler see the next event, not this one; handlers
  * removed by a handler are skipped at once and freed after the dispatch.
  */
-static void dispatch_event(GvQmpClient *client, JsonObject *msg)
+void gv_qmp_dispatch_event(GvQmpClient *client, JsonObject *msg)
 {
 	const char *name = gv_qmp_object_get_string(msg, "event");
 	JsonObject *data = gv_qmp_object_get_object(msg, "data");
@@ -393,17 +413,17 @@ static void handle_message(GvQmpClient *client, JsonObject *msg)
 	JsonNode *err = json_object_get_member(msg, "error");
 	Pending *p;
 
-	if (client->peer == GV_QMP_PEER_QMP &&
-	    json_object_has_member(msg, "event")) {
-		dispatch_event(client, msg);
+	if (json_object_has_member(msg, "event")) {
+		gv_qmp_dispatch_event(client, msg);
 		return;
 	}
 	if (!ret && !err) {
 		/* QMP may grow new kinds of message; ignore them.  An agent
-		 * sends nothing but replies, so this line was its reply. */
+		 * sends nothing but replies and events, so this line was its
+		 * reply. */
 		if (client->peer == GV_QMP_PEER_AGENT &&
 		    (p = g_queue_peek_head(&client->pending)))
-			gv_qmp_pending_complete(p, NULL, g_error_new(
+			gv_qmp_pending_fail_resync(p, g_error_new(
 				GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
 				"reply to '%s' has neither return nor error",
 				p->command));
@@ -436,10 +456,11 @@ static void handle_bad_line(GvQmpClient *client, const GError *error)
 		return;
 	}
 	p = g_queue_peek_head(&client->pending);
-	if (p)
-		gv_qmp_pending_complete(p, NULL, g_error_new(
-			error->domain, error->code, "reply to '%s': %s",
-			p->command, error->message));
+	if (!p)
+		return; /* nobody waits: whatever it was, it is dropped */
+	gv_qmp_pending_fail_resync(p, g_error_new(
+		error->domain, error->code, "reply to '%s': %s",
+		p->command, error->message));
 }
 
 /**
@@ -460,7 +481,11 @@ static void on_item(GvJsonReaderItem item, JsonNode *node, const GError *error,
 	case STATE_CLOSED:
 		return;
 	case STATE_SYNCING:
-		gv_qmp_handle_sync_item(client, item, msg);
+		/* A stream's events are not stale replies: they go on. */
+		if (msg && json_object_has_member(msg, "event"))
+			gv_qmp_dispatch_event(client, msg);
+		else
+			gv_qmp_handle_sync_item(client, item, msg);
 		return;
 	case STATE_GREETING:
 		if (item == GV_JSON_READER_MESSAGE)
@@ -524,10 +549,28 @@ static gboolean on_readable(gint fd, GIOCondition condition, gpointer data)
  */
 void gv_qmp_client_start_reading(GvQmpClient *client)
 {
+	if (client->in_source || client->input_paused)
+		return;
 	client->in_source = g_unix_fd_source_new(client->fd, G_IO_IN);
 	g_source_set_callback(client->in_source, G_SOURCE_FUNC(on_readable),
 			      client, NULL);
 	g_source_attach(client->in_source, client->context);
+}
+
+/**
+ * gv_qmp_client_pause_input() - stop or resume reading from the peer
+ * @client: the client
+ * @pause: TRUE to stop reading
+ *
+ * See grainvm-qmp.h.  Before the first handshake only the flag is set.
+ */
+void gv_qmp_client_pause_input(GvQmpClient *client, gboolean pause)
+{
+	client->input_paused = pause;
+	if (pause)
+		gv_qmp_clear_source(&client->in_source);
+	else if (client->state != STATE_NEW && client->state != STATE_CLOSED)
+		gv_qmp_client_start_reading(client);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -580,16 +623,17 @@ void gv_qmp_client_close_with(GvQmpClient *client, GError *reason)
 	gv_qmp_handshake_done(client, g_error_copy(reason));
 	while (!g_queue_is_empty(&pending)) {
 		Pending *p = g_queue_pop_head(&pending);
-		g_autoptr(GTask) task = g_steal_pointer(&p->task);
-		g_autofree char *command = g_steal_pointer(&p->command);
 
-		gv_qmp_pending_free(p);
-		if (task)
-			g_task_return_new_error(
-				task, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
-				"connection closed before the reply to '%s': %s",
-				command, reason->message);
+		if (!p->task && !p->reply_func) {
+			gv_qmp_pending_free(p); /* zombie or internal */
+			continue;
+		}
+		gv_qmp_pending_fail(p, g_error_new(
+			GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
+			"connection closed before the reply to '%s': %s",
+			p->command, reason->message));
 	}
+	gv_qmp_held_flush(client, reason);
 
 	/* Attached after the tasks returned, at GTask's priority, so that it
 	 * runs after any idle GTask used to complete them. */
@@ -771,6 +815,19 @@ GMainContext *gv_qmp_client_get_context(GvQmpClient *client)
 	return client->context;
 }
 
+/**
+ * gv_qmp_client_set_auto_resync() - resync an agent by itself
+ * @client: an agent client
+ * @timeout_ms: for each automatic resync
+ *
+ * See grainvm-qmp.h.
+ */
+void gv_qmp_client_set_auto_resync(GvQmpClient *client, guint timeout_ms)
+{
+	g_return_if_fail(client->peer == GV_QMP_PEER_AGENT);
+	client->auto_resync_ms = timeout_ms;
+}
+
 static void gv_qmp_client_init(GvQmpClient *client)
 {
 	client->fd = -1;
@@ -779,6 +836,7 @@ static void gv_qmp_client_init(GvQmpClient *client)
 	client->out = g_byte_array_new();
 	client->handlers = g_ptr_array_new_with_free_func(handler_free);
 	g_queue_init(&client->pending);
+	g_queue_init(&client->held);
 }
 
 static void gv_qmp_client_finalize(GObject *object)
@@ -788,6 +846,8 @@ static void gv_qmp_client_finalize(GObject *object)
 	/* Every task holds a reference, so only zombies and the internal
 	 * qmp_capabilities entry can be left; nobody waits for them. */
 	g_queue_clear_full(&client->pending,
+			   (GDestroyNotify)gv_qmp_pending_free);
+	g_queue_clear_full(&client->held,
 			   (GDestroyNotify)gv_qmp_pending_free);
 	gv_qmp_clear_source(&client->in_source);
 	gv_qmp_clear_source(&client->out_source);

@@ -20,9 +20,126 @@ void gv_qmp_pending_free(Pending *p)
 	gv_qmp_clear_source(&p->timeout);
 	gv_qmp_clear_source(&p->cancel);
 	g_clear_object(&p->task);
+	g_clear_pointer(&p->held_args, json_object_unref);
 	g_free(p->id);
 	g_free(p->command);
 	g_free(p);
+}
+
+/**
+ * deliver() - hand an outcome to whoever waits for it
+ * @client: the client (for the reply function)
+ * @task: (transfer full) (nullable): a GTask waiting
+ * @func: (nullable): or a gv_qmp_client_call() function
+ * @data: for @func
+ * @ret: (transfer none) (nullable): the "return" member
+ * @error: (transfer full) (nullable): the failure
+ *
+ * The entry must be out of every queue and freed already: the callback
+ * may re-enter the client.
+ */
+static void deliver(GvQmpClient *client, GTask *task, GvQmpReplyFunc func,
+		    gpointer data, JsonNode *ret, GError *error)
+{
+	if (task) {
+		if (error)
+			g_task_return_error(task, error);
+		else
+			g_task_return_pointer(task, json_node_copy(ret),
+					      (GDestroyNotify)json_node_unref);
+		g_object_unref(task);
+		return;
+	}
+	if (func) {
+		/* Held across the callback, which may drop the last
+		 * reference to the client. */
+		g_autoptr(GvQmpClient) hold G_GNUC_UNUSED = g_object_ref(client);
+
+		func(client, ret, error, data);
+	}
+	g_clear_error(&error);
+}
+
+/**
+ * gv_qmp_pending_fail() - fail an entry that has already left its queue
+ * @p: the entry, in no queue; freed here
+ * @error: (transfer full): the failure
+ */
+void gv_qmp_pending_fail(Pending *p, GError *error)
+{
+	GvQmpClient *client = p->client;
+	GTask *task = g_steal_pointer(&p->task);
+	GvQmpReplyFunc func = p->reply_func;
+	gpointer data = p->reply_data;
+
+	gv_qmp_pending_free(p);
+	deliver(client, task, func, data, NULL, error);
+}
+
+/**
+ * gv_qmp_pending_fail_resync() - a bad reply took an agent command's place
+ * @p: the oldest entry, still in the queue
+ * @error: (transfer full): why its reply is unusable
+ *
+ * With auto-resync the resync starts before @p's callback runs, so that
+ * what the callback sends waits for the resync instead of being lost to
+ * it.
+ */
+void gv_qmp_pending_fail_resync(Pending *p, GError *error)
+{
+	GvQmpClient *client = p->client;
+
+	if (!client->auto_resync_ms || p->internal) {
+		gv_qmp_pending_complete(p, NULL, error);
+		return;
+	}
+	g_queue_remove(&client->pending, p);
+	gv_qmp_resync_auto(client);
+	gv_qmp_pending_fail(p, error);
+}
+
+/**
+ * pending_send() - write a command and queue its entry as in flight
+ * @client: a client in READY (or CAPABILITIES for qmp_capabilities)
+ * @p: the entry, in no queue
+ * @arguments: (nullable): its arguments
+ */
+static void pending_send(GvQmpClient *client, Pending *p, JsonObject *arguments)
+{
+	p->held = FALSE;
+	gv_qmp_queue_command(client, p->command, arguments, p->id);
+	g_queue_push_tail(&client->pending, p);
+}
+
+/**
+ * gv_qmp_held_flush() - a handshake ended: send or fail the held commands
+ * @client: the client
+ * @error: (nullable): the handshake's failure; NULL to send them
+ *
+ * The held queue is taken whole first: a callback may hold new commands.
+ */
+void gv_qmp_held_flush(GvQmpClient *client, const GError *error)
+{
+	GQueue held = client->held;
+
+	g_queue_init(&client->held);
+	while (!g_queue_is_empty(&held)) {
+		Pending *p = g_queue_pop_head(&held);
+
+		if (!error && client->state == STATE_READY) {
+			g_autoptr(JsonObject) args = g_steal_pointer(&p->held_args);
+
+			pending_send(client, p, args);
+			continue;
+		}
+		gv_qmp_pending_fail(p, error
+			? g_error_new(error->domain, error->code,
+				      "'%s' not sent: %s", p->command,
+				      error->message)
+			: g_error_new(GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
+				      "'%s' not sent: connection is closed",
+				      p->command));
+	}
 }
 
 /**
@@ -37,16 +154,29 @@ void gv_qmp_pending_free(Pending *p)
 static void pending_abandon(Pending *p, GError *error)
 {
 	GvQmpClient *client = p->client;
-	g_autoptr(GTask) task = g_steal_pointer(&p->task);
+	GTask *task = g_steal_pointer(&p->task);
+	GvQmpReplyFunc func = g_steal_pointer(&p->reply_func);
+	gpointer data = p->reply_data;
+	gboolean resync = FALSE;
 
 	gv_qmp_clear_source(&p->timeout);
 	gv_qmp_clear_source(&p->cancel);
-	if (client->peer == GV_QMP_PEER_QMP) {
+	if (p->held) {
+		/* Never sent: nothing is owed, it just goes. */
+		g_queue_remove(&client->held, p);
+		gv_qmp_pending_free(p);
+	} else if (client->peer == GV_QMP_PEER_QMP) {
 		g_queue_remove(&client->pending, p);
 		gv_qmp_pending_free(p);
+	} else {
+		resync = client->auto_resync_ms != 0;
 	}
+	/* The resync first (it frees the zombie), so that what the callback
+	 * sends is held for after it rather than abandoned by it. */
+	if (resync)
+		gv_qmp_resync_auto(client);
 	/* Last: the callback may re-enter the client. */
-	g_task_return_error(task, error);
+	deliver(client, task, func, data, NULL, error);
 }
 
 /**
@@ -58,23 +188,20 @@ static void pending_abandon(Pending *p, GError *error)
 void gv_qmp_pending_complete(Pending *p, JsonNode *ret, GError *error)
 {
 	GvQmpClient *client = p->client;
-	g_autoptr(GTask) task = g_steal_pointer(&p->task);
+	GTask *task = g_steal_pointer(&p->task);
 	InternalReplyFunc internal = p->internal;
+	GvQmpReplyFunc func = p->reply_func;
+	gpointer data = p->reply_data;
 
 	g_queue_remove(&client->pending, p);
 	gv_qmp_pending_free(p);
 
-	/* The entry is gone before any callback can re-enter the client. */
-	if (internal) {
+	/* The entry is gone before any callback can re-enter the client.
+	 * A zombie (no task, no function) swallows its late reply. */
+	if (internal)
 		internal(client, ret, error);
-	} else if (!task) {
-		g_clear_error(&error); /* a zombie swallows its late reply */
-	} else if (error) {
-		g_task_return_error(task, error);
-	} else {
-		g_task_return_pointer(task, json_node_copy(ret),
-				      (GDestroyNotify)json_node_unref);
-	}
+	else
+		deliver(client, task, func, data, ret, error);
 }
 
 /**
@@ -132,9 +259,75 @@ Pending *gv_qmp_pending_add(GvQmpClient *client, const char *command,
 	p->client = client;
 	p->id = g_strdup_printf("gv-%" G_GUINT64_FORMAT, ++client->next_id);
 	p->command = g_strdup(command);
-	gv_qmp_queue_command(client, command, arguments, p->id);
-	g_queue_push_tail(&client->pending, p);
+	pending_send(client, p, arguments);
 	return p;
+}
+
+/**
+ * may_hold() - whether a command issued now waits for a resync
+ * @client: the client
+ *
+ * Return: TRUE for an agent client with auto-resync in SYNCING; starts a
+ * resync when none runs (the last one failed).
+ */
+static gboolean may_hold(GvQmpClient *client)
+{
+	if (client->peer != GV_QMP_PEER_AGENT || !client->auto_resync_ms ||
+	    client->state != STATE_SYNCING)
+		return FALSE;
+	if (!gv_qmp_handshake_running(client))
+		gv_qmp_resync_auto(client);
+	return TRUE;
+}
+
+/**
+ * pending_hold() - queue a command to be sent after the running resync
+ * @client: the client
+ * @command: the "execute" name
+ * @arguments: (nullable): its arguments
+ *
+ * Return: (transfer none): the held entry.
+ */
+static Pending *pending_hold(GvQmpClient *client, const char *command,
+			     JsonObject *arguments)
+{
+	Pending *p = g_new0(Pending, 1);
+
+	p->client = client;
+	p->id = g_strdup_printf("gv-%" G_GUINT64_FORMAT, ++client->next_id);
+	p->command = g_strdup(command);
+	p->held = TRUE;
+	p->held_args = arguments ? json_object_ref(arguments) : NULL;
+	g_queue_push_tail(&client->held, p);
+	return p;
+}
+
+/**
+ * new_entry() - send a command, or hold it during an automatic resync
+ * @client: the client
+ * @command: the "execute" name
+ * @arguments: (nullable): its arguments
+ * @error: why it can be neither
+ *
+ * Return: (transfer none) (nullable): the entry.
+ */
+static Pending *new_entry(GvQmpClient *client, const char *command,
+			  JsonObject *arguments, GError **error)
+{
+	if (client->state == STATE_CLOSED) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
+			    "cannot send '%s': connection is closed", command);
+		return NULL;
+	}
+	if (may_hold(client))
+		return pending_hold(client, command, arguments);
+	if (client->state != STATE_READY) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "cannot send '%s' before the handshake finished",
+			    command);
+		return NULL;
+	}
+	return gv_qmp_pending_add(client, command, arguments);
 }
 
 /**
@@ -191,25 +384,16 @@ void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
 	g_autoptr(GTask) task = gv_qmp_new_task(
 		client, cancellable, callback, user_data,
 		gv_qmp_client_execute_async);
+	GError *error = NULL;
 	Pending *p;
 
-	if (client->state == STATE_CLOSED) {
-		g_task_return_new_error(task, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
-					"cannot send '%s': connection is closed",
-					command);
-		return;
-	}
-	if (client->state != STATE_READY) {
-		g_task_return_new_error(task, GV_QMP_ERROR,
-					GV_QMP_ERROR_PROTOCOL,
-					"cannot send '%s' before the handshake finished",
-					command);
-		return;
-	}
 	if (g_task_return_error_if_cancelled(task))
 		return;
-
-	p = gv_qmp_pending_add(client, command, arguments);
+	p = new_entry(client, command, arguments, &error);
+	if (!p) {
+		g_task_return_error(task, error);
+		return;
+	}
 	p->task = g_steal_pointer(&task);
 	if (timeout_ms)
 		p->timeout = gv_qmp_attach_timeout(client, timeout_ms,
@@ -233,6 +417,39 @@ JsonNode *gv_qmp_client_execute_finish(GvQmpClient *client,
 	g_return_val_if_fail(g_task_is_valid(result, client), NULL);
 
 	return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/**
+ * gv_qmp_client_call() - run one command; its reply is seen in stream order
+ * @client: a client after its handshake
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @timeout_ms: fail with GV_QMP_ERROR_TIMEOUT after this long (0: none)
+ * @func: called exactly once with the outcome
+ * @user_data: for @func
+ * @error: return location when nothing was sent
+ *
+ * See grainvm-qmp.h.
+ *
+ * Return: TRUE when @func will be called.
+ */
+gboolean gv_qmp_client_call(GvQmpClient *client, const char *command,
+			    JsonObject *arguments, guint timeout_ms,
+			    GvQmpReplyFunc func, gpointer user_data,
+			    GError **error)
+{
+	Pending *p;
+
+	g_return_val_if_fail(func != NULL, FALSE);
+	p = new_entry(client, command, arguments, error);
+	if (!p)
+		return FALSE;
+	p->reply_func = func;
+	p->reply_data = user_data;
+	if (timeout_ms)
+		p->timeout = gv_qmp_attach_timeout(client, timeout_ms,
+						   on_command_timeout, p);
+	return TRUE;
 }
 
 /**

@@ -20,17 +20,35 @@
 void gv_qmp_handshake_done(GvQmpClient *client, GError *error)
 {
 	g_autoptr(GTask) task = g_steal_pointer(&client->handshake);
+	gboolean was_running = task || client->handshake_internal;
 
+	client->handshake_internal = FALSE;
 	gv_qmp_clear_source(&client->handshake_timeout);
 	gv_qmp_clear_source(&client->handshake_cancel);
-	if (!task) {
-		g_clear_error(&error);
-		return;
+	/* Held commands were issued before anything the handshake's own
+	 * callback may send: they go first. */
+	if (was_running && !error)
+		gv_qmp_held_flush(client, NULL);
+	if (task) {
+		if (error)
+			g_task_return_error(task, g_error_copy(error));
+		else
+			g_task_return_boolean(task, TRUE);
 	}
 	if (error)
-		g_task_return_error(task, error);
-	else
-		g_task_return_boolean(task, TRUE);
+		gv_qmp_held_flush(client, error);
+	g_clear_error(&error);
+}
+
+/**
+ * gv_qmp_handshake_running() - whether a handshake or resync is in progress
+ * @client: the client
+ *
+ * Return: TRUE while one runs, with or without a caller's task.
+ */
+gboolean gv_qmp_handshake_running(GvQmpClient *client)
+{
+	return client->handshake || client->handshake_internal;
 }
 
 /**
@@ -60,6 +78,8 @@ static gboolean on_handshake_timeout(gpointer data)
 {
 	g_autoptr(GvQmpClient) client = g_object_ref(data);
 
+	/* The source is being dispatched; forget it before anything else
+	 * destroys it. */
 	g_clear_pointer(&client->handshake_timeout, g_source_unref);
 	gv_qmp_handshake_failed(client, g_error_new(
 		GV_QMP_ERROR, GV_QMP_ERROR_TIMEOUT,
@@ -175,16 +195,35 @@ static void start_sync(GvQmpClient *client)
 	g_queue_init(&client->pending);
 	while (!g_queue_is_empty(&old)) {
 		Pending *p = g_queue_pop_head(&old);
-		g_autoptr(GTask) task = g_steal_pointer(&p->task);
-		g_autofree char *command = g_steal_pointer(&p->command);
 
-		gv_qmp_pending_free(p);
-		if (task)
-			g_task_return_new_error(task, GV_QMP_ERROR,
-						GV_QMP_ERROR_PROTOCOL,
-						"'%s' abandoned by an agent resync",
-						command);
+		if (!p->task && !p->reply_func) {
+			gv_qmp_pending_free(p); /* a zombie: nobody waits */
+			continue;
+		}
+		gv_qmp_pending_fail(p, g_error_new(
+			GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			"'%s' abandoned by an agent resync", p->command));
 	}
+}
+
+/**
+ * gv_qmp_resync_auto() - start a resync of the client's own
+ * @client: an agent client with auto-resync
+ *
+ * Does nothing while a handshake runs or once closed.  Its outcome only
+ * sends or fails the held commands; nobody else is told.
+ */
+void gv_qmp_resync_auto(GvQmpClient *client)
+{
+	if (client->state == STATE_CLOSED || gv_qmp_handshake_running(client) ||
+	    !client->auto_resync_ms)
+		return;
+	client->handshake_internal = TRUE;
+	client->handshake_timeout_ms = client->auto_resync_ms;
+	client->handshake_timeout = gv_qmp_attach_timeout(
+		client, client->auto_resync_ms, on_handshake_timeout, client);
+	gv_qmp_client_start_reading(client);
+	start_sync(client);
 }
 
 /**
@@ -245,6 +284,12 @@ void gv_qmp_client_handshake_async(GvQmpClient *client, guint timeout_ms,
 					"a handshake is already running");
 		return;
 	}
+	if (client->handshake_internal) {
+		/* An automatic resync runs: the caller's takes its place,
+		 * with a fresh id and the caller's timeout. */
+		client->handshake_internal = FALSE;
+		gv_qmp_clear_source(&client->handshake_timeout);
+	}
 	if (client->peer == GV_QMP_PEER_QMP && client->state != STATE_NEW) {
 		g_task_return_new_error(task, GV_QMP_ERROR,
 					GV_QMP_ERROR_PROTOCOL,
@@ -262,8 +307,7 @@ void gv_qmp_client_handshake_async(GvQmpClient *client, guint timeout_ms,
 	if (cancellable)
 		client->handshake_cancel = gv_qmp_attach_cancel(
 			client, cancellable, on_handshake_cancelled, client);
-	if (!client->in_source)
-		gv_qmp_client_start_reading(client);
+	gv_qmp_client_start_reading(client);
 	if (client->peer == GV_QMP_PEER_QMP)
 		client->state = STATE_GREETING;
 	else

@@ -23,13 +23,20 @@ typedef struct Pending Pending;
 typedef void (*InternalReplyFunc)(GvQmpClient *client, JsonNode *ret,
 				  GError *error);
 
-/* One command that was sent and has not been answered yet. */
+/*
+ * One command that was sent and has not been answered yet, or (held) one
+ * that waits for an agent resync to finish before it is sent.
+ */
 struct Pending {
 	GvQmpClient *client;        /* weak: the client owns the queue */
 	char *id;
 	char *command;
 	GTask *task;                /* NULL for a zombie or internal command */
 	InternalReplyFunc internal; /* qmp_capabilities, run by the client */
+	GvQmpReplyFunc reply_func;  /* gv_qmp_client_call(): run as read */
+	gpointer reply_data;
+	JsonObject *held_args;      /* held: the arguments to send later */
+	gboolean held;              /* in client->held, not sent yet */
 	GSource *timeout;
 	GSource *cancel;
 };
@@ -60,8 +67,12 @@ struct GvQmpClient {
 
 	guint64 next_id;
 	GQueue pending;            /* Pending *, oldest first */
+	GQueue held;               /* Pending *, waiting for a resync */
+	guint auto_resync_ms;      /* 0: resync only when asked */
+	gboolean input_paused;     /* gv_qmp_client_pause_input() */
 
 	GTask *handshake;
+	gboolean handshake_internal; /* an automatic resync runs (no task) */
 	GSource *handshake_timeout;
 	GSource *handshake_cancel;
 	guint handshake_timeout_ms;
@@ -103,11 +114,16 @@ void gv_qmp_queue_command(GvQmpClient *client, const char *command,
 			  JsonObject *arguments, const char *id);
 void gv_qmp_client_start_reading(GvQmpClient *client);
 void gv_qmp_client_close_with(GvQmpClient *client, GError *reason);
-GMainContext *gv_qmp_client_get_context(GvQmpClient *client);
+
+/* qmp-client.c, continued */
+void gv_qmp_dispatch_event(GvQmpClient *client, JsonObject *msg);
 
 /* qmp-command.c */
 Pending *gv_qmp_pending_add(GvQmpClient *client, const char *command,
 			    JsonObject *arguments);
+void gv_qmp_pending_fail(Pending *p, GError *error);
+void gv_qmp_pending_fail_resync(Pending *p, GError *error);
+void gv_qmp_held_flush(GvQmpClient *client, const GError *error);
 Pending *gv_qmp_pending_find(GvQmpClient *client, JsonObject *msg);
 void gv_qmp_pending_complete(Pending *p, JsonNode *ret, GError *error);
 void gv_qmp_pending_free(Pending *p);
@@ -118,3 +134,5 @@ void gv_qmp_handshake_failed(GvQmpClient *client, GError *error);
 void gv_qmp_handle_greeting(GvQmpClient *client, JsonObject *msg);
 void gv_qmp_handle_sync_item(GvQmpClient *client, GvJsonReaderItem item,
 			     JsonObject *msg);
+void gv_qmp_resync_auto(GvQmpClient *client);
+gboolean gv_qmp_handshake_running(GvQmpClient *client);

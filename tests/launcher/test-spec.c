@@ -72,6 +72,35 @@ static void test_default(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(sh->cache, ==, "mmap");
 	g_assert_cmpstr(sh->security, ==, "mapped-xattr");
 	g_assert_cmpint(s->net_mode, ==, GV_NET_USER);
+	/* No build command; the build would start in the workspace. */
+	g_assert_null(s->build_command);
+	g_assert_cmpstr(s->build_workdir, ==, "/mnt/workspace");
+	g_assert_null(s->build_env[0]);
+}
+
+/* [build]: a shell line, a guest directory, ';'-separated variables. */
+static void test_build(Fixture *f, gconstpointer data)
+{
+	write_file(f, "grainvm.conf",
+		   "[build]\ncommand=make -j2 && echo done\n"
+		   "env=CFLAGS=-O2 -g; NIX_CONFIG=cores = 2,max-jobs = 1\n");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(s->build_command, ==, "make -j2 && echo done");
+	g_assert_cmpstr(s->build_workdir, ==, "/mnt/workspace");
+	g_assert_cmpuint(g_strv_length(s->build_env), ==, 2);
+	g_assert_cmpstr(s->build_env[0], ==, "CFLAGS=-O2 -g");
+	g_assert_cmpstr(s->build_env[1], ==, "NIX_CONFIG=cores = 2,max-jobs = 1");
+
+	const char *sets[] = { "build.workdir=/src", "share.workspace.enabled=false", NULL };
+	g_autoptr(GvSpec) s2 = load(f, sets, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(s2->build_workdir, ==, "/src");
+	const char *sets3[] = { "share.workspace.enabled=false", NULL };
+	g_autoptr(GvSpec) s3 = load(f, sets3, &err);
+	g_assert_no_error(err);
+	g_assert_null(s3->build_workdir);
 }
 
 /* grainvm.conf < grainvm.local.conf < --set, key by key, groups merged. */
@@ -164,6 +193,10 @@ static const BadCase bad_cases[] = {
 	  "[share s] tag: tag \"nix-store\" is the store's with [nixos]" },
 	{ "[nixos]\nsystem=result\nstore=.\n[share s]\nsource=.\nmount=/nix/var\n", NULL, NULL,
 	  "[share s] mount: /nix/var is under /nix" },
+	{ "[build]\nenv=FOO\n", NULL, NULL, "grainvm.conf: [build] env: \"FOO\" is not NAME=VALUE" },
+	{ "[build]\nenv=A=1;2X=3\n", NULL, NULL, "[build] env: \"2X=3\" is not NAME=VALUE" },
+	{ "[build]\nworkdir=src\n", NULL, NULL, "[build] workdir: \"src\" is not an absolute" },
+	{ "[build]\ncmd=make\n", NULL, NULL, "grainvm.conf: [build] unknown key \"cmd\"" },
 };
 
 static void test_bad(Fixture *f, gconstpointer data)
@@ -303,6 +336,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add("/spec/default", Fixture, NULL, fx_setup, test_default, fx_teardown);
 	g_test_add("/spec/layers", Fixture, NULL, fx_setup, test_layers, fx_teardown);
+	g_test_add("/spec/build", Fixture, NULL, fx_setup, test_build, fx_teardown);
 	g_test_add("/spec/disable-default-share", Fixture, NULL, fx_setup, test_disable_default_share, fx_teardown);
 	g_test_add("/spec/nixos", Fixture, NULL, fx_setup, test_nixos, fx_teardown);
 	g_test_add("/spec/override-fixes", Fixture, NULL, fx_setup, test_override_fixes, fx_teardown);

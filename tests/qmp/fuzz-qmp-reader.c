@@ -12,7 +12,10 @@
  *    with three commands in flight (ids gv-2..gv-4 in QMP mode, gv-1..gv-3
  *    for the agent, which the seeds use); the input is the peer's stream,
  *    then EOF.  The oracle: every command completes exactly once, the
- *    closed handler runs exactly once, nothing logs a warning.
+ *    closed handler runs exactly once, nothing logs a warning.  The agent
+ *    runs a second time the way the supervisor uses it: automatic resync
+ *    on, one command through gv_qmp_client_call(), an event handler, and
+ *    a fourth command issued mid-stream (held if a resync runs).
  *
  * Built with -Dfuzzing=true this links libFuzzer; otherwise
  * tests/fuzz-driver.c replays the seeds in fuzz-seeds/ as a unit test.
@@ -175,6 +178,25 @@ static void on_done(GObject *source, GAsyncResult *result, gpointer data)
 	o->done++;
 }
 
+static void on_call(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
+{
+	Outcome *o = data;
+
+	if (!ret == !error)
+		abort();
+	if (error && error->domain != GV_QMP_ERROR)
+		abort();
+	o->done++;
+}
+
+static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
+		     gint64 timestamp_us, gpointer user_data)
+{
+	if (!event)
+		abort();
+	(*(guint *)user_data)++;
+}
+
 static void on_handshake(GObject *source, GAsyncResult *result, gpointer data)
 {
 	State *s = data;
@@ -218,11 +240,12 @@ static char *read_line(GMainContext *ctx, int fd, GString *buf)
 	abort();
 }
 
-static void fuzz_client(const uint8_t *data, size_t size, GvQmpPeer kind)
+static void fuzz_client(const uint8_t *data, size_t size, GvQmpPeer kind, gboolean supervisor)
 {
 	GMainContext *ctx = g_main_context_new();
 	g_autoptr(GString) buf = g_string_new(NULL);
-	Outcome out[3] = { { 0 } };
+	Outcome out[4] = { { 0 } };
+	guint events = 0;
 	State s = { 0 };
 	GvQmpClient *client;
 	int sv[2];
@@ -262,9 +285,20 @@ static void fuzz_client(const uint8_t *data, size_t size, GvQmpPeer kind)
 	if (!s.handshake_ok)
 		abort();
 
-	for (int i = 0; i < 3; i++)
+	if (supervisor) {
+		gv_qmp_client_set_auto_resync(client, 60000);
+		gv_qmp_client_add_event_handler(client, NULL, on_event, &events, NULL);
+	}
+	for (int i = 0; i < 3; i++) {
+		if (supervisor && i == 1) {
+			if (!gv_qmp_client_call(client, "fuzz", NULL, 0, on_call, &out[i], NULL))
+				abort();
+			continue;
+		}
 		gv_qmp_client_execute_async(client, "fuzz", NULL, 0, NULL,
 					    on_done, &out[i]);
+	}
+	gboolean fourth = !supervisor;
 	/* The input fits the socket buffer (max_len is 8 KiB); then EOF. */
 	for (size_t at = 0; at < size;) {
 		/* The client may close first (a bad line in QMP mode). */
@@ -276,14 +310,21 @@ static void fuzz_client(const uint8_t *data, size_t size, GvQmpPeer kind)
 		if (n > 0)
 			at += (size_t)n;
 		g_main_context_iteration(ctx, FALSE);
+		if (!fourth && !gv_qmp_client_is_closed(client)) {
+			fourth = TRUE;
+			if (!gv_qmp_client_call(client, "late", NULL, 0, on_call, &out[3], NULL))
+				abort();
+		}
 	}
+	if (!fourth)
+		out[3].done = 1; /* closed before it could be sent */
 	shutdown(sv[1], SHUT_WR);
 	for (int i = 0; s.closed == 0; i++) {
 		if (i == MAX_ITERATIONS)
 			abort();
 		g_main_context_iteration(ctx, FALSE);
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3 + supervisor; i++) {
 		if (out[i].done != 1)
 			abort();
 	}
@@ -313,7 +354,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		initialized = TRUE;
 	}
 	fuzz_reader(data, size);
-	fuzz_client(data, size, GV_QMP_PEER_QMP);
-	fuzz_client(data, size, GV_QMP_PEER_AGENT);
+	fuzz_client(data, size, GV_QMP_PEER_QMP, FALSE);
+	fuzz_client(data, size, GV_QMP_PEER_AGENT, FALSE);
+	fuzz_client(data, size, GV_QMP_PEER_AGENT, TRUE);
 	return 0;
 }

@@ -9,7 +9,9 @@
  * must survive.  Everything QEMU can show is tested against QEMU in
  * test-qmp-qemu.c.  The test writes its end of a socketpair by hand.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qmp-test-util.h"
 
@@ -644,7 +646,7 @@ static void test_agent_bad_lines(void)
 		"garbage\n",
 		"{\"return\": \"\xc3\x28\"}\n",      /* invalid UTF-8 */
 		"[\"return\", 1]\n",                 /* not an object */
-		"{\"event\": \"STOP\"}\n",           /* agents send no events */
+		"{\"answer\": 42}\n",                /* neither return nor error */
 	};
 
 	/* Nothing pending: a bad line is dropped, the client stays. */
@@ -837,6 +839,266 @@ static void test_unref_in_callback(void)
 	test_peer_close(&peer);
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Agent events, calls in stream order, automatic resync, back-pressure    */
+/* ------------------------------------------------------------------------ */
+
+/* Records events and call outcomes in the order the client reported them. */
+typedef struct {
+	GPtrArray *log;
+	guint calls;
+} Order;
+
+static void on_order_event(GvQmpClient *client, const char *event,
+			   JsonObject *data, gint64 timestamp_us,
+			   gpointer user_data)
+{
+	Order *o = user_data;
+	gint64 seq = data && json_object_has_member(data, "seq")
+		? json_object_get_int_member(data, "seq") : -1;
+
+	g_ptr_array_add(o->log, g_strdup_printf("event:%s:%" G_GINT64_FORMAT,
+						event, seq));
+}
+
+static void on_order_reply(GvQmpClient *client, JsonNode *ret,
+			   const GError *error, gpointer user_data)
+{
+	Order *o = user_data;
+
+	o->calls++;
+	if (error)
+		g_ptr_array_add(o->log, g_strdup_printf("error:%d", error->code));
+	else {
+		g_autofree char *text = json_to_string(ret, FALSE);
+		g_ptr_array_add(o->log, g_strconcat("reply:", text, NULL));
+	}
+}
+
+static char *order_joined(Order *o)
+{
+	g_ptr_array_add(o->log, NULL);
+	char *s = g_strjoinv(" ", (char **)o->log->pdata);
+	g_ptr_array_remove_index(o->log, o->log->len - 1);
+	return s;
+}
+
+/*
+ * The agent's event lines reach the handlers, in stream order with the
+ * reply that started their stream, and also while a resync runs (the
+ * stream goes on; only replies are stale then).
+ */
+static void test_agent_events(void)
+{
+	TestPeer peer;
+	g_autoptr(GvQmpClient) client = agent_ready(&peer, 4096);
+	Order o = { .log = g_ptr_array_new_with_free_func(g_free) };
+	g_autoptr(GError) error = NULL;
+	TestResult r = { 0 };
+	gboolean ok;
+
+	gv_qmp_client_add_event_handler(client, "grain-output", on_order_event,
+					&o, NULL);
+	gv_qmp_client_add_event_handler(client, "grain-exit", on_order_event,
+					&o, NULL);
+	g_assert_true(gv_qmp_client_call(client, "grain-exec-start", NULL, 0,
+					 on_order_reply, &o, &error));
+	g_assert_no_error(error);
+	g_autofree char *id = read_id(&peer, "grain-exec-start");
+	/* Reply and events in one write: one read, one feed. */
+	test_peer_printf(&peer,
+		"{\"return\": {\"handle\": 1}, \"id\": \"%s\"}\n"
+		"{\"event\": \"grain-output\", \"data\": {\"handle\": 1, \"seq\": 0}, "
+		"\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\n"
+		"{\"event\": \"grain-output\", \"data\": {\"handle\": 1, \"seq\": 1}}\n", id);
+	TEST_WAIT_UNTIL(o.log->len == 3);
+	g_autofree char *got = order_joined(&o);
+	g_assert_cmpstr(got, ==, "reply:{\"handle\":1} event:grain-output:0 "
+			"event:grain-output:1");
+
+	/* During a resync: stale replies are dropped, events are not. */
+	gv_qmp_client_handshake_async(client, 10000, NULL, test_result_cb, &r);
+	guint32 sync = read_sync_id(&peer);
+	test_peer_printf(&peer, "{\"return\": \"stale\"}\n"
+			 "{\"event\": \"grain-output\", \"data\": {\"handle\": 1, \"seq\": 2}}\n"
+			 "\xff{\"event\": \"grain-exit\", \"data\": {\"handle\": 1, \"seq\": 3}}\n"
+			 "{\"return\": %u}\n", sync);
+	wait_handshake(client, &r, &error, &ok);
+	g_assert_true(ok);
+	g_assert_cmpuint(o.log->len, ==, 5);
+	g_assert_cmpstr(g_ptr_array_index(o.log, 3), ==, "event:grain-output:2");
+	g_assert_cmpstr(g_ptr_array_index(o.log, 4), ==, "event:grain-exit:3");
+
+	/* A malformed event is dropped, not taken for a reply. */
+	Call c;
+	call_start(&c, client, "cmd", 0, NULL);
+	g_free(read_id(&peer, "cmd"));
+	test_peer_printf(&peer, "{\"event\": 5}\n{\"event\": \"x\", \"data\": [1]}\n"
+			 "{\"return\": 7}\n");
+	TEST_WAIT_UNTIL(c.done);
+	call_returned(&c, "7");
+	g_ptr_array_unref(o.log);
+	test_peer_close(&peer);
+}
+
+/*
+ * With auto-resync a timeout is followed by a resync of the client's own;
+ * a command issued meanwhile is held and sent once the resync is done,
+ * so the late, id-less answer to the timed-out command cannot be taken
+ * for its reply.
+ */
+static void test_agent_auto_resync_timeout(void)
+{
+	TestPeer peer;
+	g_autoptr(GvQmpClient) client = agent_ready(&peer, 4096);
+	Order o = { .log = g_ptr_array_new_with_free_func(g_free) };
+	g_autoptr(GError) error = NULL;
+
+	gv_qmp_client_set_auto_resync(client, 10000);
+	g_assert_true(gv_qmp_client_call(client, "slow", NULL, 50,
+					 on_order_reply, &o, &error));
+	g_free(read_id(&peer, "slow"));
+	TEST_WAIT_UNTIL(o.calls == 1);
+	g_autofree char *s1 = g_strdup_printf("error:%d", GV_QMP_ERROR_TIMEOUT);
+	g_assert_cmpstr(g_ptr_array_index(o.log, 0), ==, s1);
+
+	/* The resync went out at once; "next" waits for it. */
+	guint32 sync = read_sync_id(&peer);
+	g_assert_true(gv_qmp_client_call(client, "next", NULL, 0,
+					 on_order_reply, &o, &error));
+	g_assert_true(test_peer_is_quiet(&peer, 30));
+	test_peer_printf(&peer, "{\"return\": \"late slow\"}\n\xff{\"return\": %u}\n",
+			 sync);
+	g_free(read_id(&peer, "next"));
+	test_peer_printf(&peer, "{\"return\": \"N\"}\n");
+	TEST_WAIT_UNTIL(o.calls == 2);
+	g_assert_cmpstr(g_ptr_array_index(o.log, 1), ==, "reply:\"N\"");
+
+	/* A resync that times out fails what it held; the next command
+	 * starts another one. */
+	gv_qmp_client_set_auto_resync(client, 50);
+	g_assert_true(gv_qmp_client_call(client, "slow", NULL, 50,
+					 on_order_reply, &o, &error));
+	g_free(read_id(&peer, "slow"));
+	TEST_WAIT_UNTIL(o.calls == 3);
+	(void)read_sync_id(&peer);
+	g_assert_true(gv_qmp_client_call(client, "held", NULL, 0,
+					 on_order_reply, &o, &error));
+	TEST_WAIT_UNTIL(o.calls == 4);
+	g_autofree char *s4 = g_strdup_printf("error:%d", GV_QMP_ERROR_TIMEOUT);
+	g_assert_cmpstr(g_ptr_array_index(o.log, 3), ==, s4);
+	gv_qmp_client_set_auto_resync(client, 10000);
+	g_assert_true(gv_qmp_client_call(client, "again", NULL, 0,
+					 on_order_reply, &o, &error));
+	sync = read_sync_id(&peer);
+	test_peer_printf(&peer, "\xff{\"return\": %u}\n", sync);
+	g_free(read_id(&peer, "again"));
+	test_peer_printf(&peer, "{\"return\": \"A\"}\n");
+	TEST_WAIT_UNTIL(o.calls == 5);
+	g_assert_cmpstr(g_ptr_array_index(o.log, 4), ==, "reply:\"A\"");
+	g_ptr_array_unref(o.log);
+	test_peer_close(&peer);
+}
+
+/*
+ * Garbage, invalid UTF-8 and an over-long line each fail the command they
+ * took the place of and start a resync; a flood of garbage with nothing
+ * pending costs no memory and leaves the client usable.
+ */
+static void test_agent_auto_resync_garbage(void)
+{
+	TestPeer peer;
+	g_autoptr(GvQmpClient) client = agent_ready(&peer, 64 * 1024);
+	static const char *const bad[] = {
+		"garbage\n",
+		"{\"return\": \"\xc3\x28\"}\n",
+		"\x01\x02\x03\x7f binary\n",
+	};
+
+	gv_qmp_client_set_auto_resync(client, 10000);
+	for (gsize i = 0; i < G_N_ELEMENTS(bad) + 1; i++) {
+		Call c;
+
+		call_start(&c, client, "cmd", 0, NULL);
+		g_free(read_id(&peer, "cmd"));
+		if (i < G_N_ELEMENTS(bad)) {
+			test_peer_printf(&peer, "%s", bad[i]);
+		} else {
+			/* 1 MiB without a newline: over the 64 KiB cap. */
+			g_autofree char *big = g_malloc(1 << 20);
+			memset(big, '{', 1 << 20);
+			test_peer_write(&peer, big, 1 << 20);
+		}
+		TEST_WAIT_UNTIL(c.done);
+		GvQmpError want = i < G_N_ELEMENTS(bad) ? GV_QMP_ERROR_PROTOCOL
+							: GV_QMP_ERROR_TOO_LONG;
+		g_assert_error(c.error, GV_QMP_ERROR, (gint)want);
+		call_clear(&c);
+		guint32 sync = read_sync_id(&peer);
+		/* The rest of the long line is skipped up to the 0xFF. */
+		test_peer_printf(&peer, "\xff{\"return\": %u}\n", sync);
+	}
+
+	/* A flood: 32 MiB of junk lines and never-ending lines, nothing
+	 * pending.  The reader never holds more than its cap. */
+	g_autofree char *junk = g_malloc(1 << 20);
+	for (gsize i = 0; i < (1 << 20); i++)
+		junk[i] = (i % 97 == 96) ? '\n' : (char)('!' + i % 90);
+	for (int i = 0; i < 32; i++)
+		test_peer_write(&peer, junk, 1 << 20);
+	/* An event marks the end of the flood: once it is seen, every junk
+	 * line before it has been read and dropped. */
+	Order o = { .log = g_ptr_array_new_with_free_func(g_free) };
+	gv_qmp_client_add_event_handler(client, "end", on_order_event, &o, NULL);
+	test_peer_printf(&peer, "\n{\"event\": \"end\"}\n");
+	TEST_WAIT_UNTIL(o.log->len == 1);
+	g_ptr_array_unref(o.log);
+	Call ok;
+	call_start(&ok, client, "ok", 0, NULL);
+	g_free(read_id(&peer, "ok"));
+	test_peer_printf(&peer, "{\"return\": 1}\n");
+	TEST_WAIT_UNTIL(ok.done);
+	call_returned(&ok, "1");
+	g_assert_false(gv_qmp_client_is_closed(client));
+	test_peer_close(&peer);
+}
+
+/* While input is paused nothing is read: the peer's writes fill the
+ * socket and then block; resuming delivers everything, in order. */
+static void test_pause_input(void)
+{
+	TestPeer peer;
+	g_autoptr(GvQmpClient) client = agent_ready(&peer, 4096);
+	Order o = { .log = g_ptr_array_new_with_free_func(g_free) };
+	char line[128];
+	gsize sent = 0;
+
+	gv_qmp_client_add_event_handler(client, NULL, on_order_event, &o, NULL);
+	gv_qmp_client_pause_input(client, TRUE);
+	for (int i = 0;; i++) {
+		int n = g_snprintf(line, sizeof(line),
+			"{\"event\": \"e\", \"data\": {\"seq\": %d}}\n", i);
+		ssize_t w = write(peer.fd, line, (gsize)n);
+		test_iterate_for(0);
+		if (w < 0) {
+			g_assert_cmpint(errno, ==, EAGAIN);
+			break;
+		}
+		g_assert_cmpint(w, ==, n); /* lines are far below PIPE_BUF */
+		sent++;
+		g_assert_cmpuint(sent, <, 1000000);
+	}
+	test_iterate_for(30);
+	g_assert_cmpuint(o.log->len, ==, 0);
+	gv_qmp_client_pause_input(client, FALSE);
+	TEST_WAIT_UNTIL(o.log->len == sent);
+	g_autofree char *last = g_strdup_printf("event:e:%" G_GSIZE_FORMAT, sent - 1);
+	g_assert_cmpstr(g_ptr_array_index(o.log, sent - 1), ==, last);
+	g_ptr_array_unref(o.log);
+	test_peer_close(&peer);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -858,5 +1120,11 @@ int main(int argc, char **argv)
 			test_agent_timeout_in_order);
 	g_test_add_func("/qmp/agent/resync", test_agent_resync);
 	g_test_add_func("/qmp/agent/send-no-reply", test_send_no_reply);
+	g_test_add_func("/qmp/agent/events", test_agent_events);
+	g_test_add_func("/qmp/agent/auto-resync-timeout",
+			test_agent_auto_resync_timeout);
+	g_test_add_func("/qmp/agent/auto-resync-garbage",
+			test_agent_auto_resync_garbage);
+	g_test_add_func("/qmp/agent/pause-input", test_pause_input);
 	return g_test_run();
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # QEMU killed with SIGKILL: status says crashed and why, nothing is left, up works again.
+# The supervisor killed: up adopts the QEMU it left, or down cleans it up.
 . "$(dirname "$0")/lib.sh"
 
 p=$(new_project "$PREFIX-crash")
@@ -22,14 +23,30 @@ expect_code 0 "$GRAINVM" up -q
 expect_code 0 "$GRAINVM" status
 echo "$OUT" | grep -q "^state    ready" || fail "up after a crash"
 
-# The supervisor killed instead: status notices, down cleans the orphaned QEMU.
+# The supervisor killed instead: status notices; up adopts the QEMU that
+# kept running (same pid, the guest's uptime goes on), and down then stops
+# it the normal way.
 spid=$("$GRAINVM" status --json | sed -n 's/.*"supervisor-pid" : \([0-9]*\).*/\1/p')
+qpid=$("$GRAINVM" status --json | sed -n 's/.*"qemu-pid" : \([0-9]*\).*/\1/p')
 kill -9 "$spid"
 sleep 0.3
 expect_code 0 "$GRAINVM" status
 echo "$OUT" | grep -q "^state    crashed: the supervisor is gone" || fail "$OUT"
-expect_code 3 "$GRAINVM" up
-echo "$OUT" | grep -q "left by a supervisor that died" || fail "$OUT"
+expect_code 0 "$GRAINVM" up
+echo "$OUT"
+echo "$OUT" | grep -q "adopted its running QEMU (pid $qpid), left by a supervisor that died" || fail "$OUT"
+expect_code 0 "$GRAINVM" status --json
+echo "$OUT" | grep -q "\"qemu-pid\" : $qpid" || fail "adopted a different QEMU: $OUT"
+echo "$OUT" | grep -q '"phase" : "ready"' || fail "not ready after adoption: $OUT"
+expect_code 0 "$GRAINVM" down
+echo "$OUT" | grep -q "guest powered off" || fail "$OUT"
+no_leftovers "$PREFIX-crash"
+
+# A supervisor that dies again: down alone cleans the orphaned QEMU.
+expect_code 0 "$GRAINVM" up -q
+spid=$("$GRAINVM" status --json | sed -n 's/.*"supervisor-pid" : \([0-9]*\).*/\1/p')
+kill -9 "$spid"
+sleep 0.3
 expect_code 0 "$GRAINVM" down
 echo "$OUT" | grep -q "orphaned QEMU" || fail "$OUT"
 no_leftovers "$PREFIX-crash"
