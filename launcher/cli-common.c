@@ -34,6 +34,21 @@ gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
 	return TRUE;
 }
 
+gboolean gv_cli_split_command(int *argc, char **argv, int *cmd_argc, char ***cmd_argv)
+{
+	*cmd_argc = 0;
+	*cmd_argv = NULL;
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			*cmd_argv = argv + i + 1;
+			*cmd_argc = *argc - i - 1;
+			*argc = i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
 GvVmPaths *gv_cli_vm_paths(const char *name, GError **error)
 {
 	g_autofree char *resolved = NULL;

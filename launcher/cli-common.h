@@ -24,6 +24,20 @@ gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
 		      const char *params, const char *summary, int *exit_code);
 
 /**
+ * gv_cli_split_command() - cut a subcommand's argv at its first "--"
+ * @argc: (inout): shortened to the options before "--"
+ * @argv: the arguments
+ * @cmd_argc: (out): the number of words after "--"
+ * @cmd_argv: (out): those words, inside @argv (NULL when there is no "--")
+ *
+ * Done before GOptionContext sees argv: it drops a "--" when what follows
+ * looks like no option, and a guest command must never be parsed as ours.
+ *
+ * Return: TRUE when there was a "--".
+ */
+gboolean gv_cli_split_command(int *argc, char **argv, int *cmd_argc, char ***cmd_argv);
+
+/**
  * gv_cli_vm_paths() - paths of the VM a command names
  * @name: (nullable): NAME from the command line; NULL: the spec in the
  *        current directory names it

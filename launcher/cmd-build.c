@@ -24,6 +24,7 @@
 #include <glib-unix.h>
 
 #include "cli-common.h"
+#include "paths.h"
 #include "gv-cli.h"
 #include "gv-error.h"
 #include "spec.h"
@@ -44,20 +45,6 @@ typedef struct {
 	GError *error;
 	gboolean quiet;
 } Follow;
-
-static gboolean write_all(int fd, const guint8 *buf, gsize len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return FALSE;
-		buf += w;
-		len -= (gsize)w;
-	}
-	return TRUE;
-}
 
 static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 		     gint64 timestamp_us, gpointer user_data)
@@ -80,7 +67,7 @@ static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 	if (off > f->offset || off + (gint64)len <= f->offset)
 		return;
 	gsize skip = (gsize)(f->offset - off);
-	if (!write_all(STDOUT_FILENO, bytes + skip, len - skip) && errno == EPIPE) {
+	if (!gv_write_all(STDOUT_FILENO, bytes + skip, len - skip) && errno == EPIPE) {
 		f->interrupted = TRUE; /* nobody reads the log any more */
 		f->done = TRUE;
 	}
@@ -227,20 +214,9 @@ int gv_cmd_build(int argc, char **argv)
 		{ NULL },
 	};
 	int code;
-	/* Split at "--" first: GOption drops a "--" when what follows looks
-	 * like no option, and the command must never be parsed as ours. */
-	int cmd_argc = 0;
-	char **cmd_argv = NULL;
-	gboolean has_dash = FALSE;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			has_dash = TRUE;
-			cmd_argv = argv + i + 1;
-			cmd_argc = argc - i - 1;
-			argc = i;
-			break;
-		}
-	}
+	int cmd_argc;
+	char **cmd_argv;
+	gboolean has_dash = gv_cli_split_command(&argc, argv, &cmd_argc, &cmd_argv);
 	if (!gv_cli_parse(&argc, &argv, entries, "[NAME] [-- COMMAND [ARG]...]",
 			  "Run the spec's [build] command (or COMMAND) in the guest and print its log "
 			  "until it ends; exit with its status. The build goes on if grainvm is "

@@ -17,26 +17,13 @@
 #include <unistd.h>
 
 #include "cli-common.h"
+#include "paths.h"
 #include "gv-cli.h"
 #include "gv-error.h"
 #include "supervisor-priv.h"
 #include "vmstate.h"
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
-
-static gboolean write_all(int fd, const char *buf, gsize len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return FALSE;
-		buf += w;
-		len -= (gsize)w;
-	}
-	return TRUE;
-}
 
 /* Read one line (up to '\n') from fd; small, the control protocol's handshake. */
 static char *read_line(int fd)
@@ -69,7 +56,7 @@ static int open_console(const GvVmPaths *paths, GError **error)
 		return -1;
 	static const char hello[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"console\"}\n";
 	g_autofree char *greeting = read_line(fd);
-	gboolean ok = greeting && write_all(fd, hello, strlen(hello));
+	gboolean ok = greeting && gv_write_all(fd, hello, strlen(hello));
 	for (int i = 0; ok && i < 2; i++) {
 		g_autofree char *reply = read_line(fd);
 		ok = reply && strstr(reply, "\"return\"");
@@ -136,7 +123,7 @@ int gv_cmd_console(int argc, char **argv)
 					paths->name);
 				break;
 			}
-			write_all(STDOUT_FILENO, buf, (gsize)r);
+			gv_write_all(STDOUT_FILENO, buf, (gsize)r);
 		}
 		if (stdin_open && p[1].revents) {
 			ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
@@ -146,10 +133,10 @@ int gv_cmd_console(int argc, char **argv)
 			}
 			char *detach = tty ? memchr(buf, DETACH_KEY, (gsize)r) : NULL;
 			if (detach) {
-				write_all(fd, buf, (gsize)(detach - buf));
+				gv_write_all(fd, buf, (gsize)(detach - buf));
 				break;
 			}
-			if (!write_all(fd, buf, (gsize)r))
+			if (!gv_write_all(fd, buf, (gsize)r))
 				break;
 		}
 	}
@@ -195,7 +182,7 @@ int gv_cmd_logs(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n > 0) {
-			if (!write_all(STDOUT_FILENO, buf, (gsize)n))
+			if (!gv_write_all(STDOUT_FILENO, buf, (gsize)n))
 				break;
 			continue;
 		}
@@ -205,7 +192,7 @@ int gv_cmd_logs(int argc, char **argv)
 		if (!gv_vm_is_running(paths)) {
 			n = read(fd, buf, sizeof(buf));
 			if (n > 0) {
-				write_all(STDOUT_FILENO, buf, (gsize)n);
+				gv_write_all(STDOUT_FILENO, buf, (gsize)n);
 				continue;
 			}
 			break;

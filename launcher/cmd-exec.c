@@ -29,6 +29,7 @@
 #include <glib-unix.h>
 
 #include "cli-common.h"
+#include "paths.h"
 #include "gv-cli.h"
 #include "gv-error.h"
 #include "vmstate.h"
@@ -79,20 +80,6 @@ static void fail(ExecRun *r, char *message /* consumed */)
 	else
 		g_free(message);
 	r->done = TRUE;
-}
-
-static gboolean write_all(int fd, const guint8 *buf, gsize len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return FALSE;
-		buf += w;
-		len -= (gsize)w;
-	}
-	return TRUE;
 }
 
 static void on_signal_sent(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
@@ -149,12 +136,12 @@ static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 	gsize len = 0;
 	g_autofree guchar *bytes = g_base64_decode(b64, &len);
 	if (!strcmp(stream, "stderr")) {
-		write_all(STDERR_FILENO, bytes, len);
+		gv_write_all(STDERR_FILENO, bytes, len);
 		return;
 	}
 	if (r->stdout_gone)
 		return;
-	if (!write_all(STDOUT_FILENO, bytes, len) && errno == EPIPE) {
+	if (!gv_write_all(STDOUT_FILENO, bytes, len) && errno == EPIPE) {
 		/* Whoever read our stdout left: tell the command, as a pipe would. */
 		r->stdout_gone = TRUE;
 		send_signal(r, SIGPIPE);
@@ -403,20 +390,9 @@ int gv_cmd_exec(int argc, char **argv)
 		{ NULL },
 	};
 	int code;
-	/* Split at "--" first: GOption drops a "--" when what follows looks
-	 * like no option, and the command must never be parsed as ours. */
-	int cmd_argc = 0;
-	char **cmd_argv = NULL;
-	gboolean has_dash = FALSE;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			has_dash = TRUE;
-			cmd_argv = argv + i + 1;
-			cmd_argc = argc - i - 1;
-			argc = i;
-			break;
-		}
-	}
+	int cmd_argc;
+	char **cmd_argv;
+	gboolean has_dash = gv_cli_split_command(&argc, argv, &cmd_argc, &cmd_argv);
 	if (!gv_cli_parse(&argc, &argv, entries, "[NAME] -- COMMAND [ARG]...",
 			  "Run COMMAND in the guest. Its stdout and stderr stream to ours, our stdin "
 			  "is forwarded unless it is a terminal, and grainvm exits with the command's "

@@ -124,6 +124,25 @@ gboolean gv_mkdir_private(const char *dir, GError **error)
 	return TRUE;
 }
 
+gboolean gv_write_all(int fd, const void *buf, gsize len)
+{
+	const guint8 *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return FALSE;
+		if (w == 0) {
+			errno = EIO;
+			return FALSE;
+		}
+		p += w;
+		len -= (gsize)w;
+	}
+	return TRUE;
+}
+
 gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
 			      mode_t mode, GError **error)
 {
@@ -135,17 +154,8 @@ gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
 			    "cannot create %s: %s", tmp, g_strerror(err));
 		return FALSE;
 	}
-	const guint8 *p = data;
-	gsize left = len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		p += n;
-		left -= (gsize)n;
-	}
+	if (!gv_write_all(fd, data, len))
+		goto fail;
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {

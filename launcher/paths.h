@@ -87,6 +87,16 @@ gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
 			      mode_t mode, GError **error);
 
 /**
+ * gv_write_all() - write all of @buf, retrying short writes and EINTR
+ * @fd: the descriptor
+ * @buf: the bytes
+ * @len: their number
+ *
+ * Return: TRUE when everything was written; FALSE with errno set.
+ */
+gboolean gv_write_all(int fd, const void *buf, gsize len);
+
+/**
  * gv_unlink_if_exists() - unlink, treating ENOENT as success
  */
 gboolean gv_unlink_if_exists(const char *path, GError **error);

@@ -142,17 +142,7 @@ static void sv_notify(Supervisor *sv, JsonObject *ev)
 		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), ev);
 		g_autofree char *text = gv_json_to_string(n, FALSE);
 		g_autofree char *line = g_strconcat(text, "\n", NULL);
-		gsize left = strlen(line);
-		const char *p = line;
-		while (left) {
-			ssize_t w = write(sv->opts.notify_fd, p, left);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			p += w;
-			left -= (gsize)w;
-		}
+		gv_write_all(sv->opts.notify_fd, line, strlen(line));
 		close(sv->opts.notify_fd);
 		sv->opts.notify_fd = -1;
 	}
