@@ -25,7 +25,10 @@ static const GvCommand commands[] = {
 	{ "config", gv_cmd_config, "Print the merged spec of the current directory" },
 	{ "rm", gv_cmd_rm, "Delete a stopped VM's disk, UEFI variables and logs" },
 	{ "image", gv_cmd_image, "Make and inspect qcow2 images" },
+	{ "forward", gv_cmd_forward, "Add, remove or list a running VM's host port forwards" },
+	{ "ip", gv_cmd_ip, "Print a running VM's guest address" },
 	{ "__supervise", gv_cmd_supervise, "internal: the per-VM supervisor", TRUE },
+	{ "__switch", gv_cmd_switch, "internal: a switch network's process", TRUE },
 };
 
 int gv_cli_error(const GError *error)

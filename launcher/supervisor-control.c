@@ -16,6 +16,9 @@
  *                               pass a command to the guest agent
  *   console                     after the {} reply the connection carries raw
  *                               console bytes both ways
+ *   forward-add {rule}          add a host port forward to the first user-mode
+ *   forward-remove {rule}       NIC, or remove one; forward-list: every forward
+ *   forward-list                (supervisor-net.c)
  *
  * Errors are QMP-shaped: {"error": {"class": C, "desc": D}}.  Every
  * client's input is bounded by the line reader; output to a slow console
@@ -53,6 +56,16 @@ static void client_unref(ControlClient *c)
 	gv_json_reader_free(c->reader);
 	g_byte_array_unref(c->out);
 	g_free(c);
+}
+
+ControlClient *sv_client_ref(ControlClient *c)
+{
+	return client_ref(c);
+}
+
+void sv_client_unref(ControlClient *c)
+{
+	client_unref(c);
 }
 
 static gboolean on_client_out(int fd, GIOCondition cond, gpointer data)
@@ -204,14 +217,28 @@ static gboolean agent_usable(Supervisor *sv)
 	return sv->agent && sv->agent_synced && !gv_qmp_client_is_closed(sv->agent);
 }
 
+/* The guest's addresses first (supervisor-net.c keeps them), then grain-status. */
+static void on_status_interfaces(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Forward *f = data;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(f->peer, res, NULL);
+	sv_net_set_interfaces(f->client->sv, r);
+	gv_qmp_client_execute_async(f->peer, "grain-status", NULL, STATUS_REFRESH_MS, NULL,
+				    on_forward_done, f);
+}
+
 static void cmd_status(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
 	if (sv->phase == GV_PHASE_READY && agent_usable(sv)) {
 		Forward *f = forward_new(c, id, sv->agent);
 		f->is_status = TRUE;
-		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, STATUS_REFRESH_MS, NULL,
-					    on_forward_done, f);
+		gv_qmp_client_execute_async(sv->agent,
+					    sv_net_wants_interfaces(sv) ? "guest-network-get-interfaces"
+									: "grain-status",
+					    NULL, STATUS_REFRESH_MS, NULL,
+					    sv_net_wants_interfaces(sv) ? on_status_interfaces
+									: on_forward_done, f);
 		return;
 	}
 	g_autoptr(JsonObject) st = sv_state_object(sv);
@@ -300,7 +327,9 @@ static void dispatch(ControlClient *c, JsonObject *msg)
 	else if (!strcmp(cmd, "console")) {
 		sv_control_reply(c, id, NULL, NULL);
 		c->console = TRUE;
-	} else
+	} else if (sv_net_control(c, cmd, id, args))
+		;
+	else
 		reply_error(c, id, "CommandNotFound", "The command %s has not been found", cmd);
 }
 
