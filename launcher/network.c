@@ -219,7 +219,8 @@ static gboolean start_switch(const GvNetworkPaths *p, GError **error)
 	const char *argv[] = { exe, "__switch", p->name, p->run_dir, NULL };
 	const int src[1] = { pipefd[1] };
 	const int dst[1] = { 3 };
-	gboolean ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DEFAULT,
+	/* cwd "/": it outlives the VM that started it and must not pin its directory. */
+	gboolean ok = g_spawn_async_with_pipes_and_fds("/", argv, NULL, G_SPAWN_DEFAULT,
 						       switch_child_setup, NULL, -1, log_fd, log_fd,
 						       src, dst, 1, NULL, NULL, NULL, NULL, error);
 	if (log_fd >= 0)

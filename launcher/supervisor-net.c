@@ -313,8 +313,8 @@ gboolean sv_net_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObj
 	} else if (!strcmp(cmd, "forward-remove")) {
 		control_forward(c, id, args, FALSE);
 	} else if (!strcmp(cmd, "forward-list")) {
-		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), forward_list(c->sv));
-		json_array_unref(json_node_get_array(n));
+		g_autoptr(JsonArray) list = forward_list(c->sv);
+		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), list);
 		sv_control_reply(c, id, n, NULL);
 	} else {
 		return FALSE;
