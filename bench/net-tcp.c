@@ -4,7 +4,9 @@
  *
  *   net-tcp recv ADDR PORT        accept one connection, read to EOF, print
  *                                 "BYTES SECONDS" (from accept to EOF)
- *   net-tcp send ADDR PORT MIB    connect, write MIB MiB, close
+ *   net-tcp send ADDR PORT MIB    connect, write MIB MiB, half-close, wait
+ *                                 for the receiver to close: when it exits,
+ *                                 every byte has arrived
  *
  * Built static with musl-gcc so the same file runs on the host and, through
  * the project share, in the guest.  libc only, one buffer.
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
 		while ((n = read(c, buf, sizeof(buf))) > 0)
 			total += n;
 		printf("%lld %.6f\n", total, now() - t0);
+		close(c);
 		return 0;
 	}
 	if (!strcmp(argv[1], "send") && argc == 5) {
@@ -85,6 +88,10 @@ int main(int argc, char **argv)
 			}
 			left -= n;
 		}
+		/* Whoever stops the VM once this exits must not cut the tail off. */
+		shutdown(s, SHUT_WR);
+		while (read(s, buf, sizeof(buf)) > 0)
+			;
 		close(s);
 		return 0;
 	}

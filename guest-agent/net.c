@@ -108,7 +108,7 @@ int net_up_loopback(void)
 int net_configure(const char *spec)
 {
 	static bool resolv_written;  /* the first DNS replaces the file, later ones add */
-	char buf[256], *ifname, *addr, *slash, *gw = NULL, *dns = NULL, *c;
+	char buf[256], *ifname, *addr, *slash, *gw = NULL, *dns = NULL, *mtu = NULL, *c;
 	char mac[18], byname[IFNAMSIZ];
 	struct in_addr a, mask, g;
 	struct ifreq ifr = { 0 };
@@ -134,7 +134,18 @@ int net_configure(const char *spec)
 		if (c) {
 			*c = '\0';
 			dns = c + 1;
+			c = strchr(dns, ':');
+			if (c) {
+				*c = '\0';
+				mtu = c + 1;
+			}
 		}
+	}
+	long mtu_v = 0;
+	if (mtu) {
+		mtu_v = strtol(mtu, &c, 10);
+		if (*c || mtu_v < 68 || mtu_v > 65535)
+			return -EINVAL;
 	}
 	slash = strchr(addr, '/');
 	if (!slash)
@@ -166,6 +177,11 @@ int net_configure(const char *spec)
 	set_sin(&ifr.ifr_netmask, mask);
 	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
 		goto fail;
+	if (mtu_v) {
+		ifr.ifr_mtu = (int)mtu_v;
+		if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
+			goto fail;
+	}
 	rc = if_up(s, ifname);
 	if (rc < 0)
 		goto out;

@@ -58,7 +58,7 @@ static const char *nic_address(const GvSpec *spec, const GvHostFacts *facts, gui
 }
 
 /*
- * grainvm.net=MAC:ADDR/PREFIX:GATEWAY:DNS per configured NIC, the MAC
+ * grainvm.net=MAC:ADDR/PREFIX:GATEWAY:DNS[:MTU] per configured NIC, the MAC
  * written with '-' since ':' separates the fields.  Only the first NIC
  * with a gateway gets it: there is one default route.
  */
@@ -73,8 +73,11 @@ static void append_net_params(GString *s, const GvSpec *spec, const GvHostFacts 
 		g_autofree char *mac = g_strdelimit(g_strdup(n->mac), ":", '-');
 		const char *gw = n->gateway && !routed ? n->gateway : "";
 		routed = routed || *gw;
-		g_string_append_printf(s, " grainvm.net=%s:%s:%s%s%s", mac, addr, gw,
-				       n->dns ? ":" : "", n->dns ? n->dns : "");
+		g_string_append_printf(s, " grainvm.net=%s:%s:%s", mac, addr, gw);
+		if (n->dns || n->mtu)
+			g_string_append_printf(s, ":%s", n->dns ? n->dns : "");
+		if (n->mtu)
+			g_string_append_printf(s, ":%u", n->mtu);
 	}
 }
 

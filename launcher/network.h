@@ -46,6 +46,16 @@ typedef struct {
 #define GV_SWITCH_GATEWAY "10.0.2.2"
 #define GV_SWITCH_DNS "10.0.2.3"
 #define GV_SWITCH_DHCP_START "10.0.2.100"
+/*
+ * The switch's MTU, and its guests' by default ([net] mtu): 65520, the
+ * most libslirp takes, as passt uses.  Every frame costs the emulated
+ * guest, QEMU, the switch and libslirp the same fixed work, so 45 times
+ * fewer frames is what makes a process hop cheap: a 64 MiB guest -> host
+ * transfer under TCG here went from 15 MiB/s and 3.3 CPU-seconds (QEMU and
+ * switch) at 1500 to 36-48 MiB/s and 1.3-1.4 CPU-seconds at 65520.  A
+ * guest with a smaller MTU still works: TCP's MSS adapts.
+ */
+#define GV_SWITCH_MTU 65520
 #define GV_SWITCH_LEASE_FIRST 15
 #define GV_SWITCH_LEASE_LAST 99
 

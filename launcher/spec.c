@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gv-error.h"
+#include "network.h"
 
 #define SPEC_FILE "grainvm.conf"
 #define LOCAL_FILE "grainvm.local.conf"
@@ -130,6 +131,7 @@ static const KeySchema schema[] = {
 	{ G_NET, "address", T_ADDRESS },
 	{ G_NET, "gateway", T_IPV4 },
 	{ G_NET, "dns", T_IPV4 },
+	{ G_NET, "mtu", T_UINT, NULL, 576, GV_SWITCH_MTU },
 };
 
 const char *gv_accel_name(GvAccel accel)
@@ -974,6 +976,7 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 	case GV_NET_USER:
 		if (!reject_key(m, n, "bridge", "mode=bridge", error) ||
 		    !reject_key(m, n, "network", "mode=switch", error) ||
+		    !reject_key(m, n, "mtu", "mode=switch", error) ||
 		    !reject_key(m, n, "address", "mode=bridge or switch", error) ||
 		    !reject_key(m, n, "gateway", "mode=bridge or switch", error) ||
 		    !reject_key(m, n, "dns", "mode=bridge or switch", error))
@@ -986,6 +989,7 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 		break;
 	case GV_NET_BRIDGE:
 		if (!reject_key(m, n, "network", "mode=switch", error) ||
+		    !reject_key(m, n, "mtu", "mode=switch", error) ||
 		    !reject_key(m, n, "forward", "mode=user", error) ||
 		    !reject_key(m, n, "auto-forward", "mode=user", error))
 			return FALSE;
@@ -1004,7 +1008,7 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 			return fail_key(m, group, n->gateway ? "gateway" : "dns", error,
 					"needs a static address= (the guest configures nothing else)");
 		break;
-	case GV_NET_SWITCH:
+	case GV_NET_SWITCH: {
 		if (!reject_key(m, n, "bridge", "mode=bridge", error) ||
 		    !reject_key(m, n, "forward", "mode=user", error) ||
 		    !reject_key(m, n, "auto-forward", "mode=user", error))
@@ -1012,6 +1016,8 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 		n->network = get(m, group, "network");
 		if (!n->network)
 			n->network = g_strdup("default");
+		g_autofree char *mtu = get(m, group, "mtu");
+		n->mtu = mtu ? (guint)g_ascii_strtoull(mtu, NULL, 10) : GV_SWITCH_MTU;
 		/* auto (the default): grainvm leases one; none: the guest's own DHCP. */
 		if (address && strcmp(address, "auto") && strcmp(address, "none"))
 			n->address = g_strdup(address);
@@ -1025,6 +1031,7 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 				n->dns = g_strdup(SLIRP_DNS);
 		}
 		break;
+	}
 	case GV_NET_NONE:
 		break;
 	}

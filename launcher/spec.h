@@ -71,6 +71,7 @@ typedef struct {
 	gboolean lease;     /* GV_NET_SWITCH: grainvm leases the guest an address */
 	char *gateway;      /* guest default route, or NULL */
 	char *dns;          /* guest nameserver, or NULL */
+	guint mtu;          /* GV_NET_SWITCH: the guest's MTU; 0: the guest's default */
 	GPtrArray *forwards; /* GvForward*; GV_NET_USER only */
 	gboolean auto_forward; /* GV_NET_USER: forward the guest's listening TCP ports */
 } GvNic;

@@ -9,19 +9,22 @@
  * its supervisor and handed to QEMU (-netdev stream): QEMU writes every
  * Ethernet frame as a 4-byte big-endian length and the frame, and reads
  * frames the same way.  libslirp is port 0, the gateway 10.0.2.2 with DNS
- * at 10.0.2.3 and a DHCP server from 10.0.2.100, exactly what QEMU's own
- * -netdev user gives one guest, here shared by all of them.
+ * at 10.0.2.3 and a DHCP server from 10.0.2.100, what QEMU's own
+ * -netdev user gives one guest, here shared by all of them, with one
+ * difference: an MTU of 65520 instead of 1500 (GV_SWITCH_MTU).
  *
  * A frame from any port goes through switch-core.c, which learns its
  * source and names the destination port or says flood.  Frames for port 0
  * go into slirp_input(); slirp's own frames come back through its
- * send_packet callback and are routed the same way.
+ * send_packet callback and are routed the same way.  What a round routes
+ * to a port is written to it in one go at the end of the round.
  *
  * One thread, one poll(): the listening socket, every port, and the
  * sockets libslirp asks for (slirp_pollfds_fill/poll), with the nearest
  * libslirp timer as the timeout.  Reads are batched (a read takes whatever
- * frames are there, up to IN_CAP); a write that the peer cannot take at
- * once is queued, and a port whose queue is beyond OUT_CAP loses frames
+ * frames are there, up to IN_CAP), and so are writes (see port_send()); what
+ * the peer cannot take at once stays queued, and a port whose queue is
+ * beyond OUT_CAP loses frames
  * instead, as a real switch drops on a full port, so a stuck VM cannot
  * grow the switch or stall the others.  TCP in the guests recovers.
  *
@@ -40,7 +43,6 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -110,32 +112,17 @@ static void port_free(Port *p)
 
 /* ---- sending -------------------------------------------------------------------- */
 
+/*
+ * Frames for a port are queued and written once per round (flush_ports()),
+ * not one write per frame: libslirp answers nearly every TCP segment from
+ * a guest with an ACK, and a write per ACK was a third of the switch's
+ * system calls (strace -c of a 64 MiB transfer at MTU 1500: 46,621 writev).
+ */
 static void port_send(Port *p, const guint8 *frame, gsize len)
 {
 	guint8 hdr[4] = { len >> 24, len >> 16, len >> 8, len };
 	if (p->dead)
 		return;
-	if (p->out->len == 0) {
-		struct iovec iov[2] = { { hdr, 4 }, { (void *)frame, len } };
-		ssize_t w;
-		do
-			w = writev(p->fd, iov, 2);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 && errno != EAGAIN) {
-			p->dead = TRUE;
-			return;
-		}
-		if (w == (ssize_t)(len + 4))
-			return;
-		if (w < 0)
-			w = 0;
-		/* Queue what did not go, from where it stopped. */
-		if (w < 4)
-			g_byte_array_append(p->out, hdr + w, 4 - (guint)w);
-		gsize off = w > 4 ? (gsize)w - 4 : 0;
-		g_byte_array_append(p->out, frame + off, (guint)(len - off));
-		return;
-	}
 	if (p->out->len + len + 4 > OUT_CAP) {
 		p->dropped++;
 		return;
@@ -158,6 +145,12 @@ static void port_flush(Port *p)
 		}
 		g_byte_array_remove_range(p->out, 0, (guint)w);
 	}
+}
+
+static void flush_ports(Switch *sw)
+{
+	for (guint i = 0; i < sw->ports->len; i++)
+		port_flush(g_ptr_array_index(sw->ports, i));
 }
 
 static Port *port_by_id(Switch *sw, int id)
@@ -318,6 +311,8 @@ static Slirp *slirp_start(Switch *sw)
 	SlirpConfig cfg = { 0 };
 	cfg.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4;
 	cfg.in_enabled = true;
+	/* Jumbo frames, as passt does: see GV_SWITCH_MTU. */
+	cfg.if_mtu = cfg.if_mru = GV_SWITCH_MTU;
 	inet_pton(AF_INET, GV_SWITCH_NET, &cfg.vnetwork);
 	cfg.vnetmask.s_addr = htonl(~0u << (32 - GV_SWITCH_PREFIX));
 	inet_pton(AF_INET, GV_SWITCH_GATEWAY, &cfg.vhost);
@@ -519,6 +514,7 @@ static void loop(Switch *sw)
 		}
 		slirp_pollfds_poll(sw->slirp, rc < 0, cb_get_revents, sw);
 		run_timers(sw);
+		flush_ports(sw);
 		if (rc > 0 && (pf[0].revents & POLLIN))
 			accept_ports(sw);
 		reap_ports(sw);

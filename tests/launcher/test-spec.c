@@ -163,6 +163,8 @@ static const BadCase bad_cases[] = {
 	{ "[net]\nmac=53:54:00:12:34:56\n", NULL, NULL, "[net] mac: \"53:54:00:12:34:56\" is not a unicast MAC" },
 	{ "[net]\nmac=52:54:00:12:34:56\n[net b]\nmac=52:54:00:12:34:56\n", NULL, NULL, "[net b] mac: 52:54:00:12:34:56 is also the MAC of [net]" },
 	{ "[net bad.name]\nmode=user\n", NULL, NULL, "unknown group [net bad.name]" },
+	{ "[net]\nmtu=9000\n", NULL, NULL, "[net] mtu: only for mode=switch (this NIC is mode=user)" },
+	{ "[net]\nmode=switch\nmtu=70000\n", NULL, NULL, "[net] mtu: \"70000\" is not a whole number from 576 to 65520" },
 	{ "[net]\nmode=none\nforward=8080:80\n", NULL, NULL, "[net] forward: only for mode=user (this NIC is mode=none)" },
 	{ NULL, NULL, "net.lan.mode=bridge", "--set net.lan.mode=bridge: [net lan] mode: mode=bridge needs bridge=NAME" },
 	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
@@ -222,7 +224,7 @@ static void test_nics(Fixture *f, gconstpointer data)
 		   "[net aa]\nauto-forward=true\nforward=udp:5353:53\n"
 		   "[net gone]\nmode=none\n"
 		   "[net fixed]\nmode=switch\naddress=10.0.2.50/24\nmac=02:00:00:00:00:01\n"
-		   "[net own]\nmode=switch\naddress=none\n");
+		   "[net own]\nmode=switch\naddress=none\nmtu=1500\n");
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GvSpec) s = load(f, NULL, &err);
 	g_assert_no_error(err);
@@ -257,11 +259,15 @@ static void test_nics(Fixture *f, gconstpointer data)
 	g_assert_null(own->address);
 	g_assert_false(own->lease);
 	g_assert_null(own->gateway);
+	g_assert_cmpuint(own->mtu, ==, 1500);
 
 	g_assert_cmpstr(zz->network, ==, "lab");
 	g_assert_true(zz->lease);
 	g_assert_null(zz->address);
 	g_assert_cmpstr(zz->dns, ==, "10.0.2.3");
+	g_assert_cmpuint(zz->mtu, ==, 65520);
+	g_assert_cmpuint(br->mtu, ==, 0);
+	g_assert_cmpuint(aa->mtu, ==, 0);
 	g_assert_true(gv_spec_first_nic(s, GV_NET_SWITCH) == fixed);
 	g_assert_null(gv_spec_first_nic(s, GV_NET_NONE));
 
