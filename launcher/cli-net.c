@@ -36,6 +36,9 @@ void gv_cli_print_nics(JsonObject *state, const char *indent)
 		g_string_append_printf(s, ", mac %s", str(n, "mac"));
 		if (json_object_has_member(n, "address"))
 			g_string_append_printf(s, ", guest %s", str(n, "address"));
+		if (json_object_has_member(n, "mtu"))
+			g_string_append_printf(s, ", mtu %" G_GINT64_FORMAT,
+					       json_object_get_int_member_with_default(n, "mtu", 0));
 		if (json_object_get_boolean_member_with_default(n, "auto-forward", FALSE))
 			g_string_append(s, ", auto-forward");
 		printf("%snet      %s%s%s\n", indent, *str(n, "id") ? str(n, "id") : "",

@@ -375,6 +375,8 @@ JsonArray *gv_net_plan(const GvSpec *spec, const GvNetPrepared *np)
 		const char *addr = n->address ? n->address : nf ? nf->address : NULL;
 		if (addr)
 			json_object_set_string_member(o, "address", addr);
+		if (n->mtu)
+			json_object_set_int_member(o, "mtu", n->mtu);
 		if (n->mode == GV_NET_USER) {
 			JsonArray *fw = json_array_new();
 			for (guint j = 0; j < n->forwards->len; j++) {

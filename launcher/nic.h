@@ -53,7 +53,7 @@ GvNetPrepared *gv_net_prepare(const GvSpec *spec, GError **error);
  * @np: its prepared facts
  *
  * Return: (transfer full): [{id, netdev, mode, mac, fd?, tap?, bridge?,
- * network?, address?, forwards?, auto-forward?}, ...]
+ * network?, address?, mtu?, forwards?, auto-forward?}, ...]
  */
 JsonArray *gv_net_plan(const GvSpec *spec, const GvNetPrepared *np);
 
