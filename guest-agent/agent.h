@@ -44,4 +44,7 @@ int cmd_guest_get_fsinfo(struct req *r);
 int cmd_guest_network_get_interfaces(struct req *r);
 int cmd_guest_get_time(struct req *r);
 
+/* listeners.c */
+int cmd_grain_listeners(struct req *r);
+
 #endif

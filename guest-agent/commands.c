@@ -46,6 +46,7 @@ enum cmd_id {
 	CMD_GRAIN_BUILD_START,
 	CMD_GRAIN_BUILD_STATUS,
 	CMD_GRAIN_BUILD_ATTACH,
+	CMD_GRAIN_LISTENERS,
 	CMD__COUNT
 };
 
@@ -76,6 +77,7 @@ const struct command agent_commands[] = {
 	[CMD_GRAIN_BUILD_START] = { "grain-build-start", cmd_grain_build_start, true },
 	[CMD_GRAIN_BUILD_STATUS] = { "grain-build-status", cmd_grain_build_status, true },
 	[CMD_GRAIN_BUILD_ATTACH] = { "grain-build-attach", cmd_grain_build_attach, true },
+	[CMD_GRAIN_LISTENERS] = { "grain-listeners", cmd_grain_listeners, true },
 };
 _Static_assert(ARRAY_SIZE(agent_commands) == CMD__COUNT,
 	       "agent_commands[] must have one entry per enum cmd_id");

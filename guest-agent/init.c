@@ -44,7 +44,8 @@ static const char shell_env_path[] = "PATH=/bin:/sbin:/usr/bin:/usr/sbin";
 static struct {
 	bool shell;
 	char hostname[65];
-	char net[256];
+	char net[NET_MAX][128];
+	int nnet;
 	struct child child;
 	struct timer respawn;
 	int64_t started;
@@ -119,7 +120,10 @@ static void parse_cmdline(void)
 		} else if (strncmp(w, "grainvm.hostname=", 17) == 0) {
 			snprintf(st.hostname, sizeof(st.hostname), "%s", w + 17);
 		} else if (strncmp(w, "grainvm.net=", 12) == 0) {
-			snprintf(st.net, sizeof(st.net), "%s", w + 12);
+			if (st.nnet == NET_MAX)
+				log_msg("%s: more than %d grainvm.net=, ignored", w, NET_MAX);
+			else
+				snprintf(st.net[st.nnet++], sizeof(st.net[0]), "%s", w + 12);
 		} else if (strcmp(w, "grainvm.shell=0") == 0) {
 			st.shell = false;
 		}
@@ -260,10 +264,10 @@ void init_boot(void)
 		log_msg("sethostname %s: %s", st.hostname, strerror(errno));
 	net_up_loopback();
 	mounts_mount_all();
-	if (st.net[0]) {
-		rc = net_configure(st.net);
+	for (int i = 0; i < st.nnet; i++) {
+		rc = net_configure(st.net[i]);
 		if (rc < 0)
-			log_msg("grainvm.net=%s: %s", st.net, strerror(-rc));
+			log_msg("grainvm.net=%s: %s", st.net[i], strerror(-rc));
 	}
 	wait_ports();
 	if (power_button_start() == 0)

@@ -3,15 +3,20 @@
  * net.c - static IPv4 configuration with the classic ioctls
  *
  * The initramfs has no ip(8) or DHCP client, and netlink would be more
- * code for the same result: one address, one default route.
+ * code for the same result: one address per NIC, one default route.  The
+ * launcher names NICs by MAC address, because the kernel's eth0, eth1...
+ * follow probe order, which the launcher does not control.
  */
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,46 @@
 /* virtio_net's probe registers the netdev within milliseconds of the
  * module load under TCG; 2 s is a generous bound. */
 #define NET_WAIT_MS 2000
+
+/* "52-54-00-12-34-56" into "52:54:00:12:34:56"; 0, or -EINVAL for anything else. */
+static int mac_arg(const char *s, char out[18])
+{
+	if (strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 17; i++) {
+		bool sep = i % 3 == 2;
+		if (sep ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') ||
+					  (s[i] >= 'a' && s[i] <= 'f') ||
+					  (s[i] >= 'A' && s[i] <= 'F')))
+			return -EINVAL;
+		out[i] = sep ? ':' : (char)(s[i] | 0x20); /* sysfs prints lower case */
+	}
+	out[17] = '\0';
+	return 0;
+}
+
+/* The interface whose address is @mac, into @name (IFNAMSIZ bytes); 0 or -ENODEV. */
+static int ifname_by_mac(const char *mac, char *name)
+{
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *de;
+	int rc = -ENODEV;
+
+	if (!d)
+		return -ENODEV;
+	while ((de = readdir(d)) && rc < 0) {
+		char path[300], addr[32];
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= IFNAMSIZ)
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/address", de->d_name);
+		if (read_file(path, addr, sizeof(addr)) > 0 && strcmp(trim(addr), mac) == 0) {
+			memcpy(name, de->d_name, strlen(de->d_name) + 1);
+			rc = 0;
+		}
+	}
+	closedir(d);
+	return rc;
+}
 
 static void set_sin(struct sockaddr *sa, struct in_addr a)
 {
@@ -62,7 +107,9 @@ int net_up_loopback(void)
 
 int net_configure(const char *spec)
 {
-	char buf[256], *ifname, *addr, *slash, *gw = NULL, *dns = NULL, *c;
+	static bool resolv_written;  /* the first DNS replaces the file, later ones add */
+	char buf[256], *ifname, *addr, *slash, *gw = NULL, *dns = NULL, *mtu = NULL, *c;
+	char mac[18], byname[IFNAMSIZ];
 	struct in_addr a, mask, g;
 	struct ifreq ifr = { 0 };
 	long prefix;
@@ -72,9 +119,12 @@ int net_configure(const char *spec)
 		return -EINVAL;
 	ifname = buf;
 	c = strchr(ifname, ':');
-	if (!c || c == ifname || (size_t)(c - ifname) >= IFNAMSIZ)
+	if (!c || c == ifname)
 		return -EINVAL;
 	*c = '\0';
+	bool by_mac = mac_arg(ifname, mac) == 0;
+	if (!by_mac && strlen(ifname) >= IFNAMSIZ)
+		return -EINVAL;
 	addr = c + 1;
 	c = strchr(addr, ':');
 	if (c) {
@@ -84,7 +134,18 @@ int net_configure(const char *spec)
 		if (c) {
 			*c = '\0';
 			dns = c + 1;
+			c = strchr(dns, ':');
+			if (c) {
+				*c = '\0';
+				mtu = c + 1;
+			}
 		}
+	}
+	long mtu_v = 0;
+	if (mtu) {
+		mtu_v = strtol(mtu, &c, 10);
+		if (*c || mtu_v < 68 || mtu_v > 65535)
+			return -EINVAL;
 	}
 	slash = strchr(addr, '/');
 	if (!slash)
@@ -97,11 +158,15 @@ int net_configure(const char *spec)
 	if (gw && *gw && inet_pton(AF_INET, gw, &g) != 1)
 		return -EINVAL;
 
-	for (int64_t end = now_ms() + NET_WAIT_MS; !if_nametoindex(ifname);) {
+	for (int64_t end = now_ms() + NET_WAIT_MS;;) {
+		if (by_mac ? ifname_by_mac(mac, byname) == 0 : if_nametoindex(ifname) != 0)
+			break;
 		if (now_ms() >= end)
 			return -ENODEV;
 		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
 	}
+	if (by_mac)
+		ifname = byname;
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
@@ -112,6 +177,11 @@ int net_configure(const char *spec)
 	set_sin(&ifr.ifr_netmask, mask);
 	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
 		goto fail;
+	if (mtu_v) {
+		ifr.ifr_mtu = (int)mtu_v;
+		if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
+			goto fail;
+	}
 	rc = if_up(s, ifname);
 	if (rc < 0)
 		goto out;
@@ -134,7 +204,15 @@ int net_configure(const char *spec)
 		}
 		mkdir_p("/etc", 0755);
 		snprintf(text, sizeof(text), "nameserver %s\n", dns);
-		rc = write_file("/etc/resolv.conf", text);
+		if (!resolv_written) {
+			rc = write_file("/etc/resolv.conf", text);
+		} else {
+			int fd = open("/etc/resolv.conf", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			rc = fd < 0 ? -errno : write_all(fd, text, strlen(text));
+			if (fd >= 0)
+				close(fd);
+		}
+		resolv_written = rc == 0;
 	}
 	goto out;
 fail:

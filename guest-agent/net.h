@@ -5,10 +5,17 @@
 #ifndef GRAINVM_AGENT_NET_H
 #define GRAINVM_AGENT_NET_H
 
+/* grainvm.net= is repeatable: one per NIC, at most this many are kept. */
+#define NET_MAX 8
+
 /**
- * net_configure() - bring up lo and one interface with a static address
- * @spec: "IFACE:ADDR/PREFIX:GATEWAY[:DNS]"; GATEWAY may be empty (no
- *        default route), DNS is written to /etc/resolv.conf
+ * net_configure() - give one interface a static address
+ * @spec: "IFACE:ADDR/PREFIX:GATEWAY[:DNS[:MTU]]"; IFACE is an interface
+ *        name or a MAC address written with '-' ("52-54-00-12-34-56"),
+ *        the NIC that has it; GATEWAY may be empty (no default route);
+ *        DNS (may be empty) is written to /etc/resolv.conf (the first call
+ *        replaces the file, later ones add a line); MTU, 68-65535, is set
+ *        before the interface goes up
  *
  * Waits up to NET_WAIT_MS for IFACE to appear: virtio_net registers the
  * interface from its probe, shortly after the module is loaded.

@@ -12,6 +12,11 @@
  *    connect the moment QEMU is spawned, with no wait for a socket file.
  *  - pvpanic-pci turns a guest kernel panic into a GUEST_PANICKED event,
  *    so the supervisor can say "guest panic" rather than "exited".
+ *  - every NIC is virtio-net-pci with the spec's MAC; the guest finds its
+ *    configuration by that MAC (grainvm.net=), not by an interface name
+ *    that depends on probe order.  Bridge NICs get a tap the supervisor
+ *    opened (as root) or QEMU's bridge helper; switch NICs a connected
+ *    unix socket to the network's switch (-netdev stream).
  */
 #include "argv.h"
 
@@ -43,17 +48,37 @@ static void addf(GPtrArray *a, const char *fmt, ...)
 	va_end(ap);
 }
 
-char *gv_mac_for_name(const char *name)
+/* The guest's address of NIC @i, or NULL when the guest configures nothing. */
+static const char *nic_address(const GvSpec *spec, const GvHostFacts *facts, guint i)
 {
-	/* FNV-1a: stable across hosts and releases, unlike g_str_hash. */
-	guint32 h = 2166136261u;
-	for (const char *p = name; *p; p++) {
-		h ^= (guint8)*p;
-		h *= 16777619u;
+	const GvNic *n = g_ptr_array_index(spec->nics, i);
+	if (n->address)
+		return n->address;
+	return facts->nics ? facts->nics[i].address : NULL;
+}
+
+/*
+ * grainvm.net=MAC:ADDR/PREFIX:GATEWAY:DNS[:MTU] per configured NIC, the MAC
+ * written with '-' since ':' separates the fields.  Only the first NIC
+ * with a gateway gets it: there is one default route.
+ */
+static void append_net_params(GString *s, const GvSpec *spec, const GvHostFacts *facts)
+{
+	gboolean routed = FALSE;
+	for (guint i = 0; i < spec->nics->len; i++) {
+		const GvNic *n = g_ptr_array_index(spec->nics, i);
+		const char *addr = nic_address(spec, facts, i);
+		if (!addr)
+			continue;
+		g_autofree char *mac = g_strdelimit(g_strdup(n->mac), ":", '-');
+		const char *gw = n->gateway && !routed ? n->gateway : "";
+		routed = routed || *gw;
+		g_string_append_printf(s, " grainvm.net=%s:%s:%s", mac, addr, gw);
+		if (n->dns || n->mtu)
+			g_string_append_printf(s, ":%s", n->dns ? n->dns : "");
+		if (n->mtu)
+			g_string_append_printf(s, ":%u", n->mtu);
 	}
-	/* 52:54 is QEMU's locally administered unicast prefix. */
-	return g_strdup_printf("52:54:%02x:%02x:%02x:%02x", (h >> 24) & 0xff,
-			       (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
 }
 
 char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts)
@@ -83,9 +108,7 @@ char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts)
 					       ",cache=%s%s", sh->tag, sh->mount, sh->msize,
 					       sh->cache, sh->readonly ? ",ro" : "");
 		}
-		if (spec->net_mode == GV_NET_USER)
-			/* libslirp's fixed addresses: guest .15, gateway .2, DNS .3 */
-			g_string_append(s, " grainvm.net=eth0:10.0.2.15/24:10.0.2.2:10.0.2.3");
+		append_net_params(s, spec, facts);
 	}
 	if (spec->cmdline && *spec->cmdline)
 		g_string_append_printf(s, " %s", spec->cmdline);
@@ -96,6 +119,45 @@ static void add_chardev(GPtrArray *a, const char *id, int fd)
 {
 	add(a, "-chardev");
 	addf(a, "socket,id=%s,fd=%d,server=on,wait=off", id, fd);
+}
+
+static void add_nic(GPtrArray *a, const GvNic *n, const GvNicFacts *nf)
+{
+	GString *nd = g_string_new(NULL);
+	switch (n->mode) {
+	case GV_NET_USER:
+		g_string_printf(nd, "user,id=%s", n->netdev);
+		for (guint i = 0; i < n->forwards->len; i++) {
+			const GvForward *f = g_ptr_array_index(n->forwards, i);
+			g_string_append_printf(nd, ",hostfwd=%s:%s:%u-:%u", f->proto, f->host_addr,
+					       f->host_port, f->guest_port);
+		}
+		break;
+	case GV_NET_BRIDGE:
+		if (nf && nf->fd >= 0) {
+			g_string_printf(nd, "tap,id=%s,fd=%d", n->netdev, nf->fd);
+		} else {
+			g_autofree char *br = opt_escape(n->bridge);
+			g_string_printf(nd, "bridge,id=%s,br=%s", n->netdev, br);
+			if (nf && nf->helper) {
+				g_autofree char *helper = opt_escape(nf->helper);
+				g_string_append_printf(nd, ",helper=%s", helper);
+			}
+		}
+		break;
+	case GV_NET_SWITCH:
+		/* A connected unix socket: QEMU frames each packet with a 4-byte length. */
+		g_string_printf(nd, "stream,id=%s,server=off,addr.type=fd,addr.str=%d", n->netdev,
+				nf ? nf->fd : -1);
+		break;
+	case GV_NET_NONE:
+		g_string_free(nd, TRUE);
+		return;
+	}
+	add(a, "-netdev");
+	g_ptr_array_add(a, g_string_free(nd, FALSE));
+	add(a, "-device");
+	addf(a, "virtio-net-pci,netdev=%s,mac=%s", n->netdev, n->mac);
 }
 
 char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
@@ -174,19 +236,8 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 		addf(a, "virtio-9p-pci,fsdev=fs-%s,mount_tag=%s", sh->id, sh->tag);
 	}
 
-	if (spec->net_mode == GV_NET_USER) {
-		GString *nd = g_string_new("user,id=net0");
-		for (guint i = 0; i < spec->forwards->len; i++) {
-			const GvForward *f = g_ptr_array_index(spec->forwards, i);
-			g_string_append_printf(nd, ",hostfwd=%s:%s:%u-:%u", f->proto, f->host_addr,
-					       f->host_port, f->guest_port);
-		}
-		add(a, "-netdev");
-		g_ptr_array_add(a, g_string_free(nd, FALSE));
-		g_autofree char *mac = gv_mac_for_name(spec->name);
-		add(a, "-device");
-		addf(a, "virtio-net-pci,netdev=net0,mac=%s", mac);
-	}
+	for (guint i = 0; i < spec->nics->len; i++)
+		add_nic(a, g_ptr_array_index(spec->nics, i), facts->nics ? &facts->nics[i] : NULL);
 
 	if (facts->kernel) {
 		add(a, "-kernel");

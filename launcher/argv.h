@@ -20,10 +20,19 @@ enum {
 	GV_FD_CONSOLE = 4,
 	GV_FD_AGENT = 5,
 	GV_FD_QGA = 6,
+	GV_FD_NIC_BASE = 7, /* then one per bridge (as root) or switch NIC, in NIC order */
 };
 
 #define GV_AGENT_PORT "org.grainvm.agent.0"
 #define GV_QGA_PORT "org.qemu.guest_agent.0"
+
+/* What the host decided for one NIC (GvSpec.nics, same index). */
+typedef struct {
+	int fd;                  /* descriptor QEMU inherits: the tap (bridge as root) or
+				  * the connection to the switch; -1: none */
+	const char *helper;      /* bridge without root: qemu-bridge-helper's path */
+	const char *address;     /* switch: the leased "A.B.C.D/PREFIX", else NULL */
+} GvNicFacts;
 
 typedef struct {
 	const char *qemu;        /* the binary */
@@ -37,6 +46,7 @@ typedef struct {
 	const char *disk;        /* the VM's overlay, or NULL */
 	const char *nixos_toplevel; /* [nixos]: boot with init=TOPLEVEL/init, or NULL */
 	const char *nixos_params;   /* [nixos]: the system's kernel-params */
+	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
 } GvHostFacts;
 
 /**
@@ -59,10 +69,3 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts);
  * Return: (transfer full): the command line.
  */
 char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts);
-
-/**
- * gv_mac_for_name() - a stable, locally administered MAC for a VM name
- *
- * Return: (transfer full): "52:54:xx:xx:xx:xx".
- */
-char *gv_mac_for_name(const char *name);

@@ -60,3 +60,23 @@ gboolean gv_pid_alive(int pid, const char *needle);
 
 /** gv_read_pid() - the number in a pid file, or 0 */
 int gv_read_pid(const char *path);
+
+/**
+ * gv_cli_print_nics() - the NIC, forward and guest address lines of a VM's
+ * state object (cli-net.c)
+ * @state: a state object (status, or up's ready report)
+ * @indent: printed before each line
+ */
+void gv_cli_print_nics(JsonObject *state, const char *indent);
+
+/**
+ * gv_cli_guest_address() - the address `grainvm ip` prints
+ * @state: a running VM's state object, with "interfaces"
+ *
+ * The first routable address (IPv4, then IPv6; not loopback or
+ * link-local) of the NICs in spec order, user-mode NICs last: their
+ * addresses are not reachable from the host.
+ *
+ * Return: (transfer full) (nullable): the address, NULL when there is none.
+ */
+char *gv_cli_guest_address(JsonObject *state);

@@ -15,6 +15,7 @@
 #include "cli-common.h"
 #include "gv-cli.h"
 #include "gv-error.h"
+#include "spec.h"
 #include "vmstate.h"
 
 #define STATUS_TIMEOUT_MS 5000
@@ -141,6 +142,7 @@ static void print_human(JsonObject *o)
 		       json_object_get_string_member_with_default(s, "mount", "?"), tag,
 		       strcmp(phase, "ready") ? "" : state);
 	}
+	gv_cli_print_nics(o, "");
 	JsonObject *build = json_object_has_member(o, "build")
 				    ? json_object_get_object_member(o, "build") : NULL;
 	if (build)
@@ -161,7 +163,7 @@ int gv_cmd_status(int argc, char **argv)
 	int code;
 	if (!gv_cli_parse(&argc, &argv, entries, "[NAME]",
 			  "Show a VM's state (starting, booting, ready, stopping, stopped, crashed) "
-			  "and why, its accelerator, boot path and shares.", &code))
+			  "and why, its accelerator, boot path, shares, NICs, forwards and guest addresses.", &code))
 		return code;
 	if (argc > 2) {
 		g_printerr("grainvm status: too many arguments\n");
@@ -189,7 +191,8 @@ static void collect_names(GHashTable *names, const char *root)
 	const char *n;
 	while (d && (n = g_dir_read_name(d))) {
 		g_autofree char *p = g_build_filename(root, n, NULL);
-		if (g_file_test(p, G_FILE_TEST_IS_DIR))
+		/* Not every directory is a VM: switch networks live in .networks. */
+		if (gv_spec_name_valid(n) && g_file_test(p, G_FILE_TEST_IS_DIR))
 			g_hash_table_add(names, g_strdup(n));
 	}
 }

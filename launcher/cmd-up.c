@@ -82,14 +82,7 @@ static void print_ready(JsonObject *ev, UpReport *r)
 		       json_object_get_string_member_with_default(s, "cache", "?"),
 		       json_object_get_boolean_member_with_default(s, "readonly", FALSE) ? ", read-only" : "");
 	}
-	JsonArray *fw = json_object_has_member(ev, "forwards")
-				? json_object_get_array_member(ev, "forwards") : NULL;
-	if (fw) {
-		printf("  net      user-mode (guest 10.0.2.15)");
-		for (guint i = 0; i < json_array_get_length(fw); i++)
-			printf("%s%s", i ? ", " : "; forwards ", json_array_get_string_element(fw, i));
-		printf("\n");
-	}
+	gv_cli_print_nics(ev, "  ");
 	printf("  console  grainvm console %s   (log: %s)\n", name,
 	       json_object_get_string_member_with_default(ev, "console-log", "?"));
 	fflush(stdout);
@@ -137,16 +130,7 @@ static JsonObject *make_plan(const GvSpec *spec, const GvPrepared *prep, char **
 		json_array_add_object_element(shares, o);
 	}
 	json_object_set_array_member(plan, "shares", shares);
-	if (spec->net_mode == GV_NET_USER) {
-		JsonArray *fw = json_array_new();
-		for (guint i = 0; i < spec->forwards->len; i++) {
-			const GvForward *f = g_ptr_array_index(spec->forwards, i);
-			g_autofree char *rule = g_strdup_printf("%s %s:%u -> %u", f->proto, f->host_addr,
-								f->host_port, f->guest_port);
-			json_array_add_string_element(fw, rule);
-		}
-		json_object_set_array_member(plan, "forwards", fw);
-	}
+	json_object_set_array_member(plan, "nics", gv_net_plan(spec, prep->net));
 	return plan;
 }
 

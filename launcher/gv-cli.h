@@ -45,3 +45,6 @@ int gv_cmd_image(int argc, char **argv);
 int gv_cmd_exec(int argc, char **argv);
 int gv_cmd_build(int argc, char **argv);
 int gv_cmd_supervise(int argc, char **argv);
+int gv_cmd_forward(int argc, char **argv);
+int gv_cmd_ip(int argc, char **argv);
+int gv_cmd_switch(int argc, char **argv);

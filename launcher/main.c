@@ -27,7 +27,10 @@ static const GvCommand commands[] = {
 	{ "image", gv_cmd_image, "Make and inspect qcow2 images" },
 	{ "exec", gv_cmd_exec, "Run a command in the guest, its output streamed" },
 	{ "build", gv_cmd_build, "Run the spec's [build] in the guest, or follow the running one" },
+	{ "forward", gv_cmd_forward, "Add, remove or list a running VM's host port forwards" },
+	{ "ip", gv_cmd_ip, "Print a running VM's guest address" },
 	{ "__supervise", gv_cmd_supervise, "internal: the per-VM supervisor", TRUE },
+	{ "__switch", gv_cmd_switch, "internal: a switch network's process", TRUE },
 };
 
 int gv_cli_error(const GError *error)

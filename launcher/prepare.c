@@ -34,6 +34,7 @@ void gv_prepared_free(GvPrepared *p)
 	g_free(p->boot);
 	g_clear_pointer(&p->notes, g_ptr_array_unref);
 	g_clear_pointer(&p->created, g_ptr_array_unref);
+	g_clear_pointer(&p->net, gv_net_prepared_free);
 	g_free(p);
 }
 
@@ -307,6 +308,9 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	for (guint i = 0; i < spec->shares->len; i++)
 		if (!check_share_xattrs(g_ptr_array_index(spec->shares, i), error))
 			return NULL;
+	p->net = gv_net_prepare(spec, error);
+	if (!p->net)
+		return NULL;
 
 	GvFirmware fw = spec->firmware;
 	if (fw == GV_FIRMWARE_AUTO)
@@ -353,6 +357,7 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->facts.disk = p->disk;
 	p->facts.nixos_toplevel = p->nixos_toplevel;
 	p->facts.nixos_params = p->nixos_params;
+	p->facts.nics = p->net->facts;
 	return g_steal_pointer(&p);
 
 fail:

@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "argv.h"
+#include "nic.h"
 #include "paths.h"
 #include "spec.h"
 
@@ -30,6 +31,7 @@ typedef struct {
 	char *boot;          /* one line: the boot path and why */
 	GPtrArray *notes;    /* lines worth telling the user (missing busybox...) */
 	GPtrArray *created;  /* files this preparation created */
+	GvNetPrepared *net;  /* the NICs' host side (nic.h) */
 } GvPrepared;
 
 void gv_prepared_free(GvPrepared *p);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gv-error.h"
+#include "network.h"
 
 #define SPEC_FILE "grainvm.conf"
 #define LOCAL_FILE "grainvm.local.conf"
@@ -78,6 +79,11 @@ typedef enum {
 	T_PATH,       /* a path, resolved but not checked here (it may point into a store) */
 	T_FLAKE,      /* REF#NAME */
 	T_ENV,        /* ';'-separated NAME=VALUE list */
+	T_IFNAME,     /* a host network interface name */
+	T_NETNAME,    /* a switch network's name */
+	T_MAC,        /* unicast MAC address */
+	T_ADDRESS,    /* auto | none | A.B.C.D/PREFIX */
+	T_IPV4,       /* A.B.C.D */
 } KeyType;
 
 typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G_NIXOS, G_BUILD, G__COUNT } GroupKind;
@@ -122,7 +128,7 @@ static const KeySchema schema[] = {
 	{ G_SHARE, "msize", T_SIZE, NULL, 4096, 512 * 1024 },
 	{ G_SHARE, "cache", T_ENUM, "none|mmap|loose|fscache" },
 	{ G_SHARE, "security", T_ENUM, "mapped-xattr|mapped-file|passthrough|none" },
-	{ G_NET, "mode", T_ENUM, "user|none" },
+	{ G_NET, "mode", T_ENUM, "user|none|bridge|switch" },
 	{ G_NET, "forward", T_FORWARDS },
 	{ G_NIXOS, "system", T_PATH },
 	{ G_NIXOS, "flake", T_FLAKE },
@@ -130,6 +136,14 @@ static const KeySchema schema[] = {
 	{ G_BUILD, "command", T_STR },
 	{ G_BUILD, "workdir", T_GUEST_PATH },
 	{ G_BUILD, "env", T_ENV },
+	{ G_NET, "auto-forward", T_BOOL },
+	{ G_NET, "bridge", T_IFNAME },
+	{ G_NET, "network", T_NETNAME },
+	{ G_NET, "mac", T_MAC },
+	{ G_NET, "address", T_ADDRESS },
+	{ G_NET, "gateway", T_IPV4 },
+	{ G_NET, "dns", T_IPV4 },
+	{ G_NET, "mtu", T_UINT, NULL, 576, GV_SWITCH_MTU },
 };
 
 const char *gv_accel_name(GvAccel accel)
@@ -144,11 +158,18 @@ const char *gv_firmware_name(GvFirmware fw)
 	return names[fw];
 }
 
+const char *gv_net_mode_name(GvNetMode mode)
+{
+	static const char *const names[] = { "user", "none", "bridge", "switch" };
+	return names[mode];
+}
+
 const char *const *gv_spec_key_names(void)
 {
 	static const char *names[G_N_ELEMENTS(schema) + 1];
 	if (!names[0]) {
 		for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
+			/* Interned: the table keeps its own copy. */
 			g_autofree char *n = g_strdup_printf("%s.%s", group_names[schema[i].group],
 							     schema[i].key);
 			names[i] = g_intern_string(n);
@@ -254,6 +275,72 @@ static gboolean tag_valid(const char *tag)
 		if (!g_ascii_isalnum(*p) && !strchr("_.-", *p))
 			return FALSE;
 	return TRUE;
+}
+
+/* A NIC's NAME in [net NAME]: part of QEMU ids and of the MAC's seed. */
+static gboolean nic_id_valid(const char *id)
+{
+	gsize len = strlen(id);
+	if (len == 0 || len > 15 || !g_ascii_isalnum(id[0]))
+		return FALSE;
+	for (const char *p = id; *p; p++)
+		if (!g_ascii_isalnum(*p) && !strchr("_-", *p))
+			return FALSE;
+	return TRUE;
+}
+
+/* Linux interface names: at most IFNAMSIZ-1 bytes, no '/', ':' or spaces. */
+static gboolean ifname_valid(const char *name)
+{
+	gsize len = strlen(name);
+	if (len == 0 || len > 15 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return FALSE;
+	for (const char *p = name; *p; p++)
+		if (!g_ascii_isgraph(*p) || *p == '/' || *p == ':' || *p == ',')
+			return FALSE;
+	return TRUE;
+}
+
+static gboolean mac_valid(const char *mac)
+{
+	if (strlen(mac) != 17)
+		return FALSE;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? mac[i] != ':' : !g_ascii_isxdigit(mac[i]))
+			return FALSE;
+	/* The group bit, the low bit of the first octet: a NIC's address is unicast. */
+	return (g_ascii_xdigit_value(mac[1]) & 1) == 0;
+}
+
+static gboolean ipv4_valid(const char *text)
+{
+	struct in_addr a;
+	return inet_pton(AF_INET, text, &a) == 1;
+}
+
+/* "A.B.C.D/PREFIX" with PREFIX 1-32. */
+static gboolean cidr_valid(const char *text)
+{
+	const char *slash = strchr(text, '/');
+	guint64 prefix;
+	if (!slash || slash - text > 15)
+		return FALSE;
+	g_autofree char *addr = g_strndup(text, slash - text);
+	return ipv4_valid(addr) &&
+	       g_ascii_string_to_unsigned(slash + 1, 10, 1, 32, &prefix, NULL);
+}
+
+char *gv_mac_for_name(const char *name)
+{
+	/* FNV-1a: stable across hosts and releases, unlike g_str_hash. */
+	guint32 h = 2166136261u;
+	for (const char *p = name; *p; p++) {
+		h ^= (guint8)*p;
+		h *= 16777619u;
+	}
+	/* 52:54 is QEMU's locally administered unicast prefix. */
+	return g_strdup_printf("52:54:%02x:%02x:%02x:%02x", (h >> 24) & 0xff,
+			       (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
 }
 
 static gboolean guest_path_valid(const char *path)
@@ -463,6 +550,30 @@ static char *check_syntax(const KeySchema *ks, const char *value)
 		}
 		return NULL;
 	}
+	case T_IFNAME:
+		if (!ifname_valid(value))
+			return g_strdup_printf("\"%s\" is not an interface name (1-15 characters, "
+					       "no '/', ':', ',' or spaces)", value);
+		return NULL;
+	case T_NETNAME:
+		if (!tag_valid(value) || value[0] == '.' || value[0] == '-')
+			return g_strdup_printf("invalid network name \"%s\" (1-31 of A-Z a-z 0-9 _ . -, "
+					       "not starting with . or -)", value);
+		return NULL;
+	case T_MAC:
+		if (!mac_valid(value))
+			return g_strdup_printf("\"%s\" is not a unicast MAC address like "
+					       "52:54:00:12:34:56", value);
+		return NULL;
+	case T_ADDRESS:
+		if (strcmp(value, "auto") && strcmp(value, "none") && !cidr_valid(value))
+			return g_strdup_printf("\"%s\" is not auto, none or an IPv4 address with a "
+					       "prefix length like 192.168.10.5/24", value);
+		return NULL;
+	case T_IPV4:
+		if (!ipv4_valid(value))
+			return g_strdup_printf("\"%s\" is not an IPv4 address", value);
+		return NULL;
 	}
 	return NULL;
 }
@@ -503,13 +614,15 @@ static const char *origin_of(Merge *m, const char *group, const char *key)
 	return o ? o : DEFAULT_LABEL;
 }
 
-/* "share NAME" -> G_SHARE; a plain group name -> its kind; else -1. */
+/* "share NAME" -> G_SHARE, "net NAME" -> G_NET; a plain group name -> its kind; else -1. */
 static int classify_group(const char *group)
 {
 	if (g_str_has_prefix(group, "share ")) {
 		const char *id = group + strlen("share ");
 		return tag_valid(id) ? G_SHARE : -1;
 	}
+	if (g_str_has_prefix(group, "net "))
+		return nic_id_valid(group + strlen("net ")) ? G_NET : -1;
 	for (int i = 0; i < G__COUNT; i++)
 		if (i != G_SHARE && !strcmp(group, group_names[i]))
 			return i;
@@ -532,7 +645,7 @@ static gboolean set_one(Merge *m, const char *label, const char *base_dir,
 	if (g < 0) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "%s: unknown group [%s] (known: [vm], [boot], [disk], [share NAME], [net], "
-			    "[nixos], [build])",
+			    "[nixos], [build], [net NAME] with NAME 1-15 of A-Z a-z 0-9 _ -)",
 			    label, group);
 		return FALSE;
 	}
@@ -606,8 +719,8 @@ static gboolean apply_file(Merge *m, const char *path, const char *label,
  * parse_set() - "GROUP.KEY=VALUE" into its parts
  *
  * Keys never contain '.', so the key is what follows the last '.' before
- * '='.  "share.NAME" and "share NAME" both name [share NAME], so the shell
- * needs no quoting.
+ * '='.  "share.NAME" and "share NAME" both name [share NAME] (and
+ * "net.NAME" [net NAME]), so the shell needs no quoting.
  */
 static gboolean parse_set(const char *set, char **group, char **key, char **value,
 			  GError **error)
@@ -625,6 +738,8 @@ static gboolean parse_set(const char *set, char **group, char **key, char **valu
 	*group = g_strndup(set, dot - set);
 	if (g_str_has_prefix(*group, "share."))
 		(*group)[strlen("share")] = ' ';
+	else if (g_str_has_prefix(*group, "net."))
+		(*group)[strlen("net")] = ' ';
 	*key = g_strndup(dot + 1, eq - dot - 1);
 	*value = g_strdup(eq + 1);
 	return TRUE;
@@ -714,7 +829,7 @@ void gv_spec_free(GvSpec *spec)
 	g_free(spec->nixos_flake);
 	g_free(spec->nixos_store);
 	g_clear_pointer(&spec->shares, g_ptr_array_unref);
-	g_clear_pointer(&spec->forwards, g_ptr_array_unref);
+	g_clear_pointer(&spec->nics, g_ptr_array_unref);
 	g_free(spec->build_command);
 	g_free(spec->build_workdir);
 	g_strfreev(spec->build_env);
@@ -915,6 +1030,209 @@ static int enum_index(const char *values, const char *v)
 	return 0;
 }
 
+/* Addresses libslirp gives its guest network (QEMU's -netdev user and the switch). */
+#define SLIRP_GUEST "10.0.2.15/24"
+#define SLIRP_GATEWAY "10.0.2.2"
+#define SLIRP_DNS "10.0.2.3"
+
+static void nic_free(GvNic *n)
+{
+	if (!n)
+		return;
+	g_free(n->id);
+	g_free(n->group);
+	g_free(n->netdev);
+	g_free(n->mac);
+	g_free(n->bridge);
+	g_free(n->network);
+	g_free(n->address);
+	g_free(n->gateway);
+	g_free(n->dns);
+	g_clear_pointer(&n->forwards, g_ptr_array_unref);
+	g_free(n);
+}
+
+const GvNic *gv_spec_first_nic(const GvSpec *spec, GvNetMode mode)
+{
+	for (guint i = 0; spec->nics && i < spec->nics->len; i++) {
+		const GvNic *n = g_ptr_array_index(spec->nics, i);
+		if (n->mode == mode)
+			return n;
+	}
+	return NULL;
+}
+
+static gboolean parse_forwards(Merge *m, GvNic *n, GError **error)
+{
+	g_autofree char *fwd = get(m, n->group, "forward");
+	if (!fwd)
+		return TRUE;
+	g_auto(GStrv) rules = split_list(fwd);
+	for (char **r = rules; *r; r++) {
+		GvForward *f = g_new0(GvForward, 1);
+		gv_parse_forward(*r, f, NULL); /* syntax was checked per layer */
+		for (guint i = 0; i < n->forwards->len; i++) {
+			GvForward *o = g_ptr_array_index(n->forwards, i);
+			if (o->host_port == f->host_port && !strcmp(o->proto, f->proto) &&
+			    !strcmp(o->host_addr, f->host_addr)) {
+				gv_forward_free(f);
+				return fail_key(m, n->group, "forward", error,
+						"host port %s:%u is forwarded twice", o->proto,
+						o->host_port);
+			}
+		}
+		g_ptr_array_add(n->forwards, f);
+	}
+	return TRUE;
+}
+
+/* A key set for a mode that does not use it is a mistake worth saying. */
+static gboolean reject_key(Merge *m, GvNic *n, const char *key, const char *needs,
+			   GError **error)
+{
+	if (!g_key_file_has_key(m->merged, n->group, key, NULL))
+		return TRUE;
+	return fail_key(m, n->group, key, error, "only for %s (this NIC is mode=%s)", needs,
+			gv_net_mode_name(n->mode));
+}
+
+/*
+ * parse_nic() - one [net] or [net NAME] group into a GvNic
+ *
+ * Return: TRUE with *out set, or set to NULL for mode=none; FALSE on error.
+ */
+static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out,
+			  GError **error)
+{
+	g_autofree char *mode = get(m, group, "mode");
+	g_autoptr(GPtrArray) hold = g_ptr_array_new_with_free_func((GDestroyNotify)nic_free);
+	GvNic *n = g_new0(GvNic, 1);
+	g_ptr_array_add(hold, n);
+	n->group = g_strdup(group);
+	n->id = g_strdup(strcmp(group, "net") ? group + strlen("net ") : "");
+	/* [net NAME] without a mode is a user-mode NIC, like [net] in the default. */
+	n->mode = mode ? (GvNetMode)enum_index("user|none|bridge|switch", mode) : GV_NET_USER;
+	n->forwards = g_ptr_array_new_with_free_func((GDestroyNotify)gv_forward_free);
+	*out = NULL;
+	if (n->mode == GV_NET_NONE) {
+		/* Only forwards are refused: they would silently do nothing. */
+		return reject_key(m, n, "forward", "mode=user", error);
+	}
+	n->netdev = *n->id ? g_strconcat("net-", n->id, NULL) : g_strdup("net0");
+	n->mac = get(m, group, "mac");
+	if (!n->mac) {
+		g_autofree char *seed = *n->id ? g_strconcat(spec->name, "/", n->id, NULL)
+					       : g_strdup(spec->name);
+		n->mac = gv_mac_for_name(seed);
+	}
+	n->auto_forward = get_bool(m, group, "auto-forward", FALSE);
+	g_autofree char *address = get(m, group, "address");
+
+	switch (n->mode) {
+	case GV_NET_USER:
+		if (!reject_key(m, n, "bridge", "mode=bridge", error) ||
+		    !reject_key(m, n, "network", "mode=switch", error) ||
+		    !reject_key(m, n, "mtu", "mode=switch", error) ||
+		    !reject_key(m, n, "address", "mode=bridge or switch", error) ||
+		    !reject_key(m, n, "gateway", "mode=bridge or switch", error) ||
+		    !reject_key(m, n, "dns", "mode=bridge or switch", error))
+			return FALSE;
+		n->address = g_strdup(SLIRP_GUEST);
+		n->gateway = g_strdup(SLIRP_GATEWAY);
+		n->dns = g_strdup(SLIRP_DNS);
+		if (!parse_forwards(m, n, error))
+			return FALSE;
+		break;
+	case GV_NET_BRIDGE:
+		if (!reject_key(m, n, "network", "mode=switch", error) ||
+		    !reject_key(m, n, "mtu", "mode=switch", error) ||
+		    !reject_key(m, n, "forward", "mode=user", error) ||
+		    !reject_key(m, n, "auto-forward", "mode=user", error))
+			return FALSE;
+		n->bridge = get(m, group, "bridge");
+		if (!n->bridge)
+			return fail_key(m, group, "mode", error,
+					"mode=bridge needs bridge=NAME (a bridge on the host, e.g. br0)");
+		if (address && !strcmp(address, "auto"))
+			return fail_key(m, group, "address", error,
+					"auto is only for mode=switch: give ADDR/PREFIX or none");
+		if (address && strcmp(address, "none"))
+			n->address = g_strdup(address);
+		n->gateway = get(m, group, "gateway");
+		n->dns = get(m, group, "dns");
+		if ((n->gateway || n->dns) && !n->address)
+			return fail_key(m, group, n->gateway ? "gateway" : "dns", error,
+					"needs a static address= (the guest configures nothing else)");
+		break;
+	case GV_NET_SWITCH: {
+		if (!reject_key(m, n, "bridge", "mode=bridge", error) ||
+		    !reject_key(m, n, "forward", "mode=user", error) ||
+		    !reject_key(m, n, "auto-forward", "mode=user", error))
+			return FALSE;
+		n->network = get(m, group, "network");
+		if (!n->network)
+			n->network = g_strdup("default");
+		g_autofree char *mtu = get(m, group, "mtu");
+		n->mtu = mtu ? (guint)g_ascii_strtoull(mtu, NULL, 10) : GV_SWITCH_MTU;
+		/* auto (the default): grainvm leases one; none: the guest's own DHCP. */
+		if (address && strcmp(address, "auto") && strcmp(address, "none"))
+			n->address = g_strdup(address);
+		n->lease = !address || !strcmp(address, "auto");
+		if (!address || strcmp(address, "none")) {
+			n->gateway = get(m, group, "gateway");
+			if (!n->gateway)
+				n->gateway = g_strdup(SLIRP_GATEWAY);
+			n->dns = get(m, group, "dns");
+			if (!n->dns)
+				n->dns = g_strdup(SLIRP_DNS);
+		}
+		break;
+	}
+	case GV_NET_NONE:
+		break;
+	}
+	*out = g_ptr_array_steal_index(hold, 0);
+	return TRUE;
+}
+
+static int cmp_str_ptr(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static gboolean parse_nics(Merge *m, GvSpec *spec, GError **error)
+{
+	g_auto(GStrv) groups = g_key_file_get_groups(m->merged, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new();
+	for (char **g = groups; *g; g++)
+		if (g_str_has_prefix(*g, "net "))
+			g_ptr_array_add(names, *g);
+	g_ptr_array_sort(names, cmp_str_ptr);
+	g_ptr_array_insert(names, 0, (gpointer) "net");
+
+	for (guint i = 0; i < names->len; i++) {
+		const char *group = g_ptr_array_index(names, i);
+		GvNic *n = NULL;
+		if (!parse_nic(m, spec, group, &n, error))
+			return FALSE;
+		if (!n)
+			continue;
+		for (guint j = 0; j < spec->nics->len; j++) {
+			const GvNic *o = g_ptr_array_index(spec->nics, j);
+			if (!g_ascii_strcasecmp(o->mac, n->mac)) {
+				nic_free(n);
+				return fail_key(m, group, "mac", error, "%s is also the MAC of [%s]",
+						o->mac, o->group);
+			}
+		}
+		g_ptr_array_add(spec->nics, n);
+		if (spec->nics->len > GV_NICS_MAX)
+			return fail_key(m, group, "mode", error, "more than %d network cards",
+					GV_NICS_MAX);
+	}
+	return TRUE;
+}
+
 static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 {
 	g_autofree char *name = get(m, "vm", "name");
@@ -982,29 +1300,8 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 	if (!parse_shares(m, spec, error) || !parse_nixos(m, spec, error))
 		return FALSE;
 
-	g_autofree char *mode = get(m, "net", "mode");
-	spec->net_mode = mode && !strcmp(mode, "none") ? GV_NET_NONE : GV_NET_USER;
-	g_autofree char *fwd = get(m, "net", "forward");
-	if (fwd) {
-		g_auto(GStrv) rules = split_list(fwd);
-		for (char **r = rules; *r; r++) {
-			GvForward *f = g_new0(GvForward, 1);
-			gv_parse_forward(*r, f, NULL);
-			for (guint i = 0; i < spec->forwards->len; i++) {
-				GvForward *o = g_ptr_array_index(spec->forwards, i);
-				if (o->host_port == f->host_port && !strcmp(o->proto, f->proto) &&
-				    !strcmp(o->host_addr, f->host_addr)) {
-					gv_forward_free(f);
-					return fail_key(m, "net", "forward", error,
-							"host port %s:%u is forwarded twice",
-							o->proto, o->host_port);
-				}
-			}
-			g_ptr_array_add(spec->forwards, f);
-		}
-		if (spec->forwards->len && spec->net_mode == GV_NET_NONE)
-			return fail_key(m, "net", "forward", error, "forwards need [net] mode=user");
-	}
+	if (!parse_nics(m, spec, error))
+		return FALSE;
 
 	spec->build_command = get(m, "build", "command");
 	if (spec->build_command && !*g_strstrip(spec->build_command))
@@ -1038,7 +1335,7 @@ GvSpec *gv_spec_load(const char *dir, const char *file, const char *const *sets,
 	g_autoptr(GvSpec) spec = g_new0(GvSpec, 1);
 	spec->project_dir = g_strdup(abs_dir);
 	spec->shares = g_ptr_array_new_with_free_func((GDestroyNotify)share_free);
-	spec->forwards = g_ptr_array_new_with_free_func((GDestroyNotify)gv_forward_free);
+	spec->nics = g_ptr_array_new_with_free_func((GDestroyNotify)nic_free);
 
 	gboolean ok = merge_layers(&m, abs_dir, file, sets, cwd, error) &&
 		      parse_merged(&m, spec, error);

@@ -29,10 +29,12 @@ typedef enum { GV_FIRMWARE_AUTO, GV_FIRMWARE_UEFI, GV_FIRMWARE_BIOS, GV_FIRMWARE
 typedef enum { GV_KERNEL_AUTO, GV_KERNEL_HOST, GV_KERNEL_PATH, GV_KERNEL_NONE,
 	       GV_KERNEL_NIXOS } GvKernelKind;
 typedef enum { GV_INITRD_AUTO, GV_INITRD_NONE, GV_INITRD_PATH } GvInitrdKind;
-typedef enum { GV_NET_USER, GV_NET_NONE } GvNetMode;
+/* Values in the order of [net] mode's schema entry. */
+typedef enum { GV_NET_USER, GV_NET_NONE, GV_NET_BRIDGE, GV_NET_SWITCH } GvNetMode;
 
 const char *gv_accel_name(GvAccel accel);
 const char *gv_firmware_name(GvFirmware fw);
+const char *gv_net_mode_name(GvNetMode mode);
 
 typedef struct {
 	char *id;          /* NAME of [share NAME] */
@@ -51,6 +53,30 @@ typedef struct {
 	guint16 host_port;
 	guint16 guest_port;
 } GvForward;
+
+/*
+ * At most 8 NICs: each bridge or switch NIC hands QEMU one descriptor
+ * (argv.h), and more than a handful per VM is a sign of a mistake.
+ */
+#define GV_NICS_MAX 8
+
+/* One network card: [net] (id "") or [net NAME]. */
+typedef struct {
+	char *id;           /* "" for [net], NAME for [net NAME] */
+	char *group;        /* "net" or "net NAME", for messages */
+	char *netdev;       /* QEMU netdev id: "net0" for [net], else "net-NAME" */
+	GvNetMode mode;     /* never GV_NET_NONE: such groups add no NIC */
+	char *mac;          /* "52:54:xx:xx:xx:xx" */
+	char *bridge;       /* GV_NET_BRIDGE: the host bridge */
+	char *network;      /* GV_NET_SWITCH: the switch network's name */
+	char *address;      /* guest "A.B.C.D/PREFIX"; NULL: none, or leased */
+	gboolean lease;     /* GV_NET_SWITCH: grainvm leases the guest an address */
+	char *gateway;      /* guest default route, or NULL */
+	char *dns;          /* guest nameserver, or NULL */
+	guint mtu;          /* GV_NET_SWITCH: the guest's MTU; 0: the guest's default */
+	GPtrArray *forwards; /* GvForward*; GV_NET_USER only */
+	gboolean auto_forward; /* GV_NET_USER: forward the guest's listening TCP ports */
+} GvNic;
 
 typedef struct {
 	char *project_dir;  /* directory of grainvm.conf, or the cwd */
@@ -75,8 +101,7 @@ typedef struct {
 
 	GPtrArray *shares;  /* GvShare*, enabled ones only, sorted by id */
 
-	GvNetMode net_mode;
-	GPtrArray *forwards; /* GvForward* */
+	GPtrArray *nics;    /* GvNic*: [net] first, then [net NAME] by NAME */
 
 	/* [nixos]: at most one of system and flake; then store is set too. */
 	char *nixos_system; /* absolute path of a toplevel (or a link to one) */
@@ -131,6 +156,14 @@ char *gv_spec_load_name(const char *dir, const char *file, GError **error);
  */
 char *gv_spec_to_data(const GvSpec *spec, gboolean with_origins);
 
+/**
+ * gv_mac_for_name() - a stable, locally administered MAC for a name
+ * @name: the VM's name for its [net] NIC, "VM/NIC" for [net NIC]
+ *
+ * Return: (transfer full): "52:54:xx:xx:xx:xx".
+ */
+char *gv_mac_for_name(const char *name);
+
 /** gv_spec_name_valid() - TRUE for 1-63 chars of [A-Za-z0-9_.-], not starting with '.' or '-' */
 gboolean gv_spec_name_valid(const char *name);
 
@@ -164,6 +197,15 @@ gboolean gv_parse_size(const char *text, guint64 bare_unit, guint64 *out);
  */
 gboolean gv_parse_forward(const char *text, GvForward *out, GError **error);
 void gv_forward_free(GvForward *fwd);
+
+/**
+ * gv_spec_first_nic() - the first NIC of a mode
+ * @spec: a loaded spec
+ * @mode: the mode
+ *
+ * Return: (transfer none) (nullable): the NIC, NULL when there is none.
+ */
+const GvNic *gv_spec_first_nic(const GvSpec *spec, GvNetMode mode);
 
 /** Names of the schema's keys, for the docs check: "vm.name", "share.source", ... */
 const char *const *gv_spec_key_names(void);

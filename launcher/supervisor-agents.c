@@ -352,6 +352,18 @@ static void on_status_grain(GvQmpClient *client, JsonNode *ret, const GError *er
 		status_reply(sv, r);
 }
 
+/* The guest's addresses for status and `grainvm ip` (supervisor-net.c), then grain-status. */
+static void on_status_interfaces(GvQmpClient *client, JsonNode *ret, const GError *error,
+				 gpointer data)
+{
+	StatusReq *r = data;
+	Supervisor *sv = r->client->sv;
+	sv_net_set_interfaces(sv, ret);
+	if (!gv_qmp_client_call(client, "grain-status", NULL, STATUS_REFRESH_MS, on_status_grain,
+				r, NULL))
+		status_reply(sv, r);
+}
+
 static void on_status_qga(Supervisor *sv, JsonObject *status, const GError *error, gpointer data)
 {
 	StatusReq *r = data;
@@ -385,8 +397,10 @@ void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id)
 		r->note = g_strdup("the agent's channel is held up by a client that does not read "
 				   "its output; agent facts are from before");
 	} else if (sv_agent_usable(sv)) {
-		if (gv_qmp_client_call(sv->agent, "grain-status", NULL, STATUS_REFRESH_MS,
-				       on_status_grain, r, NULL))
+		gboolean ifs = sv_net_wants_interfaces(sv);
+		if (gv_qmp_client_call(sv->agent, ifs ? "guest-network-get-interfaces" : "grain-status",
+				       NULL, STATUS_REFRESH_MS,
+				       ifs ? on_status_interfaces : on_status_grain, r, NULL))
 			return;
 	} else if (sv_qga_usable(sv)) {
 		probe_start(sv, on_status_qga, r);

@@ -21,6 +21,9 @@
  *                               (grainvm-agent, else the guest's qemu-ga)
  *   console                     after the {} reply the connection carries raw
  *                               console bytes both ways
+ *   forward-add {rule}          add a host port forward to the first user-mode
+ *   forward-remove {rule}       NIC, or remove one; forward-list: every forward
+ *   forward-list                (supervisor-net.c)
  *
  * Streams (supervisor-stream.c).  These replies are followed, on the same
  * connection, by event lines in QMP's shape, {"event": NAME, "data": {...},
@@ -373,6 +376,8 @@ static void dispatch(ControlClient *c, JsonObject *msg)
 		c->console = TRUE;
 	} else if (sv_stream_dispatch(c, cmd, id, args))
 		; /* exec-* and build-*, in supervisor-stream.c */
+	else if (sv_net_control(c, cmd, id, args))
+		; /* forward-*, in supervisor-net.c */
 	else
 		reply_error(c, id, "CommandNotFound", "The command %s has not been found", cmd);
 }

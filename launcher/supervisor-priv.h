@@ -14,6 +14,7 @@
 
 typedef struct Supervisor Supervisor;
 typedef struct ControlClient ControlClient;
+typedef struct SvNet SvNet;
 
 typedef enum {
 	DOWN_NONE,
@@ -99,6 +100,7 @@ struct Supervisor {
 	gboolean agent_paused;     /* back-pressure: not reading the agent */
 	gint64 paused_since_us;
 	guint backlog_timer;
+	SvNet *net;                /* supervisor-net.c */
 };
 
 typedef struct {
@@ -156,6 +158,18 @@ void sv_control_reply(ControlClient *c, JsonNode *id, JsonNode *ret, const GErro
 void sv_control_close_all(Supervisor *sv);
 void sv_client_send_line(ControlClient *c, JsonObject *msg);
 void sv_client_flush_blocking(ControlClient *c);
+ControlClient *sv_client_ref(ControlClient *c);
+void sv_client_unref(ControlClient *c);
+
+/* supervisor-net.c */
+gboolean sv_net_init(Supervisor *sv, GError **error);
+void sv_net_free(Supervisor *sv);
+gboolean sv_net_open_fds(Supervisor *sv, GArray *src, GArray *dst, GError **error);
+void sv_net_ready(Supervisor *sv);
+void sv_net_state(Supervisor *sv, JsonObject *o);
+gboolean sv_net_wants_interfaces(Supervisor *sv);
+void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply);
+gboolean sv_net_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
 
 /* Helpers both use. */
 int sv_listen_unix(const char *path, GError **error);

@@ -172,9 +172,7 @@ JsonObject *sv_state_object(Supervisor *sv)
 	if (json_object_has_member(sv->plan, "shares"))
 		json_object_set_member(o, "shares",
 				       json_node_copy(json_object_get_member(sv->plan, "shares")));
-	if (json_object_has_member(sv->plan, "forwards"))
-		json_object_set_member(o, "forwards",
-				       json_node_copy(json_object_get_member(sv->plan, "forwards")));
+	sv_net_state(sv, o);
 	if (sv->spawned_wall)
 		json_object_set_int_member(o, "started-at", sv->spawned_wall);
 	if (sv->ready_us && sv->spawned_us)
@@ -620,6 +618,7 @@ void sv_become_ready(Supervisor *sv)
 	sv->ready_us = g_get_monotonic_time();
 	g_clear_handle_id(&sv->ready_timer, g_source_remove);
 	sv_set_phase(sv, GV_PHASE_READY);
+	sv_net_ready(sv);
 	JsonObject *ev = sv_state_object(sv);
 	json_object_set_string_member(ev, "event", "ready");
 	sv_notify(sv, ev);
@@ -898,28 +897,38 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 	const char *socks[4] = { sv->paths->qmp_sock, sv->paths->console_sock,
 				 sv->paths->agent_sock, sv->paths->qga_sock };
 	const int targets[4] = { GV_FD_QMP, GV_FD_CONSOLE, GV_FD_AGENT, GV_FD_QGA };
+	g_autoptr(GArray) src = g_array_new(FALSE, FALSE, sizeof(int));
+	g_autoptr(GArray) dst = g_array_new(FALSE, FALSE, sizeof(int));
 	for (int i = 0; i < 4; i++) {
 		sv->listen_fds[i] = sv_listen_unix(socks[i], error);
 		if (sv->listen_fds[i] < 0)
 			return FALSE;
+		g_array_append_val(src, sv->listen_fds[i]);
+		g_array_append_val(dst, targets[i]);
 	}
-	int log_fd = open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (log_fd < 0) {
+	/* Taps and switch connections: QEMU's from here on (see argv.h). */
+	gboolean ok = sv_net_open_fds(sv, src, dst, error);
+	int log_fd = ok ? open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
+			: -1;
+	if (ok && log_fd < 0) {
 		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s: %s",
 			    sv->paths->qemu_log, g_strerror(errno));
-		return FALSE;
+		ok = FALSE;
 	}
-	sv->spawned_us = g_get_monotonic_time();
-	sv->spawned_wall = g_get_real_time() / G_USEC_PER_SEC;
-	gboolean ok = g_spawn_async_with_pipes_and_fds(
-		NULL, (const char *const *)sv->argv, NULL,
-		G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL, -1, log_fd, log_fd,
-		sv->listen_fds, targets, 4, &sv->qemu_pid, NULL, NULL, NULL, error);
-	close(log_fd);
-	for (int i = 0; i < 4; i++) {
-		close(sv->listen_fds[i]);
+	if (ok) {
+		sv->spawned_us = g_get_monotonic_time();
+		sv->spawned_wall = g_get_real_time() / G_USEC_PER_SEC;
+		ok = g_spawn_async_with_pipes_and_fds(
+			NULL, (const char *const *)sv->argv, NULL,
+			G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL, -1, log_fd, log_fd,
+			(const int *)src->data, (const int *)dst->data, src->len, &sv->qemu_pid,
+			NULL, NULL, NULL, error);
+		close(log_fd);
+	}
+	for (guint i = 0; i < src->len; i++)
+		close(g_array_index(src, int, i));
+	for (int i = 0; i < 4; i++)
 		sv->listen_fds[i] = -1;
-	}
 	if (!ok) {
 		gv_prefix_error(error, "cannot start %s", sv->argv[0]);
 		return FALSE;
@@ -998,6 +1007,7 @@ static void supervisor_free(Supervisor *sv)
 	g_free(sv->shutdown_reason);
 	g_free(sv->agent_problem);
 	g_free(sv->final_reason);
+	sv_net_free(sv);
 	gv_vm_paths_free(sv->paths);
 	g_main_loop_unref(sv->loop);
 	g_free(sv);
@@ -1015,7 +1025,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 	g_autofree char *pid = g_strdup_printf("%d\n", getpid());
 
 	sv->paths = gv_vm_paths_new(name, error);
-	if (!sv->paths || !load_plan(sv, error))
+	if (!sv->paths || !load_plan(sv, error) || !sv_net_init(sv, error))
 		goto out;
 	if (!gv_write_file_atomic(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
 		goto out;

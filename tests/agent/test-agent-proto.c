@@ -2,12 +2,16 @@
 /*
  * test-agent-proto.c - the agent's wire protocol, spoken in raw bytes to
  * the real binary on a unix socket: framing, resynchronisation, id echo,
- * errors, guest-info, grain-status, guest-file-*
+ * errors, guest-info, grain-status, guest-file-*, grain-listeners
  */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "agent-harness.h"
 
@@ -21,6 +25,7 @@ static const char *const all_commands[] = {
 	"guest-get-fsinfo", "guest-network-get-interfaces", "guest-get-time",
 	"grain-exec-start", "grain-exec-input", "grain-exec-signal",
 	"grain-build-start", "grain-build-status", "grain-build-attach",
+	"grain-listeners",
 	NULL,
 };
 
@@ -223,6 +228,96 @@ static void test_grain_status(void)
 	agent_stop(a);
 }
 
+/* A listening TCP socket on @family's any or loopback address; its port in *port. */
+static int listen_tcp(int family, gboolean loopback, int *port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	g_assert_cmpint(fd, >=, 0);
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = loopback ? in6addr_loopback : in6addr_any;
+		len = sizeof(*sin6);
+	}
+	g_assert_cmpint(bind(fd, (struct sockaddr *)&ss, len), ==, 0);
+	g_assert_cmpint(listen(fd, 1), ==, 0);
+	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&ss, &len), ==, 0);
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+}
+
+/* The entry of grain-listeners for @port, or NULL. */
+static JsonObject *find_listener(JsonNode *r, int port)
+{
+	JsonObject *o = json_node_get_object(r);
+	JsonArray *tcp = json_object_get_array_member(o, "tcp");
+	g_assert_false(json_object_get_boolean_member(o, "truncated"));
+	for (guint i = 0; i < json_array_get_length(tcp); i++) {
+		JsonObject *l = json_array_get_object_element(tcp, i);
+		if (json_object_get_int_member(l, "port") == port)
+			return l;
+	}
+	return NULL;
+}
+
+/*
+ * The agent reads the host's /proc/net/tcp{,6} here (service mode): sockets
+ * this test opens appear with their family and address, and are gone once
+ * closed; a connected (not listening) socket is not a listener.
+ */
+static void test_listeners(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	int p4, p6, plo, pcli;
+	int l4 = listen_tcp(AF_INET, FALSE, &p4);
+	int l6 = listen_tcp(AF_INET6, FALSE, &p6);
+	int llo = listen_tcp(AF_INET, TRUE, &plo);
+	int cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(plo),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	g_assert_cmpint(connect(cli, (struct sockaddr *)&to, sizeof(to)), ==, 0);
+	g_assert_cmpint(getsockname(cli, (struct sockaddr *)&me, &len), ==, 0);
+	pcli = ntohs(me.sin_port);
+
+	g_autoptr(JsonNode) r = conn_return(c, "{\"execute\": \"grain-listeners\"}");
+	JsonObject *e4 = find_listener(r, p4), *e6 = find_listener(r, p6), *elo = find_listener(r, plo);
+	g_assert_nonnull(e4);
+	g_assert_cmpstr(json_object_get_string_member(e4, "family"), ==, "ipv4");
+	g_assert_cmpstr(json_object_get_string_member(e4, "address"), ==, "0.0.0.0");
+	g_assert_nonnull(e6);
+	g_assert_cmpstr(json_object_get_string_member(e6, "family"), ==, "ipv6");
+	g_assert_cmpstr(json_object_get_string_member(e6, "address"), ==, "::");
+	g_assert_nonnull(elo);
+	g_assert_cmpstr(json_object_get_string_member(elo, "address"), ==, "127.0.0.1");
+	g_assert_null(find_listener(r, pcli));
+
+	close(l4);
+	close(l6);
+	g_autoptr(JsonNode) r2 = conn_return(c, "{\"execute\": \"grain-listeners\"}");
+	g_assert_null(find_listener(r2, p4));
+	g_assert_null(find_listener(r2, p6));
+	g_assert_nonnull(find_listener(r2, plo));
+	g_autofree char *desc = conn_error(c, "{\"execute\": \"grain-listeners\", "
+					      "\"arguments\": {\"x\": 1}}", "GenericError");
+	g_assert_cmpstr(desc, ==, "Parameter 'x' is unexpected");
+	close(cli);
+	close(llo);
+	conn_close(c);
+	agent_stop(a);
+}
+
 static void test_files(void)
 {
 	Agent *a = agent_start(NULL);
@@ -347,6 +442,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/agent/proto/guest-info", test_guest_info);
 	g_test_add_func("/agent/proto/grain-status", test_grain_status);
 	g_test_add_func("/agent/proto/files", test_files);
+	g_test_add_func("/agent/proto/listeners", test_listeners);
 	g_test_add_func("/agent/proto/reconnect-half-sent", test_reconnect_half_sent);
 	g_test_add_func("/agent/proto/size-cap", test_size_cap);
 	return g_test_run();

@@ -18,7 +18,22 @@ typedef struct {
 	const char *name;
 	const char *conf;
 	GvHostFacts facts;
+	const GvNicFacts *nics; /* facts.nics, one per NIC the spec has */
+	guint n_nics;
 } Case;
+
+/* In spec order ([net], then [net NAME] by NAME): bridge as root (a tap on
+ * fd 7), [net lab] on a switch with a leased address (fd 8), [net nat] user mode. */
+static const GvNicFacts nics_root[] = {
+	{ .fd = 7 },
+	{ .fd = 8, .address = "10.0.2.16/24" },
+	{ .fd = -1 },
+};
+/* Bridge without root: QEMU's helper; a switch NIC whose guest runs its own DHCP. */
+static const GvNicFacts nics_helper[] = {
+	{ .fd = -1, .helper = "/usr/lib/qemu/qemu-bridge-helper" },
+	{ .fd = 7 },
+};
 
 static const Case cases[] = {
 	{ "default-tcg-pvh", "[vm]\nname=golden\n",
@@ -50,6 +65,24 @@ static const Case cases[] = {
 	    .initrd = "/nix/store/1def-initrd-linux-6.6/initrd", .firmware = GV_FIRMWARE_NONE,
 	    .nixos_toplevel = "/nix/store/0abc-nixos-system-nixvm-24.05",
 	    .nixos_params = "loglevel=4 lsm=landlock,yama,bpf" } },
+	{ "nics-bridge-root-switch",
+	  "[vm]\nname=multi\n"
+	  "[net]\nmode=bridge\nbridge=br0\naddress=192.168.7.5/24\ngateway=192.168.7.1\n"
+	  "dns=192.168.7.1\n"
+	  "[net nat]\nauto-forward=true\nforward=8080:80\n"
+	  "[net lab]\nmode=switch\nnetwork=lab\n",
+	  { .qemu = "qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE }, nics_root, G_N_ELEMENTS(nics_root) },
+	{ "nics-bridge-helper",
+	  "[vm]\nname=user1\n"
+	  "[net]\nmode=bridge\nbridge=br-lan\nmac=02:11:22:33:44:55\n"
+	  "[net own]\nmode=switch\naddress=none\n",
+	  { .qemu = "qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE }, nics_helper, G_N_ELEMENTS(nics_helper) },
 };
 
 static char *replace_all(const char *s, const char *from, const char *to)
@@ -61,6 +94,8 @@ static char *replace_all(const char *s, const char *from, const char *to)
 static void test_case(gconstpointer data)
 {
 	const Case *c = data;
+	GvHostFacts facts = c->facts;
+	facts.nics = c->nics;
 	g_autofree char *dir = g_dir_make_tmp("gv-argv-XXXXXX", NULL);
 	g_autofree char *conf = g_build_filename(dir, "grainvm.conf", NULL);
 	g_assert_true(g_file_set_contents(conf, c->conf, -1, NULL));
@@ -68,7 +103,9 @@ static void test_case(gconstpointer data)
 	g_autoptr(GvSpec) spec = gv_spec_load(dir, NULL, NULL, dir, &err);
 	g_assert_no_error(err);
 
-	g_auto(GStrv) argv = gv_qemu_argv(spec, &c->facts);
+	if (c->nics)
+		g_assert_cmpuint(spec->nics->len, ==, c->n_nics);
+	g_auto(GStrv) argv = gv_qemu_argv(spec, &facts);
 	g_autofree char *joined = g_strjoinv("\n", argv);
 	g_autofree char *text = replace_all(joined, dir, "@PROJECT@");
 	g_autofree char *out = g_strconcat(text, "\n", NULL);

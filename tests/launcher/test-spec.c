@@ -71,7 +71,14 @@ static void test_default(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(sh->msize, ==, 512 * 1024);
 	g_assert_cmpstr(sh->cache, ==, "mmap");
 	g_assert_cmpstr(sh->security, ==, "mapped-xattr");
-	g_assert_cmpint(s->net_mode, ==, GV_NET_USER);
+	g_assert_cmpuint(s->nics->len, ==, 1);
+	GvNic *n = g_ptr_array_index(s->nics, 0);
+	g_assert_cmpint(n->mode, ==, GV_NET_USER);
+	g_assert_cmpstr(n->netdev, ==, "net0");
+	g_autofree char *mac = gv_mac_for_name(s->name);
+	g_assert_cmpstr(n->mac, ==, mac);
+	g_assert_cmpstr(n->address, ==, "10.0.2.15/24");
+	g_assert_false(n->auto_forward);
 	/* No build command; the build would start in the workspace. */
 	g_assert_null(s->build_command);
 	g_assert_cmpstr(s->build_workdir, ==, "/mnt/workspace");
@@ -127,8 +134,9 @@ static void test_layers(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(code->mount, ==, "/code");         /* from local, merged into the group */
 	g_assert_true(code->readonly);                     /* kept from grainvm.conf */
 	g_assert_cmpuint(code->msize, ==, 128 * 1024);
-	g_assert_cmpuint(s->forwards->len, ==, 2);
-	GvForward *fw = g_ptr_array_index(s->forwards, 1);
+	GvNic *nic = g_ptr_array_index(s->nics, 0);
+	g_assert_cmpuint(nic->forwards->len, ==, 2);
+	GvForward *fw = g_ptr_array_index(nic->forwards, 1);
 	g_assert_cmpstr(fw->proto, ==, "tcp");
 	g_assert_cmpstr(fw->host_addr, ==, "127.0.0.1");
 	g_assert_cmpuint(fw->host_port, ==, 8080);
@@ -171,7 +179,22 @@ static const BadCase bad_cases[] = {
 	{ "[share x]\nsource=.\nmount=/mnt/workspace\n", NULL, NULL, "is the mount point of another share" },
 	{ "[net]\nforward=tcp:99999:22\n", NULL, NULL, "grainvm.conf: [net] forward: forward \"tcp:99999:22\": ports must be" },
 	{ "[net]\nforward=ssh\n", NULL, NULL, "is not [tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT" },
-	{ "[net]\nmode=bridge\n", NULL, NULL, "grainvm.conf: [net] mode: \"bridge\" is not one of user, none" },
+	{ "[net]\nmode=vde\n", NULL, NULL, "grainvm.conf: [net] mode: \"vde\" is not one of user, none, bridge, switch" },
+	{ "[net]\nmode=bridge\n", NULL, NULL, "grainvm.conf: [net] mode: mode=bridge needs bridge=NAME" },
+	{ "[net]\nmode=bridge\nbridge=br0\nforward=8080:80\n", NULL, NULL, "[net] forward: only for mode=user (this NIC is mode=bridge)" },
+	{ "[net]\nbridge=br0\n", NULL, NULL, "[net] bridge: only for mode=bridge (this NIC is mode=user)" },
+	{ "[net]\nmode=switch\nnetwork=-x\n", NULL, NULL, "[net] network: invalid network name \"-x\"" },
+	{ "[net]\nmode=bridge\nbridge=a/b\n", NULL, NULL, "[net] bridge: \"a/b\" is not an interface name" },
+	{ "[net]\nmode=bridge\nbridge=br0\naddress=10.1.2.3\n", NULL, NULL, "[net] address: \"10.1.2.3\" is not auto, none or an IPv4 address with a prefix" },
+	{ "[net]\nmode=bridge\nbridge=br0\naddress=auto\n", NULL, NULL, "[net] address: auto is only for mode=switch" },
+	{ "[net]\nmode=bridge\nbridge=br0\ngateway=10.1.2.1\n", NULL, NULL, "[net] gateway: needs a static address=" },
+	{ "[net]\nmac=53:54:00:12:34:56\n", NULL, NULL, "[net] mac: \"53:54:00:12:34:56\" is not a unicast MAC" },
+	{ "[net]\nmac=52:54:00:12:34:56\n[net b]\nmac=52:54:00:12:34:56\n", NULL, NULL, "[net b] mac: 52:54:00:12:34:56 is also the MAC of [net]" },
+	{ "[net bad.name]\nmode=user\n", NULL, NULL, "unknown group [net bad.name]" },
+	{ "[net]\nmtu=9000\n", NULL, NULL, "[net] mtu: only for mode=switch (this NIC is mode=user)" },
+	{ "[net]\nmode=switch\nmtu=70000\n", NULL, NULL, "[net] mtu: \"70000\" is not a whole number from 576 to 65520" },
+	{ "[net]\nmode=none\nforward=8080:80\n", NULL, NULL, "[net] forward: only for mode=user (this NIC is mode=none)" },
+	{ NULL, NULL, "net.lan.mode=bridge", "--set net.lan.mode=bridge: [net lan] mode: mode=bridge needs bridge=NAME" },
 	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
 	{ NULL, "[vm]\nmemory=lots\n", NULL, "grainvm.local.conf: [vm] memory: invalid size" },
 	{ NULL, NULL, "vm.memory=lots", "--set vm.memory=lots: [vm] memory: invalid size" },
@@ -274,6 +297,73 @@ static void test_name_lenient(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(name, ==, "keepme");
 }
 
+/* [net] and [net NAME]: order, modes, defaults, MACs. */
+static void test_nics(Fixture *f, gconstpointer data)
+{
+	write_file(f, "grainvm.conf",
+		   "[vm]\nname=multi\n"
+		   "[net]\nmode=bridge\nbridge=br0\naddress=192.168.7.5/24\ngateway=192.168.7.1\n"
+		   "[net zz]\nmode=switch\nnetwork=lab\n"
+		   "[net aa]\nauto-forward=true\nforward=udp:5353:53\n"
+		   "[net gone]\nmode=none\n"
+		   "[net fixed]\nmode=switch\naddress=10.0.2.50/24\nmac=02:00:00:00:00:01\n"
+		   "[net own]\nmode=switch\naddress=none\nmtu=1500\n");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(s->nics->len, ==, 5);
+	GvNic *br = g_ptr_array_index(s->nics, 0), *aa = g_ptr_array_index(s->nics, 1),
+	      *fixed = g_ptr_array_index(s->nics, 2), *own = g_ptr_array_index(s->nics, 3),
+	      *zz = g_ptr_array_index(s->nics, 4);
+	g_assert_cmpstr(br->id, ==, "");
+	g_assert_cmpint(br->mode, ==, GV_NET_BRIDGE);
+	g_assert_cmpstr(br->bridge, ==, "br0");
+	g_assert_cmpstr(br->address, ==, "192.168.7.5/24");
+	g_assert_cmpstr(br->gateway, ==, "192.168.7.1");
+	g_assert_null(br->dns);
+	g_autofree char *mac0 = gv_mac_for_name("multi");
+	g_assert_cmpstr(br->mac, ==, mac0);
+
+	/* [net NAME] without a mode is user-mode; its MAC is seeded "VM/NAME". */
+	g_assert_cmpstr(aa->id, ==, "aa");
+	g_assert_cmpstr(aa->netdev, ==, "net-aa");
+	g_assert_cmpint(aa->mode, ==, GV_NET_USER);
+	g_assert_true(aa->auto_forward);
+	g_assert_cmpuint(aa->forwards->len, ==, 1);
+	g_autofree char *mac_aa = gv_mac_for_name("multi/aa");
+	g_assert_cmpstr(aa->mac, ==, mac_aa);
+
+	g_assert_cmpstr(fixed->address, ==, "10.0.2.50/24");
+	g_assert_false(fixed->lease);
+	g_assert_cmpstr(fixed->gateway, ==, "10.0.2.2");
+	g_assert_cmpstr(fixed->mac, ==, "02:00:00:00:00:01");
+	g_assert_cmpstr(fixed->network, ==, "default");
+
+	g_assert_null(own->address);
+	g_assert_false(own->lease);
+	g_assert_null(own->gateway);
+	g_assert_cmpuint(own->mtu, ==, 1500);
+
+	g_assert_cmpstr(zz->network, ==, "lab");
+	g_assert_true(zz->lease);
+	g_assert_null(zz->address);
+	g_assert_cmpstr(zz->dns, ==, "10.0.2.3");
+	g_assert_cmpuint(zz->mtu, ==, 65520);
+	g_assert_cmpuint(br->mtu, ==, 0);
+	g_assert_cmpuint(aa->mtu, ==, 0);
+	g_assert_true(gv_spec_first_nic(s, GV_NET_SWITCH) == fixed);
+	g_assert_null(gv_spec_first_nic(s, GV_NET_NONE));
+
+	/* --set reaches [net NAME] without quoting, and mode=none drops the primary. */
+	const char *sets[] = { "net.mode=none", "net.zz.network=other", NULL };
+	g_autoptr(GvSpec) s2 = load(f, sets, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(s2->nics->len, ==, 4);
+	GvNic *first = g_ptr_array_index(s2->nics, 0), *last = g_ptr_array_index(s2->nics, 3);
+	g_assert_cmpstr(first->id, ==, "aa");
+	g_assert_cmpstr(last->network, ==, "other");
+}
+
 static void test_sizes(void)
 {
 	struct { const char *t; guint64 bare; guint64 v; gboolean ok; } c[] = {
@@ -341,6 +431,7 @@ int main(int argc, char **argv)
 	g_test_add("/spec/nixos", Fixture, NULL, fx_setup, test_nixos, fx_teardown);
 	g_test_add("/spec/override-fixes", Fixture, NULL, fx_setup, test_override_fixes, fx_teardown);
 	g_test_add("/spec/name-lenient", Fixture, NULL, fx_setup, test_name_lenient, fx_teardown);
+	g_test_add("/spec/nics", Fixture, NULL, fx_setup, test_nics, fx_teardown);
 	for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
 		g_autofree char *name = g_strdup_printf("/spec/bad/%02zu", i);
 		g_test_add(name, Fixture, &bad_cases[i], fx_setup, test_bad, fx_teardown);
