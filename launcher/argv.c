@@ -188,6 +188,16 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 		g_ptr_array_add(a, gv_kernel_cmdline(spec, facts));
 	}
 
+	if (facts->incoming) {
+		/*
+		 * A snapshot's state, decompressed by the supervisor into a pipe.
+		 * Everything above must be what it was at the save: QEMU loads
+		 * device state into the devices this command line creates.
+		 */
+		add(a, "-incoming");
+		addf(a, "fd:%d", GV_FD_INCOMING);
+	}
+
 	g_ptr_array_add(a, NULL);
 	return (char **)g_ptr_array_free(a, FALSE);
 }

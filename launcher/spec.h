@@ -59,6 +59,7 @@ typedef struct {
 	GvFirmware firmware;
 	char *machine;
 	guint ready_timeout; /* seconds */
+	char *boot_from;    /* snapshot tag `up` restores, or NULL: a cold boot */
 
 	GvKernelKind kernel_kind;
 	char *kernel;       /* GV_KERNEL_PATH: absolute */

@@ -42,6 +42,12 @@ static const Case cases[] = {
 	    .kernel = "/boot/vmlinuz-6.1.0-56-amd64", .initrd = "/tmp/my,initrd.img",
 	    .grainvm_init = FALSE, .firmware = GV_FIRMWARE_NONE,
 	    .disk = "/var/lib/grainvm/odd,1/overlay.qcow2" } },
+	{ "restore-disk", "[vm]\nname=snap\nmemory=512M\n[disk]\nsize=64M\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .disk = "/var/lib/grainvm/snap/snapshot-run.qcow2",
+	    .incoming = TRUE } },
 };
 
 static char *replace_all(const char *s, const char *from, const char *to)

@@ -144,6 +144,7 @@ static const BadCase bad_cases[] = {
 	{ "[net]\nforward=tcp:99999:22\n", NULL, NULL, "grainvm.conf: [net] forward: forward \"tcp:99999:22\": ports must be" },
 	{ "[net]\nforward=ssh\n", NULL, NULL, "is not [tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT" },
 	{ "[net]\nmode=bridge\n", NULL, NULL, "grainvm.conf: [net] mode: \"bridge\" is not one of user, none" },
+	{ "[vm]\nboot-from=../up\n", NULL, NULL, "grainvm.conf: [vm] boot-from: invalid snapshot tag \"../up\"" },
 	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
 	{ NULL, "[vm]\nmemory=lots\n", NULL, "grainvm.local.conf: [vm] memory: invalid size" },
 	{ NULL, NULL, "vm.memory=lots", "--set vm.memory=lots: [vm] memory: invalid size" },
