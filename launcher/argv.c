@@ -190,12 +190,15 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 
 	if (facts->incoming) {
 		/*
-		 * A snapshot's state, decompressed by the supervisor into a pipe.
-		 * Everything above must be what it was at the save: QEMU loads
-		 * device state into the devices this command line creates.
+		 * A snapshot's state, decompressed by the supervisor into a pipe on
+		 * GV_FD_INCOMING.  Deferred: the supervisor first turns on
+		 * migration events (to learn when the load is complete), then
+		 * sends migrate-incoming "fd:7".  Everything above must be what it
+		 * was at the save: QEMU loads device state into the devices this
+		 * command line creates.
 		 */
 		add(a, "-incoming");
-		addf(a, "fd:%d", GV_FD_INCOMING);
+		add(a, "defer");
 	}
 
 	g_ptr_array_add(a, NULL);

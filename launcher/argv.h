@@ -20,7 +20,7 @@ enum {
 	GV_FD_CONSOLE = 4,
 	GV_FD_AGENT = 5,
 	GV_FD_QGA = 6,
-	GV_FD_INCOMING = 7, /* restore: the read end of a pipe carrying the saved state */
+	GV_FD_INCOMING = 7, /* restore: a pipe carrying the saved state (migrate-incoming fd:7) */
 };
 
 #define GV_AGENT_PORT "org.grainvm.agent.0"
@@ -36,7 +36,7 @@ typedef struct {
 	const char *ovmf_vars;   /* GV_FIRMWARE_UEFI: the VM's own variables */
 	GvFirmware firmware;     /* decided: never AUTO */
 	const char *disk;        /* the VM's overlay, or NULL */
-	gboolean incoming;       /* restore a snapshot: the state arrives on GV_FD_INCOMING */
+	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
 } GvHostFacts;
 
 /**

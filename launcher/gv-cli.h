@@ -42,4 +42,5 @@ int gv_cmd_config(int argc, char **argv);
 int gv_cmd_rm(int argc, char **argv);
 int gv_cmd_agent(int argc, char **argv);
 int gv_cmd_image(int argc, char **argv);
+int gv_cmd_snapshot(int argc, char **argv);
 int gv_cmd_supervise(int argc, char **argv);

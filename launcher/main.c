@@ -25,6 +25,7 @@ static const GvCommand commands[] = {
 	{ "config", gv_cmd_config, "Print the merged spec of the current directory" },
 	{ "rm", gv_cmd_rm, "Delete a stopped VM's disk, UEFI variables and logs" },
 	{ "image", gv_cmd_image, "Make and inspect qcow2 images" },
+	{ "snapshot", gv_cmd_snapshot, "Save a running VM's state; list and remove snapshots" },
 	{ "__supervise", gv_cmd_supervise, "internal: the per-VM supervisor", TRUE },
 };
 

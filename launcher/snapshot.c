@@ -404,6 +404,7 @@ void gv_restore_free(GvRestore *r)
 	g_free(r->state);
 	g_free(r->run_overlay);
 	g_free(r->boot);
+	g_free(r->boot_origin);
 	g_free(r);
 }
 
@@ -561,8 +562,9 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(
 		json_object_get_int_member_with_default(m, "created", 0));
 	when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+	r->boot_origin = g_strdup(json_object_get_string_member_with_default(m, "boot", "?"));
 	r->boot = g_strdup_printf("snapshot %s, saved %s (it booted: %s)", tag, when,
-				  json_object_get_string_member_with_default(m, "boot", "?"));
+				  r->boot_origin);
 	if (saved_disk) {
 		/* A new overlay per run: nothing one run writes reaches the next. */
 		r->run_overlay = gv_snapshot_run_overlay(vm);
@@ -588,4 +590,5 @@ void gv_restore_to_plan(const GvRestore *r, JsonObject *plan)
 		json_object_set_string_member(o, "run-overlay", r->run_overlay);
 	json_object_set_object_member(plan, "restore", o);
 	json_object_set_string_member(plan, "boot", r->boot);
+	json_object_set_string_member(plan, "boot-origin", r->boot_origin);
 }

@@ -210,6 +210,7 @@ typedef struct {
 	char *state;          /* the state file the supervisor feeds QEMU */
 	char *run_overlay;    /* the disposable disk, or NULL */
 	char *boot;           /* one line for `up` and `status` */
+	char *boot_origin;    /* what the snapshot's VM booted, for a snapshot of it */
 } GvRestore;
 
 void gv_restore_free(GvRestore *r);

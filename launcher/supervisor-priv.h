@@ -14,6 +14,7 @@
 
 typedef struct Supervisor Supervisor;
 typedef struct ControlClient ControlClient;
+typedef struct SvRestore SvRestore;
 
 typedef enum {
 	DOWN_NONE,
@@ -76,6 +77,8 @@ struct Supervisor {
 	GPtrArray *down_waiters;   /* DownWaiter*: clients waiting for QEMU's end */
 	char *final_reason;
 	int exit_code;
+
+	SvRestore *restore;        /* up --from: supervisor-restore.c; NULL for a cold boot */
 };
 
 typedef struct {
@@ -100,6 +103,19 @@ struct ControlClient {
 JsonObject *sv_state_object(Supervisor *sv);
 void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force);
 void sv_console_write(Supervisor *sv, const guint8 *buf, gsize len);
+
+void sv_cont(Supervisor *sv);
+void sv_agent_check(Supervisor *sv);
+void sv_agent_status_reply(Supervisor *sv, JsonNode *reply, const GError *error);
+
+/* supervisor-restore.c */
+gboolean sv_restore_load(Supervisor *sv, GError **error);
+int sv_restore_qemu_fd(Supervisor *sv, GError **error);
+void sv_restore_spawned(Supervisor *sv, gboolean spawned);
+void sv_restore_qmp_ready(Supervisor *sv);
+gboolean sv_restore_thaw(Supervisor *sv);
+void sv_restore_explain(Supervisor *sv, GvPhase *phase, char **reason, int *code);
+void sv_restore_free(Supervisor *sv);
 
 /* supervisor-control.c */
 gboolean sv_control_listen(Supervisor *sv, GError **error);

@@ -54,8 +54,6 @@
 #define QUIT_WAIT_S 5
 #define KILL_WAIT_S 5
 
-static void sv_agent_check(Supervisor *sv);
-
 /* ---- sockets ---------------------------------------------------------------- */
 
 int sv_listen_unix(const char *path, GError **error)
@@ -317,6 +315,7 @@ static void sv_classify_exit(Supervisor *sv, int status)
 		phase = GV_PHASE_CRASHED;
 		code = GV_EXIT_FAILED;
 	}
+	sv_restore_explain(sv, &phase, &reason, &code);
 	g_free(sv->final_reason);
 	sv->final_reason = reason;
 	sv->exit_code = code;
@@ -572,11 +571,9 @@ static gboolean on_agent_poll(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
+/* A grain-status answer (or grain-thaw's, which is the same): ready yet? */
+void sv_agent_status_reply(Supervisor *sv, JsonNode *r, const GError *err)
 {
-	Supervisor *sv = data;
-	g_autoptr(GError) err = NULL;
-	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
 	sv->agent_in_flight = FALSE;
 	if (sv->phase >= GV_PHASE_STOPPING)
 		return;
@@ -599,6 +596,14 @@ static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
 		sv->agent_poll = g_timeout_add(AGENT_STATUS_POLL_MS, on_agent_poll, sv);
 }
 
+static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
+	sv_agent_status_reply(sv, r, err);
+}
+
 static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Supervisor *sv = data;
@@ -615,8 +620,8 @@ static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
 	sv_agent_check(sv);
 }
 
-/* Handshake if needed, then grain-status. */
-static void sv_agent_check(Supervisor *sv)
+/* Handshake if needed, then grain-status (grain-thaw first after a restore). */
+void sv_agent_check(Supervisor *sv)
 {
 	if (!sv->agent || sv->agent_in_flight || gv_qmp_client_is_closed(sv->agent))
 		return;
@@ -624,7 +629,7 @@ static void sv_agent_check(Supervisor *sv)
 	if (!sv->agent_synced)
 		gv_qmp_client_handshake_async(sv->agent, AGENT_HANDSHAKE_MS, NULL,
 					      on_agent_handshake, sv);
-	else
+	else if (!sv_restore_thaw(sv))
 		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, AGENT_HANDSHAKE_MS,
 					    NULL, on_grain_status, sv);
 }
@@ -667,7 +672,9 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 	} else if (!strcmp(event, "VSERPORT_CHANGE") && data) {
 		const char *id = json_object_get_string_member_with_default(data, "id", "");
 		gboolean open = json_object_get_boolean_member_with_default(data, "open", FALSE);
-		if (!strcmp(id, "agent0")) {
+		if (!strcmp(id, "agent0") && !(sv->restore && open && sv->agent_port_open)) {
+			/* (A restored guest's port was open all along: its replayed
+			 * "open" after cont is no new agent.) */
 			sv->agent_port_open = open;
 			/* A reopened port is a restarted agent: resync before trusting it. */
 			sv->agent_synced = FALSE;
@@ -684,8 +691,20 @@ static void on_cont(GObject *src, GAsyncResult *res, gpointer data)
 	Supervisor *sv = data;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, &err);
-	if (!r)
+	if (!r) {
 		set_problem(sv, g_strdup_printf("QMP cont failed: %s", err->message));
+		return;
+	}
+	if (sv->restore) {
+		/* The restored guest's agent port is open already: talk to it now. */
+		sv->agent_port_open = TRUE;
+		sv_agent_check(sv);
+	}
+}
+
+void sv_cont(Supervisor *sv)
+{
+	gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
 }
 
 static void on_qmp_handshake(GObject *src, GAsyncResult *res, gpointer data)
@@ -703,7 +722,10 @@ static void on_qmp_handshake(GObject *src, GAsyncResult *res, gpointer data)
 		return;
 	}
 	sv_set_phase(sv, GV_PHASE_BOOTING);
-	gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
+	if (sv->restore)
+		sv_restore_qmp_ready(sv); /* cont once the state is in */
+	else
+		sv_cont(sv);
 }
 
 /* ---- setup ---------------------------------------------------------------------------------- */
@@ -737,7 +759,7 @@ static gboolean load_plan(Supervisor *sv, GError **error)
 		g_ptr_array_add(sv->expected_tags,
 				g_strdup(json_object_get_string_member_with_default(s, "tag", "")));
 	}
-	return TRUE;
+	return sv_restore_load(sv, error);
 }
 
 static void qemu_child_setup(gpointer data)
@@ -751,10 +773,17 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 {
 	const char *socks[4] = { sv->paths->qmp_sock, sv->paths->console_sock,
 				 sv->paths->agent_sock, sv->paths->qga_sock };
-	const int targets[4] = { GV_FD_QMP, GV_FD_CONSOLE, GV_FD_AGENT, GV_FD_QGA };
+	const int targets[5] = { GV_FD_QMP, GV_FD_CONSOLE, GV_FD_AGENT, GV_FD_QGA,
+				 GV_FD_INCOMING };
+	int fds[5], nfds = 4;
 	for (int i = 0; i < 4; i++) {
-		sv->listen_fds[i] = sv_listen_unix(socks[i], error);
+		sv->listen_fds[i] = fds[i] = sv_listen_unix(socks[i], error);
 		if (sv->listen_fds[i] < 0)
+			return FALSE;
+	}
+	if (sv->restore) {
+		fds[nfds++] = sv_restore_qemu_fd(sv, error);
+		if (fds[4] < 0)
 			return FALSE;
 	}
 	int log_fd = open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -768,8 +797,10 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 	gboolean ok = g_spawn_async_with_pipes_and_fds(
 		NULL, (const char *const *)sv->argv, NULL,
 		G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL, -1, log_fd, log_fd,
-		sv->listen_fds, targets, 4, &sv->qemu_pid, NULL, NULL, NULL, error);
+		fds, targets, nfds, &sv->qemu_pid, NULL, NULL, NULL, error);
 	close(log_fd);
+	if (sv->restore)
+		sv_restore_spawned(sv, ok);
 	for (int i = 0; i < 4; i++) {
 		close(sv->listen_fds[i]);
 		sv->listen_fds[i] = -1;
@@ -817,6 +848,7 @@ static void supervisor_free(Supervisor *sv)
 	g_clear_handle_id(&sv->agent_poll, g_source_remove);
 	g_clear_handle_id(&sv->console_watch, g_source_remove);
 	g_clear_handle_id(&sv->control_watch, g_source_remove);
+	sv_restore_free(sv);
 	if (sv->console_fd >= 0)
 		close(sv->console_fd);
 	if (sv->console_log_fd >= 0)
