@@ -481,8 +481,7 @@ static int cmd_save(int argc, char **argv)
 		       s.paused_s, state, raw);
 		if (json_object_has_member(plan, "disk"))
 			printf("  disk     %s\n", disk);
-		printf("  %s      grainvm up %s --from %s\n", stop ? "up" : "restore", paths->name,
-		       tag);
+		printf("  restore  grainvm up %s --from %s\n", paths->name, tag);
 	}
 	g_free(s.stage);
 	g_free(s.qemu_version);

@@ -116,16 +116,25 @@ static void maybe_cont(SvRestore *r)
 	}
 }
 
+/* The feeder has ended (or is ending): take its result. */
+static void collect(SvRestore *r)
+{
+	if (!r->feeder)
+		return;
+	g_thread_join(r->feeder);
+	r->feeder = NULL;
+	g_source_remove_by_user_data(r); /* its on_fed, if not run yet */
+	r->fed = TRUE;
+	if (r->thread_error && !r->feed_error)
+		r->feed_error = g_steal_pointer(&r->thread_error);
+	g_clear_error(&r->thread_error);
+}
+
 static gboolean on_fed(gpointer data)
 {
 	SvRestore *r = data;
 	Supervisor *sv = r->sv;
-	r->fed = TRUE;
-	g_thread_join(r->feeder);
-	r->feeder = NULL;
-	if (r->thread_error && !r->feed_error)
-		r->feed_error = g_steal_pointer(&r->thread_error);
-	g_clear_error(&r->thread_error);
+	collect(r);
 	if (r->feed_error) {
 		/* Never let a guest run from a damaged state; QEMU may have taken it whole. */
 		if (sv->qemu_pid > 0 && !sv->qemu_exited)
@@ -144,7 +153,8 @@ static gpointer feeder_main(gpointer data)
 	close(r->pipe_w);
 	r->pipe_w = -1;
 	r->thread_error = err;
-	g_idle_add(on_fed, r);
+	/* High priority: before the child watch that QEMU's exit may trigger. */
+	g_idle_add_full(G_PRIORITY_HIGH, on_fed, r, NULL);
 	return NULL;
 }
 
@@ -236,6 +246,8 @@ void sv_restore_explain(Supervisor *sv, GvPhase *phase, char **reason, int *code
 	SvRestore *r = sv->restore;
 	if (!r || sv->phase >= GV_PHASE_READY)
 		return;
+	/* QEMU may have died of the feeder's early end before on_fed ran. */
+	collect(r);
 	char *why;
 	/* A broken pipe only means QEMU went first; its own reason says why. */
 	if (r->feed_error && !g_error_matches(r->feed_error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
@@ -257,11 +269,8 @@ void sv_restore_free(Supervisor *sv)
 	if (!r)
 		return;
 	sv->restore = NULL;
-	if (r->feeder) {
-		/* QEMU is gone by now, so a blocked write has failed with EPIPE. */
-		g_thread_join(r->feeder);
-		g_source_remove_by_user_data(r); /* its on_fed, if not run yet */
-	}
+	/* QEMU is gone by now, so a blocked write has failed with EPIPE. */
+	collect(r);
 	close_fd(&r->pipe_r);
 	close_fd(&r->pipe_w);
 	/* Disposable by design: the next run starts from the snapshot's disk again. */
