@@ -317,7 +317,7 @@ int gv_cmd_up(int argc, char **argv)
 	g_autoptr(JsonNode) plan_node = json_node_init_object(json_node_alloc(), plan);
 	g_autofree char *plan_text = gv_json_to_string(plan_node, TRUE);
 	g_autofree char *spec_text = gv_spec_to_data(spec, TRUE);
-	if (!gv_write_file_atomic(paths->plan, plan_text, strlen(plan_text), 0600, &err) ||
+	if (!gv_write_runtime_file(paths->plan, plan_text, strlen(plan_text), 0600, &err) ||
 	    !gv_write_file_atomic(paths->spec, spec_text, strlen(spec_text), 0600, &err)) {
 		gv_prepared_remove_created(prep);
 		close(lock_fd);

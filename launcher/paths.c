@@ -124,8 +124,8 @@ gboolean gv_mkdir_private(const char *dir, GError **error)
 	return TRUE;
 }
 
-gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
-			      mode_t mode, GError **error)
+static gboolean write_atomic(const char *path, const void *data, gsize len, mode_t mode,
+			     gboolean sync, GError **error)
 {
 	g_autofree char *tmp = g_strdup_printf("%s.tmp-XXXXXX", path);
 	int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, mode);
@@ -146,7 +146,7 @@ gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
 		p += n;
 		left -= (gsize)n;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+	if (fchmod(fd, mode) < 0 || (sync && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -165,6 +165,18 @@ fail:;
 	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
 		    "cannot write %s: %s", path, g_strerror(err));
 	return FALSE;
+}
+
+gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
+			      mode_t mode, GError **error)
+{
+	return write_atomic(path, data, len, mode, TRUE, error);
+}
+
+gboolean gv_write_runtime_file(const char *path, const void *data, gsize len, mode_t mode,
+			       GError **error)
+{
+	return write_atomic(path, data, len, mode, FALSE, error);
 }
 
 gboolean gv_unlink_if_exists(const char *path, GError **error)

@@ -48,7 +48,9 @@ gboolean gv_state_save(int in_fd, const char *path, guint64 *raw_bytes, guint64 
  *
  * The checksum is verified when the frame ends, after the last bytes
  * have been written: the caller must not let the guest run before this
- * has returned TRUE.
+ * has returned TRUE.  When writing fails (QEMU gave up on what it read)
+ * the rest is still decoded, into nothing, so that a corrupt file is
+ * reported as corrupt rather than as the broken pipe it caused.
  *
  * Return: TRUE when the whole frame was written and its checksum held.
  */

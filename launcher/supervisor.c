@@ -810,7 +810,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 		return FALSE;
 	}
 	g_autofree char *pid = g_strdup_printf("%d\n", sv->qemu_pid);
-	gv_write_file_atomic(sv->paths->qemu_pid, pid, strlen(pid), 0600, NULL);
+	gv_write_runtime_file(sv->paths->qemu_pid, pid, strlen(pid), 0600, NULL);
 	sv->child_watch = g_child_watch_add(sv->qemu_pid, on_qemu_exit, sv);
 	return TRUE;
 }
@@ -886,7 +886,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 	sv->paths = gv_vm_paths_new(name, error);
 	if (!sv->paths || !load_plan(sv, error))
 		goto out;
-	if (!gv_write_file_atomic(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
+	if (!gv_write_runtime_file(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
 		goto out;
 	sv->console_log_fd = open(sv->paths->console_log,
 				  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
