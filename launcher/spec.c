@@ -137,9 +137,11 @@ const char *const *gv_spec_key_names(void)
 {
 	static const char *names[G_N_ELEMENTS(schema) + 1];
 	if (!names[0]) {
-		for (gsize i = 0; i < G_N_ELEMENTS(schema); i++)
-			names[i] = g_intern_string(g_strdup_printf(
-				"%s.%s", group_names[schema[i].group], schema[i].key));
+		for (gsize i = 0; i < G_N_ELEMENTS(schema); i++) {
+			g_autofree char *n = g_strdup_printf("%s.%s", group_names[schema[i].group],
+							     schema[i].key);
+			names[i] = g_intern_string(n);
+		}
 	}
 	return names;
 }
