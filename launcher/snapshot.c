@@ -219,23 +219,23 @@ gboolean gv_snapshot_commit(const GvVmPaths *vm, const char *tag, const char *st
 {
 	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
 	*replaced = FALSE;
-	if (rename(stage, sp->dir) == 0)
-		return TRUE;
-	if (errno != EEXIST && errno != ENOTEMPTY)
-		goto fail;
-	/* TAG exists: swap, so that TAG is never missing, then drop the old one. */
-	if (renameat2(AT_FDCWD, stage, AT_FDCWD, sp->dir, RENAME_EXCHANGE) < 0)
-		goto fail;
-	*replaced = TRUE;
-	g_autoptr(GError) err = NULL;
-	if (!gv_rm_rf(stage, &err))
-		g_printerr("grainvm: the replaced snapshot stays in %s: %s\n", stage, err->message);
+	int rc = rename(stage, sp->dir);
+	if (rc < 0 && (errno == EEXIST || errno == ENOTEMPTY)) {
+		/* TAG exists: swap, so that TAG is never missing, then drop the old one. */
+		rc = renameat2(AT_FDCWD, stage, AT_FDCWD, sp->dir, RENAME_EXCHANGE);
+		*replaced = rc == 0;
+	}
+	if (rc < 0) {
+		int e = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e),
+			    "cannot rename %s to %s: %s", stage, sp->dir, g_strerror(e));
+		return FALSE;
+	}
+	/* Should this fail, the old one stays as a hidden .stage-* directory:
+	 * never listed, never restored, removed with the VM. */
+	if (*replaced)
+		gv_rm_rf(stage, NULL);
 	return TRUE;
-fail:;
-	int e = errno;
-	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot rename %s to %s: %s",
-		    stage, sp->dir, g_strerror(e));
-	return FALSE;
 }
 
 /* Copy [off, off+len) of @in to @out at the same offset. */
