@@ -511,6 +511,10 @@ static int cmd_list(int argc, char **argv)
 	g_autoptr(GvVmPaths) paths = gv_cli_vm_paths(argv[1], &err);
 	if (!paths)
 		return gv_cli_error(err);
+	if (!g_file_test(paths->state_dir, G_FILE_TEST_IS_DIR)) {
+		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "no vm named %s", paths->name);
+		return gv_cli_error(err);
+	}
 	g_autoptr(GPtrArray) all = gv_snapshot_list(paths, &err);
 	if (!all)
 		return gv_cli_error(err);
