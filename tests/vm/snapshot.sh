@@ -15,7 +15,7 @@
 
 vm=$PREFIX-snap
 p=$(new_project "$vm")
-cd "$p"
+cd "$p" || exit 1
 
 # guest_sh VM CMD: run CMD with the guest's sh, wait, print its stdout, return its status.
 guest_sh() {
@@ -134,7 +134,7 @@ echo "$OUT" | grep -q "has no snapshots" || fail "t1 still listed: $OUT"
 d=$PREFIX-disk
 dp=$(new_project "$d")
 printf '[disk]\nsize=16M\n' >>"$dp/grainvm.conf"
-cd "$dp"
+cd "$dp" || exit 1
 expect_code 0 "$GRAINVM" up -q
 h=$("$GRAINVM" agent "$d" guest-file-open '{"path":"/dev/vda","mode":"r+"}')
 "$GRAINVM" agent "$d" guest-file-write "{\"handle\":$h,\"buf-b64\":\"$(printf 'on the disk before the save' | base64 -w0)\"}" >/dev/null
