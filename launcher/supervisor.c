@@ -19,7 +19,9 @@
  * agent mounts shares before it opens the port, so in the default guest
  * the first grain-status already says ready; an agent running as a service
  * on a normal distribution may be earlier than its mounts, and then
- * grain-status is asked again every 200 ms.
+ * grain-status is asked again every 200 ms.  A guest restored from a
+ * snapshot (`up --from`, supervisor-restore.c) has its port open already:
+ * there the agent is asked right after "cont", and grain-thaw comes first.
  *
  * Stopping is a ladder (down): ACPI power button, the agent's
  * guest-shutdown, QMP quit, SIGKILL, each rung after the previous one's
