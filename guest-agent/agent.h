@@ -29,6 +29,8 @@ int cmd_guest_ping(struct req *r);
 int cmd_guest_info(struct req *r);
 int cmd_guest_shutdown(struct req *r);
 int cmd_grain_status(struct req *r);
+/* The members of grain-status's object, for commands that return it too. */
+void grain_status_members(struct jw *w);
 
 /* file.c */
 int cmd_guest_file_open(struct req *r);

@@ -19,6 +19,7 @@
 #include "exec.h"
 #include "mounts.h"
 #include "power.h"
+#include "quiesce.h"
 #include "util.h"
 
 enum cmd_id {
@@ -47,6 +48,8 @@ enum cmd_id {
 	CMD_GRAIN_BUILD_STATUS,
 	CMD_GRAIN_BUILD_ATTACH,
 	CMD_GRAIN_LISTENERS,
+	CMD_GRAIN_QUIESCE,
+	CMD_GRAIN_THAW,
 	CMD__COUNT
 };
 
@@ -78,6 +81,8 @@ const struct command agent_commands[] = {
 	[CMD_GRAIN_BUILD_STATUS] = { "grain-build-status", cmd_grain_build_status, true },
 	[CMD_GRAIN_BUILD_ATTACH] = { "grain-build-attach", cmd_grain_build_attach, true },
 	[CMD_GRAIN_LISTENERS] = { "grain-listeners", cmd_grain_listeners, true },
+	[CMD_GRAIN_QUIESCE] = { "grain-quiesce", cmd_grain_quiesce, true },
+	[CMD_GRAIN_THAW] = { "grain-thaw", cmd_grain_thaw, true },
 };
 _Static_assert(ARRAY_SIZE(agent_commands) == CMD__COUNT,
 	       "agent_commands[] must have one entry per enum cmd_id");
@@ -156,24 +161,29 @@ int cmd_guest_shutdown(struct req *r)
 	return 0;
 }
 
-int cmd_grain_status(struct req *r)
+void grain_status_members(struct jw *w)
 {
-	struct jw *w = r->w;
 	char up[64] = "", host[256] = "";
 
-	if (req_check_args(r, NULL, 0) < 0)
-		return -1;
 	read_file("/proc/uptime", up, sizeof(up));
 	gethostname(host, sizeof(host) - 1);
-	jw_obj_open(w);
 	jw_kstr(w, "agent", "grainvm-agent");
 	jw_kstr(w, "version", GV_AGENT_VERSION);
 	jw_kbool(w, "init", agent_init_mode);
 	jw_kbool(w, "ready", mounts_ready());
 	jw_kdouble(w, "uptime", strtod(up, NULL));
 	jw_kstr(w, "hostname", host);
+	jw_kbool(w, "quiesced", quiesce_active());
 	jw_key(w, "mounts");
 	mounts_write_status(w);
-	jw_obj_close(w);
+}
+
+int cmd_grain_status(struct req *r)
+{
+	if (req_check_args(r, NULL, 0) < 0)
+		return -1;
+	jw_obj_open(r->w);
+	grain_status_members(r->w);
+	jw_obj_close(r->w);
 	return 0;
 }

@@ -250,6 +250,19 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 		g_ptr_array_add(a, gv_kernel_cmdline(spec, facts));
 	}
 
+	if (facts->incoming) {
+		/*
+		 * A snapshot's state, decompressed by the supervisor into a pipe on
+		 * GV_FD_INCOMING.  Deferred: the supervisor first turns on
+		 * migration events (to learn when the load is complete), then
+		 * sends migrate-incoming "fd:7".  Everything above must be what it
+		 * was at the save: QEMU loads device state into the devices this
+		 * command line creates.
+		 */
+		add(a, "-incoming");
+		add(a, "defer");
+	}
+
 	g_ptr_array_add(a, NULL);
 	return (char **)g_ptr_array_free(a, FALSE);
 }

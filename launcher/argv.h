@@ -20,7 +20,8 @@ enum {
 	GV_FD_CONSOLE = 4,
 	GV_FD_AGENT = 5,
 	GV_FD_QGA = 6,
-	GV_FD_NIC_BASE = 7, /* then one per bridge (as root) or switch NIC, in NIC order */
+	GV_FD_INCOMING = 7, /* restore: a pipe carrying the saved state (migrate-incoming fd:7) */
+	GV_FD_NIC_BASE = 8, /* then one per bridge (as root) or switch NIC, in NIC order */
 };
 
 #define GV_AGENT_PORT "org.grainvm.agent.0"
@@ -47,6 +48,7 @@ typedef struct {
 	const char *nixos_toplevel; /* [nixos]: boot with init=TOPLEVEL/init, or NULL */
 	const char *nixos_params;   /* [nixos]: the system's kernel-params */
 	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
+	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
 } GvHostFacts;
 
 /**

@@ -26,6 +26,7 @@
 #include "gv-cli.h"
 #include "gv-error.h"
 #include "prepare.h"
+#include "snapshot.h"
 #include "spec.h"
 #include "supervisor.h"
 #include "vmstate.h"
@@ -115,6 +116,11 @@ static JsonObject *make_plan(const GvSpec *spec, const GvPrepared *prep, char **
 	json_object_set_string_member(plan, "project-dir", spec->project_dir);
 	json_object_set_int_member(plan, "memory", (gint64)spec->memory);
 	json_object_set_int_member(plan, "cpus", spec->cpus);
+	/* For `snapshot save`: the image QEMU writes and the base it must stay on. */
+	if (prep->disk)
+		json_object_set_string_member(plan, "disk", prep->disk);
+	if (spec->disk_image)
+		json_object_set_string_member(plan, "disk-image", spec->disk_image);
 	JsonArray *shares = json_array_new();
 	for (guint i = 0; i < spec->shares->len; i++) {
 		const GvShare *s = g_ptr_array_index(spec->shares, i);
@@ -252,6 +258,7 @@ int gv_cmd_up(int argc, char **argv)
 {
 	g_autofree char *file = NULL;
 	g_auto(GStrv) sets = NULL;
+	g_autofree char *from = NULL;
 	gboolean foreground = FALSE, json = FALSE, quiet = FALSE, dry_run = FALSE;
 	const GOptionEntry entries[] = {
 		{ "file", 'f', 0, G_OPTION_ARG_FILENAME, &file, "Spec file instead of ./grainvm.conf", "FILE" },
@@ -260,6 +267,7 @@ int gv_cmd_up(int argc, char **argv)
 		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the ready report as JSON", NULL },
 		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL },
 		{ "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Print the QEMU command line (a JSON array with --json) and start nothing", NULL },
+		{ "from", 0, 0, G_OPTION_ARG_STRING, &from, "Restore snapshot TAG (grainvm snapshot save) instead of booting; \"\" boots cold despite [vm] boot-from", "TAG" },
 		{ NULL },
 	};
 	int code;
@@ -320,6 +328,18 @@ int gv_cmd_up(int argc, char **argv)
 	for (guint i = 0; i < prep->notes->len && !quiet; i++)
 		g_printerr("grainvm: note: %s\n", (char *)g_ptr_array_index(prep->notes, i));
 
+	/* A snapshot to restore: checked against the spec before anything starts. */
+	const char *tag = from ? from : spec->boot_from;
+	g_autoptr(GvRestore) restore = NULL;
+	if (tag && *tag) {
+		restore = gv_snapshot_restore_prepare(paths, tag, spec, prep, &err);
+		if (!restore) {
+			gv_prepared_remove_created(prep);
+			close(lock_fd);
+			return gv_cli_error(err);
+		}
+	}
+
 	g_auto(GStrv) qargv = gv_qemu_argv(spec, &prep->facts);
 	if (dry_run) {
 		/* Nothing may remain of a dry run but the content-keyed caches. */
@@ -329,10 +349,12 @@ int gv_cmd_up(int argc, char **argv)
 		return GV_EXIT_OK;
 	}
 	g_autoptr(JsonObject) plan = make_plan(spec, prep, qargv);
+	if (restore)
+		gv_restore_to_plan(restore, plan);
 	g_autoptr(JsonNode) plan_node = json_node_init_object(json_node_alloc(), plan);
 	g_autofree char *plan_text = gv_json_to_string(plan_node, TRUE);
 	g_autofree char *spec_text = gv_spec_to_data(spec, TRUE);
-	if (!gv_write_file_atomic(paths->plan, plan_text, strlen(plan_text), 0600, &err) ||
+	if (!gv_write_runtime_file(paths->plan, plan_text, strlen(plan_text), 0600, &err) ||
 	    !gv_write_file_atomic(paths->spec, spec_text, strlen(spec_text), 0600, &err)) {
 		gv_prepared_remove_created(prep);
 		close(lock_fd);

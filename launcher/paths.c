@@ -143,8 +143,8 @@ gboolean gv_write_all(int fd, const void *buf, gsize len)
 	return TRUE;
 }
 
-gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
-			      mode_t mode, GError **error)
+static gboolean write_atomic(const char *path, const void *data, gsize len, mode_t mode,
+			     gboolean sync, GError **error)
 {
 	g_autofree char *tmp = g_strdup_printf("%s.tmp-XXXXXX", path);
 	int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, mode);
@@ -156,7 +156,7 @@ gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
 	}
 	if (!gv_write_all(fd, data, len))
 		goto fail;
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+	if (fchmod(fd, mode) < 0 || (sync && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -175,6 +175,18 @@ fail:;
 	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
 		    "cannot write %s: %s", path, g_strerror(err));
 	return FALSE;
+}
+
+gboolean gv_write_file_atomic(const char *path, const void *data, gsize len,
+			      mode_t mode, GError **error)
+{
+	return write_atomic(path, data, len, mode, TRUE, error);
+}
+
+gboolean gv_write_runtime_file(const char *path, const void *data, gsize len, mode_t mode,
+			       GError **error)
+{
+	return write_atomic(path, data, len, mode, FALSE, error);
 }
 
 gboolean gv_unlink_if_exists(const char *path, GError **error)

@@ -114,6 +114,7 @@ static const KeySchema schema[] = {
 	{ G_VM, "machine", T_ENUM, "q35|pc" },
 	{ G_VM, "cpu", T_CPU },
 	{ G_VM, "ready-timeout", T_UINT, NULL, 1, 86400 },
+	{ G_VM, "boot-from", T_STR },
 	{ G_BOOT, "kernel", T_KERNEL },
 	{ G_BOOT, "initrd", T_INITRD },
 	{ G_BOOT, "cmdline", T_STR },
@@ -821,6 +822,7 @@ void gv_spec_free(GvSpec *spec)
 	g_free(spec->name);
 	g_free(spec->machine);
 	g_free(spec->cpu);
+	g_free(spec->boot_from);
 	g_free(spec->kernel);
 	g_free(spec->initrd);
 	g_free(spec->cmdline);
@@ -1248,6 +1250,14 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 	spec->cpu = get(m, "vm", "cpu");
 	g_autofree char *rt = get(m, "vm", "ready-timeout");
 	spec->ready_timeout = rt ? (guint)g_ascii_strtoull(rt, NULL, 10) : 300;
+	/* Empty is "no snapshot", so --set vm.boot-from= asks for a cold boot. */
+	g_autofree char *from = get(m, "vm", "boot-from");
+	if (from && *from && !gv_spec_name_valid(from))
+		return fail_key(m, "vm", "boot-from", error,
+				"invalid snapshot tag \"%s\" (1-63 of A-Z a-z 0-9 _ . -, "
+				"not starting with . or -)", from);
+	if (from && *from)
+		spec->boot_from = g_steal_pointer(&from);
 
 	g_autofree char *image = get(m, "disk", "image");
 	if (image && *image) {

@@ -88,6 +88,7 @@ typedef struct {
 	char *machine;
 	char *cpu;          /* QEMU -cpu model, NULL: host under KVM, max under TCG */
 	guint ready_timeout; /* seconds */
+	char *boot_from;    /* snapshot tag `up` restores, or NULL: a cold boot */
 
 	GvKernelKind kernel_kind;
 	char *kernel;       /* GV_KERNEL_PATH: absolute */

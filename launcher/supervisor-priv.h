@@ -15,6 +15,7 @@
 typedef struct Supervisor Supervisor;
 typedef struct ControlClient ControlClient;
 typedef struct SvNet SvNet;
+typedef struct SvRestore SvRestore;
 
 typedef enum {
 	DOWN_NONE,
@@ -101,6 +102,7 @@ struct Supervisor {
 	gint64 paused_since_us;
 	guint backlog_timer;
 	SvNet *net;                /* supervisor-net.c */
+	SvRestore *restore;        /* up --from: supervisor-restore.c; NULL for a cold boot */
 };
 
 typedef struct {
@@ -145,6 +147,18 @@ void sv_stream_free(Supervisor *sv);
 gboolean sv_stream_dispatch(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
 void sv_stream_client_closed(Supervisor *sv, ControlClient *c);
 void sv_stream_backlog_changed(Supervisor *sv);
+void sv_cont(Supervisor *sv);
+void sv_agent_check(Supervisor *sv);
+void sv_agent_status_reply(Supervisor *sv, JsonNode *reply, const GError *error);
+
+/* supervisor-restore.c */
+gboolean sv_restore_load(Supervisor *sv, GError **error);
+int sv_restore_qemu_fd(Supervisor *sv, GError **error);
+void sv_restore_spawned(Supervisor *sv, gboolean spawned);
+void sv_restore_qmp_ready(Supervisor *sv);
+gboolean sv_restore_thaw(Supervisor *sv);
+void sv_restore_explain(Supervisor *sv, GvPhase *phase, char **reason, int *code);
+void sv_restore_free(Supervisor *sv);
 
 /* supervisor-control.c */
 ControlClient *sv_client_ref(ControlClient *c);

@@ -19,7 +19,9 @@
  * agent mounts shares before it opens the port, so in the default guest
  * the first grain-status already says ready; an agent running as a service
  * on a normal distribution may be earlier than its mounts, and then
- * grain-status is asked again every 200 ms.
+ * grain-status is asked again every 200 ms.  A guest restored from a
+ * snapshot (`up --from`, supervisor-restore.c) has its port open already:
+ * there the agent is asked right after "cont", and grain-thaw comes first.
  *
  * A guest that runs only QEMU's qemu-ga (on its own port, qga0) gets the
  * same readiness check through it (supervisor-agents.c); grainvm-agent is
@@ -62,7 +64,6 @@
 #define QUIT_WAIT_S 5
 #define KILL_WAIT_S 5
 
-static void sv_agent_check(Supervisor *sv);
 static void adopt_connected(Supervisor *sv);
 
 /* ---- sockets ---------------------------------------------------------------- */
@@ -327,6 +328,7 @@ static void sv_classify_exit(Supervisor *sv, int status)
 		phase = GV_PHASE_CRASHED;
 		code = GV_EXIT_FAILED;
 	}
+	sv_restore_explain(sv, &phase, &reason, &code);
 	g_free(sv->final_reason);
 	sv->final_reason = reason;
 	sv->exit_code = code;
@@ -636,11 +638,9 @@ static gboolean on_agent_poll(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
+/* A grain-status answer (or grain-thaw's, which is the same): ready yet? */
+void sv_agent_status_reply(Supervisor *sv, JsonNode *r, const GError *err)
 {
-	Supervisor *sv = data;
-	g_autoptr(GError) err = NULL;
-	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
 	sv->agent_in_flight = FALSE;
 	if (sv->phase >= GV_PHASE_STOPPING)
 		return;
@@ -663,6 +663,14 @@ static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
 		sv->agent_poll = g_timeout_add(AGENT_STATUS_POLL_MS, on_agent_poll, sv);
 }
 
+static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
+	sv_agent_status_reply(sv, r, err);
+}
+
 static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Supervisor *sv = data;
@@ -679,8 +687,8 @@ static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
 	sv_agent_check(sv);
 }
 
-/* Handshake if needed, then grain-status. */
-static void sv_agent_check(Supervisor *sv)
+/* Handshake if needed, then grain-status (grain-thaw first after a restore). */
+void sv_agent_check(Supervisor *sv)
 {
 	if (!sv->agent || sv->agent_in_flight || gv_qmp_client_is_closed(sv->agent))
 		return;
@@ -688,7 +696,7 @@ static void sv_agent_check(Supervisor *sv)
 	if (!sv->agent_synced)
 		gv_qmp_client_handshake_async(sv->agent, AGENT_HANDSHAKE_MS, NULL,
 					      on_agent_handshake, sv);
-	else
+	else if (!sv_restore_thaw(sv))
 		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, AGENT_HANDSHAKE_MS,
 					    NULL, on_grain_status, sv);
 }
@@ -731,7 +739,9 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 	} else if (!strcmp(event, "VSERPORT_CHANGE") && data) {
 		const char *id = json_object_get_string_member_with_default(data, "id", "");
 		gboolean open = json_object_get_boolean_member_with_default(data, "open", FALSE);
-		if (!strcmp(id, "agent0")) {
+		if (!strcmp(id, "agent0") && !(sv->restore && open && sv->agent_port_open)) {
+			/* (A restored guest's port was open all along: its replayed
+			 * "open" after cont is no new agent.) */
 			sv->agent_port_open = open;
 			/* A reopened port is a restarted agent: resync before trusting it. */
 			sv->agent_synced = FALSE;
@@ -750,8 +760,20 @@ static void on_cont(GObject *src, GAsyncResult *res, gpointer data)
 	Supervisor *sv = data;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, &err);
-	if (!r)
+	if (!r) {
 		set_problem(sv, g_strdup_printf("QMP cont failed: %s", err->message));
+		return;
+	}
+	if (sv->restore) {
+		/* The restored guest's agent port is open already: talk to it now. */
+		sv->agent_port_open = TRUE;
+		sv_agent_check(sv);
+	}
+}
+
+void sv_cont(Supervisor *sv)
+{
+	gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
 }
 
 static void on_qmp_handshake(GObject *src, GAsyncResult *res, gpointer data)
@@ -773,7 +795,10 @@ static void on_qmp_handshake(GObject *src, GAsyncResult *res, gpointer data)
 		adopt_connected(sv);
 		return;
 	}
-	gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
+	if (sv->restore)
+		sv_restore_qmp_ready(sv); /* cont once the state is in */
+	else
+		sv_cont(sv);
 }
 
 /* ---- adoption: a QEMU whose supervisor died -------------------------------------------- */
@@ -882,7 +907,7 @@ static gboolean load_plan(Supervisor *sv, GError **error)
 		g_ptr_array_add(sv->expected_tags,
 				g_strdup(json_object_get_string_member_with_default(s, "tag", "")));
 	}
-	return TRUE;
+	return sv_restore_load(sv, error);
 }
 
 static void qemu_child_setup(gpointer data)
@@ -908,6 +933,17 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 	}
 	/* Taps and switch connections: QEMU's from here on (see argv.h). */
 	gboolean ok = sv_net_open_fds(sv, src, dst, error);
+	/* Ours to close after the spawn; the restore pipe is supervisor-restore.c's. */
+	guint ours = src->len;
+	if (ok && sv->restore) {
+		int rfd = sv_restore_qemu_fd(sv, error);
+		const int t = GV_FD_INCOMING;
+		ok = rfd >= 0;
+		if (ok) {
+			g_array_append_val(src, rfd);
+			g_array_append_val(dst, t);
+		}
+	}
 	int log_fd = ok ? open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
 			: -1;
 	if (ok && log_fd < 0) {
@@ -915,26 +951,30 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 			    sv->paths->qemu_log, g_strerror(errno));
 		ok = FALSE;
 	}
+	gboolean spawned = FALSE;
 	if (ok) {
 		sv->spawned_us = g_get_monotonic_time();
 		sv->spawned_wall = g_get_real_time() / G_USEC_PER_SEC;
-		ok = g_spawn_async_with_pipes_and_fds(
+		spawned = g_spawn_async_with_pipes_and_fds(
 			NULL, (const char *const *)sv->argv, NULL,
 			G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL, -1, log_fd, log_fd,
 			(const int *)src->data, (const int *)dst->data, src->len, &sv->qemu_pid,
 			NULL, NULL, NULL, error);
 		close(log_fd);
 	}
-	for (guint i = 0; i < src->len; i++)
+	if (sv->restore)
+		sv_restore_spawned(sv, spawned);
+	for (guint i = 0; i < ours; i++)
 		close(g_array_index(src, int, i));
 	for (int i = 0; i < 4; i++)
 		sv->listen_fds[i] = -1;
-	if (!ok) {
-		gv_prefix_error(error, "cannot start %s", sv->argv[0]);
+	if (!spawned) {
+		if (ok)
+			gv_prefix_error(error, "cannot start %s", sv->argv[0]);
 		return FALSE;
 	}
 	g_autofree char *pid = g_strdup_printf("%d\n", sv->qemu_pid);
-	gv_write_file_atomic(sv->paths->qemu_pid, pid, strlen(pid), 0600, NULL);
+	gv_write_runtime_file(sv->paths->qemu_pid, pid, strlen(pid), 0600, NULL);
 	sv->child_watch = g_child_watch_add(sv->qemu_pid, on_qemu_exit, sv);
 	return TRUE;
 }
@@ -988,6 +1028,7 @@ static void supervisor_free(Supervisor *sv)
 	sv_stream_free(sv);
 	if (sv->qemu_pidfd >= 0)
 		close(sv->qemu_pidfd);
+	sv_restore_free(sv);
 	if (sv->console_fd >= 0)
 		close(sv->console_fd);
 	if (sv->console_log_fd >= 0)
@@ -1027,7 +1068,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 	sv->paths = gv_vm_paths_new(name, error);
 	if (!sv->paths || !load_plan(sv, error) || !sv_net_init(sv, error))
 		goto out;
-	if (!gv_write_file_atomic(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
+	if (!gv_write_runtime_file(sv->paths->supervisor_pid, pid, strlen(pid), 0600, error))
 		goto out;
 	/* An adopted VM's console log goes on where the last one stopped. */
 	sv->console_log_fd = open(sv->paths->console_log,

@@ -99,7 +99,7 @@ gboolean gv_vm_state_write(const GvVmPaths *paths, JsonObject *state, GError **e
 {
 	g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), state);
 	g_autofree char *text = gv_json_to_string(node, TRUE);
-	return gv_write_file_atomic(paths->state_json, text, strlen(text), 0600, error);
+	return gv_write_runtime_file(paths->state_json, text, strlen(text), 0600, error);
 }
 
 void gv_vm_runtime_cleanup(const GvVmPaths *paths)

@@ -26,6 +26,7 @@ static const char *const all_commands[] = {
 	"grain-exec-start", "grain-exec-input", "grain-exec-signal",
 	"grain-build-start", "grain-build-status", "grain-build-attach",
 	"grain-listeners",
+	"grain-quiesce", "grain-thaw",
 	NULL,
 };
 
@@ -212,6 +213,7 @@ static void test_grain_status(void)
 	g_assert_false(json_object_get_boolean_member(o, "ready"));
 	g_assert_cmpfloat(json_object_get_double_member(o, "uptime"), >, 0);
 	g_assert_nonnull(json_object_get_string_member(o, "hostname"));
+	g_assert_false(json_object_get_boolean_member(o, "quiesced"));
 	g_assert_cmpuint(json_array_get_length(mounts), >=, 1);
 	m = json_array_get_object_element(mounts, 0);
 	g_assert_cmpstr(json_object_get_string_member(m, "tag"), ==, "grainvm-test-none");
@@ -314,6 +316,53 @@ static void test_listeners(void)
 	g_assert_cmpstr(desc, ==, "Parameter 'x' is unexpected");
 	close(cli);
 	close(llo);
+	conn_close(c);
+	agent_stop(a);
+}
+
+/*
+ * grain-quiesce and grain-thaw on the host, which has no 9p mounts: the
+ * shapes, the argument checks, and that a bad thaw changes nothing.  The
+ * unmount and remount themselves need a 9p server and are tested in a
+ * real guest (tests/vm/snapshot.sh).  No test here passes a valid time-ns:
+ * it would set the host's clock.
+ */
+static void test_quiesce_thaw(void)
+{
+	g_autofree char *mountinfo = NULL;
+	g_assert_true(g_file_get_contents("/proc/self/mountinfo", &mountinfo, NULL, NULL));
+	if (strstr(mountinfo, " - 9p ")) {
+		/* WSL's /mnt/c, a VM's shares: grain-quiesce would unmount them. */
+		g_test_skip("this host has 9p mounts, which grain-quiesce would unmount");
+		return;
+	}
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	g_autofree char *desc = NULL;
+
+	g_autoptr(JsonNode) q = conn_return(c, "{\"execute\": \"grain-quiesce\"}");
+	JsonObject *qo = json_node_get_object(q);
+	g_assert_true(json_object_has_member(qo, "unmounted"));
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(qo, "unmounted")), ==, 0);
+	g_free(conn_error(c, "{\"execute\": \"grain-quiesce\", \"arguments\": {\"x\": 1}}",
+			  "GenericError"));
+
+	desc = conn_error(c, "{\"execute\": \"grain-thaw\", \"arguments\": {\"time-ns\": -5}}",
+			  "GenericError");
+	g_assert_cmpstr(desc, ==, "Parameter 'time-ns' must be positive");
+	g_free(desc);
+	desc = conn_error(c, "{\"execute\": \"grain-thaw\", \"arguments\": {\"time-ns\": \"now\"}}",
+			  "GenericError");
+	g_assert_cmpstr(desc, ==, "Invalid parameter type for 'time-ns', expected: integer");
+
+	/* Without time-ns: the grain-status object, nothing to remount. */
+	g_autoptr(JsonNode) t = conn_return(c, "{\"execute\": \"grain-thaw\"}");
+	JsonObject *to = json_node_get_object(t);
+	g_assert_cmpstr(json_object_get_string_member(to, "agent"), ==, "grainvm-agent");
+	g_assert_true(json_object_get_boolean_member(to, "ready"));
+	g_assert_false(json_object_get_boolean_member(to, "quiesced"));
+	g_assert_true(json_object_has_member(to, "mounts"));
+	g_assert_false(json_object_has_member(to, "clock-error"));
 	conn_close(c);
 	agent_stop(a);
 }
@@ -441,6 +490,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/agent/proto/errors", test_errors);
 	g_test_add_func("/agent/proto/guest-info", test_guest_info);
 	g_test_add_func("/agent/proto/grain-status", test_grain_status);
+	g_test_add_func("/agent/proto/quiesce-thaw", test_quiesce_thaw);
 	g_test_add_func("/agent/proto/files", test_files);
 	g_test_add_func("/agent/proto/listeners", test_listeners);
 	g_test_add_func("/agent/proto/reconnect-half-sent", test_reconnect_half_sent);

@@ -25,14 +25,14 @@ typedef struct {
 /* In spec order ([net], then [net NAME] by NAME): bridge as root (a tap on
  * fd 7), [net lab] on a switch with a leased address (fd 8), [net nat] user mode. */
 static const GvNicFacts nics_root[] = {
-	{ .fd = 7 },
-	{ .fd = 8, .address = "10.0.2.16/24" },
+	{ .fd = GV_FD_NIC_BASE },
+	{ .fd = GV_FD_NIC_BASE + 1, .address = "10.0.2.16/24" },
 	{ .fd = -1 },
 };
 /* Bridge without root: QEMU's helper; a switch NIC whose guest runs its own DHCP. */
 static const GvNicFacts nics_helper[] = {
 	{ .fd = -1, .helper = "/usr/lib/qemu/qemu-bridge-helper" },
-	{ .fd = 7 },
+	{ .fd = GV_FD_NIC_BASE },
 };
 
 static const Case cases[] = {
@@ -83,6 +83,12 @@ static const Case cases[] = {
 	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
 	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
 	    .firmware = GV_FIRMWARE_NONE }, nics_helper, G_N_ELEMENTS(nics_helper) },
+	{ "restore-disk", "[vm]\nname=snap\nmemory=512M\n[disk]\nsize=64M\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .disk = "/var/lib/grainvm/snap/snapshot-run.qcow2",
+	    .incoming = TRUE } },
 };
 
 static char *replace_all(const char *s, const char *from, const char *to)

@@ -195,6 +195,7 @@ static const BadCase bad_cases[] = {
 	{ "[net]\nmode=switch\nmtu=70000\n", NULL, NULL, "[net] mtu: \"70000\" is not a whole number from 576 to 65520" },
 	{ "[net]\nmode=none\nforward=8080:80\n", NULL, NULL, "[net] forward: only for mode=user (this NIC is mode=none)" },
 	{ NULL, NULL, "net.lan.mode=bridge", "--set net.lan.mode=bridge: [net lan] mode: mode=bridge needs bridge=NAME" },
+	{ "[vm]\nboot-from=../up\n", NULL, NULL, "grainvm.conf: [vm] boot-from: invalid snapshot tag \"../up\"" },
 	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
 	{ NULL, "[vm]\nmemory=lots\n", NULL, "grainvm.local.conf: [vm] memory: invalid size" },
 	{ NULL, NULL, "vm.memory=lots", "--set vm.memory=lots: [vm] memory: invalid size" },

@@ -129,7 +129,7 @@ expect_completion() { # WANT WORDS...
 	if [ "$got" = "$want" ]; then ok "completion of '$*': $want"; else bad "completion of '$*': got '$got', want '$want'"; fi
 }
 expect_completion "up" grainvm u
-expect_completion "--file= --foreground" grainvm up --f
+expect_completion "--file= --foreground --from=" grainvm up --f
 expect_completion "create check" grainvm image c
 expect_completion "--backing= --backing-format=" grainvm image create --b
 expect_completion "vm.memory=" grainvm up --set vm.me
