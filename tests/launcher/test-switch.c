@@ -144,10 +144,27 @@ static gsize eth(guint8 *f, const guint8 *dst, const guint8 *src, guint16 type)
 	return 14;
 }
 
+/*
+ * connect() returns before the switch accepts, and a frame flooded before
+ * it accepted b never reaches b.  A frame from b (a made-up source, to an
+ * unknown unicast address, so it floods and teaches nothing the test
+ * checks) arriving at a proves the switch has both ports.
+ */
+static void ports_sync(int a, int b)
+{
+	static const guint8 nobody[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+	static const guint8 sync_src[6] = { 0x02, 0, 0, 0, 0, 0x98 };
+	guint8 out[64] = { 0 }, in[65536];
+	eth(out, nobody, sync_src, 0x88b6);
+	send_frame(b, out, 60);
+	g_assert_cmpint(recv_type(a, in, 0x88b6, WAIT_MS), ==, 60);
+}
+
 static void test_forwarding(Fixture *f, gconstpointer data)
 {
 	int a = port_open(f), b = port_open(f);
 	guint8 out[128] = { 0 }, in[65536];
+	ports_sync(a, b);
 
 	/* A broadcast from A reaches B (as is), and A learns nothing back. */
 	gsize n = eth(out, BCAST, MAC_A, 0x88b5); /* local experimental EtherType */
