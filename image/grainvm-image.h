@@ -80,7 +80,8 @@ gboolean gv_image_error_is_bad_input(const GError *error);
  *
  * Installs handlers for SIGINT, SIGTERM and SIGHUP that unlink the
  * temporary files of writes in progress and then die of the signal, so
- * that Ctrl-C during a convert or build leaves nothing behind.  For the
+ * that Ctrl-C during a convert or build leaves nothing behind; SIGXFSZ is
+ * ignored so that a file size limit fails the write instead.  For the
  * CLI; a long-running process that handles signals itself should not
  * call it.
  */
@@ -142,6 +143,65 @@ gboolean gv_image_create_qcow2(const char *path, guint64 virtual_size,
  */
 char *gv_image_backing_name_for(const char *image_path, const char *backing_path,
 				GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Conversion                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+	GV_IMAGE_COMPRESSION_NONE,
+	GV_IMAGE_COMPRESSION_ZLIB,
+	GV_IMAGE_COMPRESSION_ZSTD,
+} GvImageCompression;
+
+/**
+ * GvImageProgressFunc - how far a long write has come
+ * @done: guest bytes processed so far
+ * @total: guest bytes to process (holes in the source are not counted)
+ * @user_data: as given in the options
+ *
+ * Called from the calling thread after every chunk (a few MiB), so it
+ * must be cheap; a progress line should rate-limit itself.
+ */
+typedef void (*GvImageProgressFunc)(guint64 done, guint64 total, gpointer user_data);
+
+/**
+ * GvImageConvertOptions - how gv_image_convert() writes
+ * @compression: none, zlib or zstd clusters
+ * @level: codec level; 0 is the codec default (zlib 6, zstd 3)
+ * @cluster_size: 0 for 64 KiB
+ * @threads: compression threads; 0 for one per CPU
+ * @progress: (nullable): progress callback
+ * @progress_data: for @progress
+ */
+typedef struct {
+	GvImageCompression compression;
+	int level;
+	guint32 cluster_size;
+	guint threads;
+	GvImageProgressFunc progress;
+	gpointer progress_data;
+} GvImageConvertOptions;
+
+/**
+ * gv_image_convert() - copy a raw disk into a new qcow2 image
+ * @src: a raw image file or a block device; read only
+ * @dst: the qcow2 to write; replaced atomically if it exists
+ * @opts: (nullable): options; NULL for uncompressed 64 KiB clusters
+ * @error: GV_IMAGE_ERROR_NOT_FOUND for a missing @src,
+ *         GV_IMAGE_ERROR_INVALID for bad options or @dst == @src,
+ *         GV_IMAGE_ERROR_UNSUPPORTED for a qcow2 @src,
+ *         GV_IMAGE_ERROR_IO for read or write failures (a full disk)
+ *
+ * Holes in @src (SEEK_DATA/SEEK_HOLE) and clusters that read as zeros
+ * are not written: they stay unallocated in the image.  The virtual size
+ * is @src's size rounded up to 512.  On any failure no file is left under
+ * @dst and the temporary file is removed.
+ *
+ * Return: TRUE when @dst holds the image.
+ */
+gboolean gv_image_convert(const char *src, const char *dst, const GvImageConvertOptions *opts,
+			  GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* Inspection                                                               */

@@ -149,6 +149,11 @@ void gv_image_install_signal_cleanup(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/*
+	 * Over a file size limit (ulimit -f), let write() fail with EFBIG
+	 * like a full disk, so the normal error path cleans up.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 /* ------------------------------------------------------------------------ */
