@@ -303,11 +303,15 @@ static gboolean stage_append(Pipeline *pl, guint64 off, const guint8 *data, gsiz
 	return TRUE;
 }
 
+/*
+ * The job stays JOB_DONE while its writes are queued: a completion that
+ * runs inside gv_writer_write() must not free the slot while later runs
+ * of the same job are still to be written from it.
+ */
 static gboolean commit(Pipeline *pl, Job *job, GError **error)
 {
 	guint32 pad;
 
-	job->state = JOB_COMMITTED;
 	for (guint i = 0; i < job->n_clusters; i++) {
 		ClusterResult *r = &job->res[i];
 		guint64 guest = job->first_cluster + i;
@@ -343,8 +347,7 @@ static gboolean commit(Pipeline *pl, Job *job, GError **error)
 		}
 		i = j;
 	}
-	if (job->pending_writes == 0)
-		job->state = JOB_FREE;
+	job->state = job->pending_writes ? JOB_COMMITTED : JOB_FREE;
 	return TRUE;
 }
 
@@ -409,8 +412,10 @@ static gboolean run(Pipeline *pl, GError **error)
 			Job *d = g_async_queue_pop(pl->done);
 			d->state = JOB_DONE;
 		}
-		if (!commit(pl, job, error))
+		if (!commit(pl, job, error)) {
+			job->state = JOB_COMMITTED; /* its writes drain in pipeline_clear() */
 			return FALSE;
+		}
 		commit_seq++;
 		done_bytes += (guint64)job->n_clusters << pl->bits;
 		if (pl->opts->progress)
