@@ -335,7 +335,9 @@ static int cli(char **err, const char *const *args)
 
 static void test_cli(void)
 {
-	if (!it_qemu_img()) {
+	g_autofree char *qemu_img = it_qemu_img();
+
+	if (!qemu_img) {
 		g_test_skip("qemu-img not found");
 		return;
 	}
