@@ -407,6 +407,36 @@ static void test_cli(void)
 	it_scratch_free(g_steal_pointer(&dir));
 }
 
+/* On a terminal a progress line appears; piped, nothing but errors. */
+static void test_progress(void)
+{
+	g_autofree char *script = g_find_program_in_path("script");
+
+	if (!script) {
+		g_test_skip("script (util-linux) not found");
+		return;
+	}
+	g_autofree char *dir = it_scratch_new();
+	g_autofree char *raw = g_build_filename(dir, "in.raw", NULL);
+	g_autofree char *dst = g_build_filename(dir, "out.qcow2", NULL);
+	g_autofree char *exe = it_cli();
+	g_autofree char *out = NULL, *err = NULL;
+
+	make_input(raw, &inputs[3]);
+	g_autofree char *cmd = g_strdup_printf("'%s' convert '%s' '%s'", exe, raw, dst);
+	const char *tty[] = { script, "-qefc", cmd, "/dev/null", NULL };
+	g_assert_cmpint(it_run(tty, &out, NULL), ==, 0);
+	g_assert_nonnull(strstr(out, "ETA"));
+	g_assert_nonnull(strstr(out, "/ 3 MiB"));
+	g_clear_pointer(&out, g_free);
+
+	const char *piped[] = { exe, "convert", raw, dst, NULL };
+	g_assert_cmpint(it_run(piped, &out, &err), ==, 0);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_cmpstr(err, ==, "");
+	it_scratch_free(g_steal_pointer(&dir));
+}
+
 /* A destination filesystem that fills up: error, exit 1, nothing left. */
 static void test_disk_full(void)
 {
@@ -507,6 +537,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/image/convert/deterministic", test_deterministic);
 	g_test_add_func("/image/convert/bad-input", test_bad_input);
 	g_test_add_func("/image/convert/cli", test_cli);
+	g_test_add_func("/image/convert/progress", test_progress);
 	g_test_add_func("/image/convert/disk-full", test_disk_full);
 	g_test_add_func("/image/convert/file-size-limit", test_file_size_limit);
 	g_test_add_func("/image/convert/interrupt", test_interrupt);
