@@ -17,12 +17,18 @@
  *                       "Linux root (x86-64)" so systemd can find it
  *   last 33 sectors     backup GPT
  *
- * No root privileges, loop devices or mounts: each filesystem is made in a
- * partition-sized sparse temporary file (on /dev/shm when it fits, so that
- * mke2fs's final fsync does not push gigabytes to disk only for them to be
- * read back and deleted), and the two files plus the GPT buffers are
- * handed to the convert pipeline as segments of the guest disk.  There is
- * never a raw file of the whole disk.
+ * No root privileges, loop devices or mounts, and never a raw file of the
+ * whole disk.  Uncompressed, the disk is built in place: the qcow2 maps
+ * guest cluster c to host cluster 1 + c, so the disk is a contiguous,
+ * sparse byte range of the qcow2 file itself, and mkfs.vfat (--offset),
+ * mtools (file@@offset), mke2fs (-E offset=) and the GPT write straight
+ * into it; afterwards only the clusters that received data (SEEK_DATA)
+ * are entered in the L2 tables, and the metadata is appended.  Nothing is
+ * copied: on /usr/lib this halves the time against building a raw disk
+ * and converting it.  Compressed, the filesystems are made in
+ * partition-sized sparse temporaries instead (on /dev/shm when it fits,
+ * so that mke2fs's closing fsync costs nothing), and those and the GPT go
+ * through the convert pipeline as segments of the disk.
  *
  * --deterministic: every GUID, the ext4 UUID and directory hash seed and
  * the FAT volume ID come from a SHA-256 of the inputs (the tree's names,
@@ -245,20 +251,63 @@ static void derive(const Identity *id, const char *label, guint8 out[16])
 /* The partitions                                                           */
 /* ------------------------------------------------------------------------ */
 
-static gboolean make_esp(const char *esp, const GvImageBuildOptions *o, const char *boot_efi,
-			 const Identity *id, const char *files_dir, const char *root_partuuid,
-			 GError **error)
+/* Where a filesystem goes: a byte range of a file (the qcow2 or a temporary). */
+typedef struct {
+	const char *file;
+	guint64 offset;
+	guint64 size;
+} Place;
+
+/* The names mtools and libext2fs take for a filesystem at an offset. */
+static char *mtools_image(const Place *p)
 {
+	return g_strdup_printf("%s@@%" G_GUINT64_FORMAT, p->file, p->offset);
+}
+
+static char *e2fs_device(const Place *p)
+{
+	return p->offset ? g_strdup_printf("%s?offset=%" G_GUINT64_FORMAT, p->file, p->offset)
+			 : g_strdup(p->file);
+}
+
+/*
+ * Sectors per cluster for FAT32, as Microsoft's table: 512 B clusters up
+ * to 260 MB, 4 KiB to 8 GiB, then doubling.  Given explicitly because
+ * mkfs.vfat guesses from the whole file when told an --offset.
+ */
+static const char *fat_cluster_sectors(guint64 size)
+{
+	if (size <= 260 * G_GUINT64_CONSTANT(1000000))
+		return "1";
+	if (size <= G_GUINT64_CONSTANT(8) << 30)
+		return "8";
+	if (size <= G_GUINT64_CONSTANT(16) << 30)
+		return "16";
+	return size <= G_GUINT64_CONSTANT(32) << 30 ? "32" : "64";
+}
+
+static gboolean make_esp(const Place *esp, guint64 disk_lba, const GvImageBuildOptions *o,
+			 const char *boot_efi, const Identity *id, const char *files_dir,
+			 const char *root_partuuid, GError **error)
+{
+	/* Hidden sectors: the partition's LBA on the disk, not in the file. */
+	g_autofree char *hidden = g_strdup_printf("%" G_GUINT64_FORMAT, disk_lba);
 	g_autofree char *volid = g_strdup_printf("%08x", id->fat_volid);
 	g_autofree char *epoch = g_strdup_printf("SOURCE_DATE_EPOCH=%" G_GINT64_FORMAT, id->epoch);
+	g_autofree char *offset = g_strdup_printf("--offset=%" G_GUINT64_FORMAT, esp->offset / 512);
+	g_autofree char *blocks = g_strdup_printf("%" G_GUINT64_FORMAT, esp->size / 1024);
+	g_autofree char *image = mtools_image(esp);
 	const char *env[] = { "MTOOLS_SKIP_CHECK=1", "MTOOLSRC=/dev/null",
 			      id->deterministic ? epoch : NULL, NULL };
 
-	const char *mkfs[] = { "mkfs.vfat", "-F", "32", "-n", "ESP", "-i", volid, esp, NULL, NULL };
+	/* The geometry too, or mkfs.vfat derives it from the file's size. */
+	const char *mkfs[] = { "mkfs.vfat", "-F", "32", "-s", fat_cluster_sectors(esp->size),
+			       "-h", hidden, "-g", "255/63", "-n", "ESP", "-i", volid, offset,
+			       esp->file, blocks, NULL, NULL };
 	if (id->deterministic) {
 		/* Fixed timestamps in the boot sector and the label entry. */
-		mkfs[7] = "--invariant";
-		mkfs[8] = esp;
+		memmove(&mkfs[14], &mkfs[13], 3 * sizeof(mkfs[0]));
+		mkfs[13] = "--invariant";
 	}
 	if (!gv_run_tool(mkfs, env, NULL, error))
 		return FALSE;
@@ -269,10 +318,12 @@ static gboolean make_esp(const char *esp, const GvImageBuildOptions *o, const ch
 		 */
 		guint8 le[4] = { (guint8)id->fat_volid, (guint8)(id->fat_volid >> 8),
 				 (guint8)(id->fat_volid >> 16), (guint8)(id->fat_volid >> 24) };
-		gv_autofd int fd = open(esp, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || !gv_pwrite_all(fd, le, 4, 0x43, esp, error) ||
-		    !gv_pwrite_all(fd, le, 4, 6 * 512 + 0x43, esp, error))
-			return fd < 0 ? gv_io_error(error, errno, "cannot open", esp) : FALSE;
+		gv_autofd int fd = open(esp->file, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return gv_io_error(error, errno, "cannot open", esp->file);
+		if (!gv_pwrite_all(fd, le, 4, esp->offset + 0x43, esp->file, error) ||
+		    !gv_pwrite_all(fd, le, 4, esp->offset + 6 * 512 + 0x43, esp->file, error))
+			return FALSE;
 	}
 
 	/* systemd-boot's configuration (loader.conf(5), Boot Loader Specification). */
@@ -300,7 +351,7 @@ static gboolean make_esp(const char *esp, const GvImageBuildOptions *o, const ch
 		return FALSE;
 	}
 
-	const char *mmd[] = { "mmd", "-i", esp, "::/EFI", "::/EFI/BOOT", "::/EFI/systemd",
+	const char *mmd[] = { "mmd", "-i", image, "::/EFI", "::/EFI/BOOT", "::/EFI/systemd",
 			      "::/loader", "::/loader/entries", "::/grainvm", NULL };
 	if (!gv_run_tool(mmd, env, NULL, error))
 		return FALSE;
@@ -315,9 +366,9 @@ static gboolean make_esp(const char *esp, const GvImageBuildOptions *o, const ch
 	for (gsize i = 0; i < G_N_ELEMENTS(copies); i++) {
 		if (!copies[i][0])
 			continue;
-		const char *mcopy[] = { "mcopy", "-i", esp, copies[i][0], copies[i][1], NULL };
+		const char *mcopy[] = { "mcopy", "-i", image, copies[i][0], copies[i][1], NULL };
 		if (!gv_run_tool(mcopy, env, NULL, error)) {
-			g_prefix_error(error, "ESP of %" G_GUINT64_FORMAT " MiB: ", o->esp_size / MIB);
+			g_prefix_error(error, "ESP of %" G_GUINT64_FORMAT " MiB: ", esp->size / MIB);
 			return FALSE;
 		}
 	}
@@ -327,12 +378,12 @@ static gboolean make_esp(const char *esp, const GvImageBuildOptions *o, const ch
 /*
  * Set atime and ctime of every inode to the build clock.  mke2fs -d
  * allocates inodes in order, so the used ones are 1..N; find_free_inode
- * confirms it before anything is written.
+ * gives N + 1.
  */
-static gboolean normalize_times(const char *root, const Identity *id, const char *const *env,
+static gboolean normalize_times(const char *device, const Identity *id, const char *const *env,
 				const char *files_dir, GError **error)
 {
-	const char *ffi[] = { "debugfs", "-R", "ffi", root, NULL };
+	const char *ffi[] = { "debugfs", "-R", "ffi", device, NULL };
 	g_autofree char *out = NULL;
 	g_autofree char *script = g_build_filename(files_dir, "times.debugfs", NULL);
 
@@ -342,7 +393,7 @@ static gboolean normalize_times(const char *root, const Identity *id, const char
 	guint64 first_free = num ? g_ascii_strtoull(num + 18, NULL, 10) : 0;
 	if (first_free < 12) {
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_TOOL,
-			    "debugfs found no free inode in %s", root);
+			    "debugfs found no free inode in %s", device);
 		return FALSE;
 	}
 	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(id->epoch);
@@ -357,32 +408,160 @@ static gboolean normalize_times(const char *root, const Identity *id, const char
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_IO, "%s", local->message);
 		return FALSE;
 	}
-	const char *set[] = { "debugfs", "-w", "-f", script, root, NULL };
+	const char *set[] = { "debugfs", "-w", "-f", script, device, NULL };
 	return gv_run_tool(set, env, NULL, error);
 }
 
-static gboolean make_root(const char *root, const char *tree, guint64 inodes,
+static gboolean make_root(const Place *root, const char *tree, guint64 inodes,
 			  const Identity *id, const char *files_dir, GError **error)
 {
 	char uuid[37], seed[37];
 	g_autofree char *fake = g_strdup_printf("E2FSPROGS_FAKE_TIME=%" G_GINT64_FORMAT, id->epoch);
 	const char *env[] = { id->deterministic ? fake : NULL, NULL };
 	g_autofree char *ninodes = g_strdup_printf("%" G_GUINT64_FORMAT, inodes);
+	g_autofree char *blocks = g_strdup_printf("%" G_GUINT64_FORMAT "k", root->size / 1024);
+	g_autofree char *device = e2fs_device(root);
 
 	gv_guid_format(id->fs_uuid, uuid);
 	gv_guid_format(id->hash_seed, seed);
 	/*
-	 * The file is new and sparse, so it reads as zeros: no discard, and
-	 * no zeroing of inode tables or journal (they stay holes, which the
-	 * writer skips, and the guest kernel need not zero them either).
+	 * The range is a fresh hole, so it reads as zeros: no discard, and no
+	 * zeroing of inode tables or journal (they stay holes, which are never
+	 * written into the image, and the guest kernel need not zero them).
 	 */
-	g_autofree char *ext = g_strdup_printf("nodiscard,assume_storage_prezeroed=1,hash_seed=%s",
-					       seed);
+	g_autofree char *ext = g_strdup_printf("offset=%" G_GUINT64_FORMAT
+					       ",nodiscard,assume_storage_prezeroed=1,hash_seed=%s",
+					       root->offset, seed);
 	const char *mkfs[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-L", "root", "-U", uuid, "-N",
-			       ninodes, "-E", ext, "-d", tree, root, NULL };
+			       ninodes, "-E", ext, "-d", tree, root->file, blocks, NULL };
 	if (!gv_run_tool(mkfs, env, NULL, error))
 		return FALSE;
-	return !id->deterministic || normalize_times(root, id, env, files_dir, error);
+	return !id->deterministic || normalize_times(device, id, env, files_dir, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The two ways of putting it together                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Everything decided before anything is written. */
+typedef struct {
+	const GvImageBuildOptions *o;
+	const char *boot_efi;
+	const char *tree;
+	const char *files_dir;
+	Identity id;
+	guint64 inodes;
+	guint64 data_bytes; /* what the tree needs; sizes the temporaries' home */
+	guint64 disk_size, esp_off, esp_size, root_off, root_size;
+	guint8 *primary, *backup; /* the GPT */
+	char root_partuuid[37];
+} Plan;
+
+static gboolean fill_disk(const Plan *pl, const Place *esp, const Place *root, GError **error)
+{
+	return make_esp(esp, pl->esp_off / 512, pl->o, pl->boot_efi, &pl->id, pl->files_dir,
+			pl->root_partuuid, error) &&
+	       make_root(root, pl->tree, pl->inodes, &pl->id, pl->files_dir, error);
+}
+
+/*
+ * Uncompressed: the disk lives at host offset one cluster on, guest
+ * cluster c in host cluster 1 + c.  Only clusters that the tools wrote
+ * (SEEK_DATA) are mapped; the rest stay unallocated and read as zeros.
+ */
+static gboolean build_in_place(const char *dst, const Plan *pl, GError **error)
+{
+	const GvImageConvertOptions *c = &pl->o->convert;
+	g_auto(GvAtomicFile) f = GV_ATOMIC_FILE_INIT;
+	g_auto(GvQcow2Map) map = { 0 };
+	g_auto(GvQcow2Packer) packer = { 0 };
+	guint bits;
+
+	if (!gv_image_cluster_bits(c->cluster_size, &bits, error))
+		return FALSE;
+	guint64 cs = G_GUINT64_CONSTANT(1) << bits, base = cs;
+	if (!gv_qcow2_map_init(&map, pl->disk_size, bits)) {
+		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
+			    "%s: a disk of %" G_GUINT64_FORMAT " bytes needs a larger cluster size",
+			    dst, pl->disk_size);
+		return FALSE;
+	}
+	if (!gv_atomic_file_open(&f, dst, error))
+		return FALSE;
+	if (ftruncate(f.fd, (off_t)(base + pl->disk_size)) < 0)
+		return gv_io_error(error, errno, "cannot size", dst);
+	if (!gv_pwrite_all(f.fd, pl->primary, GV_GPT_PRIMARY_BYTES, base, dst, error) ||
+	    !gv_pwrite_all(f.fd, pl->backup, GV_GPT_BACKUP_BYTES,
+			   base + pl->disk_size - GV_GPT_BACKUP_BYTES, dst, error))
+		return FALSE;
+	Place esp = { f.tmp_path, base + pl->esp_off, pl->esp_size };
+	Place root = { f.tmp_path, base + pl->root_off, pl->root_size };
+	if (!fill_disk(pl, &esp, &root, error))
+		return FALSE;
+
+	gv_qcow2_packer_init(&packer, bits, base, 1);
+	guint64 pos = base, end = base + pl->disk_size, next = base;
+	while (pos < end) {
+		off_t data = lseek(f.fd, (off_t)pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0)
+			return gv_io_error(error, errno, "cannot map the data of", dst);
+		off_t hole = lseek(f.fd, data, SEEK_HOLE);
+		guint64 stop = hole < 0 ? end : MIN((guint64)hole, end);
+		/* Extents can share a cluster: each is mapped once. */
+		for (guint64 h = MAX((guint64)data / cs * cs, next); h < stop; h += cs) {
+			gv_qcow2_packer_claim(&packer, h);
+			gv_qcow2_map_set(&map, (h - base) >> bits, h | GV_QCOW2_OFLAG_COPIED);
+			next = h + cs;
+		}
+		pos = MAX(stop, (guint64)data + 1);
+	}
+
+	GvQcow2Target t = {
+		.virtual_size = pl->disk_size,
+		.cluster_bits = bits,
+		.compression_type = GV_QCOW2_COMPRESSION_ZLIB,
+	};
+	guint64 data_end = (end + cs - 1) >> bits;
+	if (!gv_qcow2_write_metadata(f.fd, dst, &t, &map, &packer, data_end, error))
+		return FALSE;
+	if (c->progress)
+		c->progress(pl->disk_size, pl->disk_size, c->progress_data);
+	return gv_atomic_file_commit(&f, error);
+}
+
+/* Compressed: filesystems in temporaries, then the convert pipeline. */
+static gboolean build_via_pipeline(const char *dst, const Plan *pl, Temps *tmp, GError **error)
+{
+	g_autofree char *tmpdir = pick_tmpdir(dst, pl->data_bytes + pl->esp_size);
+
+	tmp->esp = make_temp(tmpdir, dst, "esp", pl->esp_size, &tmp->esp_slot, error);
+	if (!tmp->esp)
+		return FALSE;
+	tmp->root = make_temp(tmpdir, dst, "root", pl->root_size, &tmp->root_slot, error);
+	if (!tmp->root)
+		return FALSE;
+	Place esp = { tmp->esp, 0, pl->esp_size };
+	Place root = { tmp->root, 0, pl->root_size };
+	if (!fill_disk(pl, &esp, &root, error))
+		return FALSE;
+
+	gv_autofd int esp_fd = gv_open_input(tmp->esp, "ESP image", error);
+	if (esp_fd < 0)
+		return FALSE;
+	gv_autofd int root_fd = gv_open_input(tmp->root, "root image", error);
+	if (root_fd < 0)
+		return FALSE;
+	GvSegment segs[] = {
+		{ 0, GV_GPT_PRIMARY_BYTES, -1, 0, pl->primary, "GPT" },
+		{ pl->esp_off, pl->esp_size, esp_fd, 0, NULL, tmp->esp },
+		{ pl->root_off, pl->root_size, root_fd, 0, NULL, tmp->root },
+		{ pl->disk_size - GV_GPT_BACKUP_BYTES, GV_GPT_BACKUP_BYTES, -1, 0, pl->backup,
+		  "backup GPT" },
+	};
+	return gv_qcow2_write_segments(dst, pl->disk_size, segs, G_N_ELEMENTS(segs),
+				       &pl->o->convert, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -437,11 +616,12 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 {
 	g_auto(Temps) tmp = { .esp_slot = -1, .root_slot = -1 };
 	GvImageBuildOptions o = *opts;
-	Identity id = { .deterministic = opts->deterministic };
+	Plan pl = { .o = &o, .id.deterministic = opts->deterministic };
+	Identity *id = &pl.id;
 	struct stat st;
 	const char *env_boot = g_getenv("GRAINVM_SYSTEMD_BOOT_EFI");
-	const char *boot_efi = env_boot && *env_boot ? env_boot : DEFAULT_SYSTEMD_BOOT;
 
+	pl.boot_efi = env_boot && *env_boot ? env_boot : DEFAULT_SYSTEMD_BOOT;
 	/* Everything that can be wrong with the input is found before any work. */
 	if (!o.rootfs) {
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID, "rootfs missing");
@@ -456,7 +636,7 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 	if (!check_input(o.kernel, "kernel", error) ||
 	    (o.initrd && !check_input(o.initrd, "initrd", error)))
 		return FALSE;
-	if (!check_input(boot_efi, "systemd-boot", error)) {
+	if (!check_input(pl.boot_efi, "systemd-boot", error)) {
 		g_prefix_error(error, "install systemd-boot-efi or set GRAINVM_SYSTEMD_BOOT_EFI: ");
 		return FALSE;
 	}
@@ -485,7 +665,8 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_IO, "%s", local->message);
 		return FALSE;
 	}
-	const char *tree = o.rootfs;
+	pl.files_dir = tmp.files_dir;
+	pl.tree = o.rootfs;
 	if (tarball) {
 		/* mke2fs 1.47.0 reads directories only: unpack next to the output. */
 		g_autofree char *base = g_path_get_basename(dst);
@@ -500,15 +681,16 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 			g_prefix_error(error, "rootfs %s: ", o.rootfs);
 			return FALSE;
 		}
-		tree = tmp.rootfs_dir;
+		pl.tree = tmp.rootfs_dir;
 	}
 
 	TreeScan ts = { 0 };
 	g_autoptr(GPtrArray) manifest = o.deterministic ? g_ptr_array_new_with_free_func(g_free)
 							: NULL;
 	ts.manifest = manifest;
-	if (!scan_dir(tree, "", &ts, 0, error))
+	if (!scan_dir(pl.tree, "", &ts, 0, error))
 		return FALSE;
+	pl.data_bytes = ts.data_bytes;
 
 	/* Sizes.  ext4 needs room beyond the data: inode tables (256 bytes per
 	 * inode), the journal (64 MiB from 1 GiB), bitmaps, the 5% reserve. */
@@ -518,7 +700,7 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 					  80 * MIB) * 100 / 95);
 	/* check_input() has stat()ed these already. */
 	struct stat bs, ks, is;
-	stat(boot_efi, &bs);
+	stat(pl.boot_efi, &bs);
 	stat(o.kernel, &ks);
 	guint64 payload = 2 * (guint64)bs.st_size + (guint64)ks.st_size + MIB;
 	if (o.initrd && stat(o.initrd, &is) == 0)
@@ -532,7 +714,6 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 			    " MiB of boot files; raise --esp-size", o.esp_size / MIB, payload / MIB + 1);
 		return FALSE;
 	}
-	guint64 root_size;
 	if (o.size) {
 		guint64 disk = o.size / MIB * MIB;
 		if (disk < o.esp_size + 2 * MIB + root_min) {
@@ -542,19 +723,21 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 				    " MiB", o.size, o.esp_size / MIB, round_up_mib(root_min) / MIB);
 			return FALSE;
 		}
-		root_size = disk - o.esp_size - 2 * MIB;
+		pl.root_size = disk - o.esp_size - 2 * MIB;
 	} else {
-		root_size = root_auto;
+		pl.root_size = root_auto;
 	}
 	/* Never fewer inodes than mke2fs's own default of one per 16 KiB. */
-	inodes = MAX(inodes, root_size / 16384);
-	guint64 esp_off = MIB, root_off = MIB + o.esp_size;
-	guint64 disk_size = root_off + root_size + MIB;
+	pl.inodes = MAX(inodes, pl.root_size / 16384);
+	pl.esp_off = MIB;
+	pl.esp_size = o.esp_size;
+	pl.root_off = MIB + o.esp_size;
+	pl.disk_size = pl.root_off + pl.root_size + MIB;
 
 	/* Identity. */
 	if (o.deterministic) {
 		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-		gsize len = sizeof(id.seed);
+		gsize len = sizeof(id->seed);
 		g_ptr_array_sort(manifest, cmp_lines);
 		g_checksum_update(sum, (const guchar *)"grainvm-build-1\n", -1);
 		for (guint i = 0; i < manifest->len; i++) {
@@ -564,76 +747,52 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 		hash_file(sum, o.kernel);
 		if (o.initrd)
 			hash_file(sum, o.initrd);
-		hash_file(sum, boot_efi);
+		hash_file(sum, pl.boot_efi);
 		g_autofree char *params = g_strdup_printf("%s\n%" G_GUINT64_FORMAT "\n%" G_GUINT64_FORMAT,
 							  o.cmdline ? o.cmdline : "", o.esp_size,
-							  root_size);
+							  pl.root_size);
 		g_checksum_update(sum, (const guchar *)params, -1);
-		g_checksum_get_digest(sum, id.seed, &len);
+		g_checksum_get_digest(sum, id->seed, &len);
 
-		id.epoch = parse_epoch(g_getenv("SOURCE_DATE_EPOCH"));
-		if (id.epoch < 0) {
+		id->epoch = parse_epoch(g_getenv("SOURCE_DATE_EPOCH"));
+		if (id->epoch < 0) {
 			struct stat fs;
-			id.epoch = ts.newest_mtime;
+			id->epoch = ts.newest_mtime;
 			if (stat(o.kernel, &fs) == 0)
-				id.epoch = MAX(id.epoch, (gint64)fs.st_mtime);
+				id->epoch = MAX(id->epoch, (gint64)fs.st_mtime);
 			if (o.initrd && stat(o.initrd, &fs) == 0)
-				id.epoch = MAX(id.epoch, (gint64)fs.st_mtime);
+				id->epoch = MAX(id->epoch, (gint64)fs.st_mtime);
 		}
 		/* FAT cannot date anything before 1980. */
-		id.epoch = MAX(id.epoch, 315532800);
+		id->epoch = MAX(id->epoch, 315532800);
 	}
-	derive(&id, "disk", id.disk);
-	derive(&id, "esp", id.esp);
-	derive(&id, "root", id.root);
-	derive(&id, "fs-uuid", id.fs_uuid);
-	derive(&id, "hash-seed", id.hash_seed);
+	derive(id, "disk", id->disk);
+	derive(id, "esp", id->esp);
+	derive(id, "root", id->root);
+	derive(id, "fs-uuid", id->fs_uuid);
+	derive(id, "hash-seed", id->hash_seed);
 	guint8 vol[16];
-	derive(&id, "fat-volid", vol);
-	id.fat_volid = gv_get_be32(vol);
+	derive(id, "fat-volid", vol);
+	id->fat_volid = gv_get_be32(vol);
+	gv_guid_format(id->root, pl.root_partuuid);
 
-	/* The partitions, in partition-sized sparse temporaries. */
-	g_autofree char *tmpdir = pick_tmpdir(dst, ts.data_bytes + payload);
-	tmp.esp = make_temp(tmpdir, dst, "esp", o.esp_size, &tmp.esp_slot, error);
-	if (!tmp.esp)
-		return FALSE;
-	tmp.root = make_temp(tmpdir, dst, "root", root_size, &tmp.root_slot, error);
-	if (!tmp.root)
-		return FALSE;
-	char root_partuuid[37];
-	gv_guid_format(id.root, root_partuuid);
-	if (!make_esp(tmp.esp, &o, boot_efi, &id, tmp.files_dir, root_partuuid, error) ||
-	    !make_root(tmp.root, tree, inodes, &id, tmp.files_dir, error))
-		return FALSE;
-
-	/* The partition table, and the disk as segments. */
-	GvGptPartition parts[2] = { { .first_lba = esp_off / 512,
-				      .last_lba = (esp_off + o.esp_size) / 512 - 1,
+	/* The partition table. */
+	GvGptPartition parts[2] = { { .first_lba = pl.esp_off / 512,
+				      .last_lba = (pl.esp_off + pl.esp_size) / 512 - 1,
 				      .name = "ESP" },
-				    { .first_lba = root_off / 512,
-				      .last_lba = (root_off + root_size) / 512 - 1,
+				    { .first_lba = pl.root_off / 512,
+				      .last_lba = (pl.root_off + pl.root_size) / 512 - 1,
 				      .name = "root" } };
 	gv_guid_parse(GV_GPT_TYPE_ESP, parts[0].type);
-	memcpy(parts[0].uuid, id.esp, 16);
+	memcpy(parts[0].uuid, id->esp, 16);
 	gv_guid_parse(GV_GPT_TYPE_ROOT_X86_64, parts[1].type);
-	memcpy(parts[1].uuid, id.root, 16);
-	g_autofree guint8 *primary = g_malloc(GV_GPT_PRIMARY_BYTES);
-	g_autofree guint8 *backup = g_malloc(GV_GPT_BACKUP_BYTES);
-	if (!gv_gpt_build(disk_size, id.disk, parts, 2, primary, backup, error))
+	memcpy(parts[1].uuid, id->root, 16);
+	g_autofree guint8 *primary = pl.primary = g_malloc(GV_GPT_PRIMARY_BYTES);
+	g_autofree guint8 *backup = pl.backup = g_malloc(GV_GPT_BACKUP_BYTES);
+	if (!gv_gpt_build(pl.disk_size, id->disk, parts, 2, primary, backup, error))
 		return FALSE;
 
-	gv_autofd int esp_fd = gv_open_input(tmp.esp, "ESP image", error);
-	if (esp_fd < 0)
-		return FALSE;
-	gv_autofd int root_fd = gv_open_input(tmp.root, "root image", error);
-	if (root_fd < 0)
-		return FALSE;
-	GvSegment segs[] = {
-		{ 0, GV_GPT_PRIMARY_BYTES, -1, 0, primary, "GPT" },
-		{ esp_off, o.esp_size, esp_fd, 0, NULL, tmp.esp },
-		{ root_off, root_size, root_fd, 0, NULL, tmp.root },
-		{ disk_size - GV_GPT_BACKUP_BYTES, GV_GPT_BACKUP_BYTES, -1, 0, backup, "backup GPT" },
-	};
-	return gv_qcow2_write_segments(dst, disk_size, segs, G_N_ELEMENTS(segs), &o.convert,
-				       error);
+	if (o.convert.compression == GV_IMAGE_COMPRESSION_NONE)
+		return build_in_place(dst, &pl, error);
+	return build_via_pipeline(dst, &pl, &tmp, error);
 }
