@@ -31,8 +31,11 @@
  *   writer-*.c   the output queue: io_uring when built with liburing,
  *                pwrite otherwise.
  *   gpt.c, build.c  whole bootable disks: a GPT, an ESP made by mkfs.vfat
- *                and mtools, an ext4 root made by mke2fs -d, streamed into
- *                the qcow2 writer partition by partition.
+ *                and mtools, an ext4 root made by mke2fs -d.  Uncompressed,
+ *                guest cluster c sits in host cluster 1 + c, so the tools
+ *                write the disk in place inside the qcow2 and only the map
+ *                is added; compressed, their partition images go through
+ *                the convert pipeline as segments.
  *
  * Every file is written under a temporary name in the target's directory
  * and renamed into place after fsync (docs/errors.md), so a crash, a full
@@ -244,12 +247,13 @@ typedef struct {
  *         _TOOL when mke2fs, mkfs.vfat, mtools, debugfs or tar fail (the
  *         message ends with their last line of output), _IO for writes
  *
- * The filesystems are made by mke2fs -d and mkfs.vfat + mtools in
- * partition-sized temporary files ($GRAINVM_TMPDIR, /dev/shm when it has
- * room, else the output's directory); no root privileges, loop devices or
- * mounts.  Those files and the partition table go straight into the
- * qcow2, so no raw image of the whole disk is ever written.  The layout
- * is described in docs/image.md.
+ * The filesystems are made by mke2fs -d and mkfs.vfat + mtools, without
+ * root privileges, loop devices or mounts, and no raw image of the whole
+ * disk is ever written: uncompressed, the tools write straight into the
+ * qcow2's data area; compressed, into partition-sized temporaries
+ * ($GRAINVM_TMPDIR, /dev/shm when it has room, else the output's
+ * directory) that are then compressed into the qcow2.  The layout is
+ * described in docs/image.md.
  *
  * Return: TRUE when @dst holds the disk.
  */
