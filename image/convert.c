@@ -109,7 +109,6 @@ typedef struct {
 	Job stop; /* sentinel: a worker that pops it exits */
 
 	GvWriter *writer;
-	guint64 synced; /* host bytes handed to gv_writer_start_writeback() */
 	GvQcow2Packer packer;
 	GvQcow2Map map;
 	Stage stages[N_STAGES];
@@ -356,27 +355,6 @@ static gboolean commit(Pipeline *pl, Job *job, GError **error)
 /* The loop                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/*
- * Let the disk start on what is written well behind the commit point
- * (beyond the writes that may still be in flight), a WRITEBACK_STEP at a
- * time.  Measured on the /usr/lib image: the closing fsync of 5 GB took
- * 0.8 to 7 s without this, depending on the shared disk; with it the disk
- * writes while the pipeline reads.
- */
-#define WRITEBACK_STEP (64u << 20)
-
-static void start_writeback(Pipeline *pl)
-{
-	guint64 behind = (guint64)pl->n_jobs * (pl->job_clusters << pl->bits) +
-			 N_STAGES * STAGE_BYTES;
-	guint64 upto = pl->packer.pos > behind ? pl->packer.pos - behind : 0;
-
-	if (upto >= pl->synced + WRITEBACK_STEP) {
-		gv_writer_start_writeback(pl->writer, pl->synced, upto - pl->synced);
-		pl->synced = upto;
-	}
-}
-
 static Job *free_job(Pipeline *pl)
 {
 	for (guint i = 0; i < pl->n_jobs; i++) {
@@ -440,7 +418,6 @@ static gboolean run(Pipeline *pl, GError **error)
 		}
 		commit_seq++;
 		done_bytes += (guint64)job->n_clusters << pl->bits;
-		start_writeback(pl);
 		if (pl->opts->progress)
 			pl->opts->progress(MIN(done_bytes, pl->total_bytes), pl->total_bytes,
 					   pl->opts->progress_data);

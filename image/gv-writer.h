@@ -50,18 +50,6 @@ gboolean gv_writer_write(GvWriter *w, const void *buf, gsize len, guint64 off,
 			 GvWriteDone done, gpointer data, GError **error);
 
 /**
- * gv_writer_start_writeback() - start writing a finished range to disk
- * @w: the writer
- * @off: start of the range
- * @len: its length
- *
- * sync_file_range(SYNC_FILE_RANGE_WRITE), queued behind the writes on
- * io_uring: the disk works while the pipeline goes on, so the final fsync
- * finds little left to do.  Only a hint: failures surface at fsync.
- */
-void gv_writer_start_writeback(GvWriter *w, guint64 off, guint64 len);
-
-/**
  * gv_writer_wait() - wait until at least one write has completed
  * @w: the writer
  * @error: GV_IMAGE_ERROR_IO

@@ -7,8 +7,6 @@
  */
 #include "gv-writer.h"
 
-#include <fcntl.h>
-
 #include "gv-image-private.h"
 
 struct GvWriter {
@@ -33,11 +31,6 @@ gboolean gv_writer_write(GvWriter *w, const void *buf, gsize len, guint64 off,
 	if (done)
 		done(data);
 	return TRUE;
-}
-
-void gv_writer_start_writeback(GvWriter *w, guint64 off, guint64 len)
-{
-	sync_file_range(w->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 gboolean gv_writer_wait(GvWriter *w, GError **error)

@@ -21,7 +21,6 @@ typedef struct {
 	guint64 off;
 	GvWriteDone done;
 	gpointer data;
-	gboolean hint; /* a writeback hint: its result does not matter */
 } Req;
 
 struct GvWriter {
@@ -81,11 +80,6 @@ static void complete(GvWriter *w, struct io_uring_cqe *cqe)
 	int res = cqe->res;
 
 	io_uring_cqe_seen(&w->ring, cqe);
-	if (r->hint) {
-		w->inflight--;
-		g_ptr_array_add(w->free_reqs, r);
-		return;
-	}
 	if (res == -EINTR || res == -EAGAIN) {
 		res = 0; /* resubmit unchanged */
 	} else if (res < 0 || (res == 0 && r->len > 0)) {
@@ -145,7 +139,7 @@ gboolean gv_writer_write(GvWriter *w, const void *buf, gsize len, guint64 off,
 			return FALSE;
 	}
 	Req *r = g_ptr_array_steal_index_fast(w->free_reqs, w->free_reqs->len - 1);
-	*r = (Req){ buf, len, off, done, data, FALSE };
+	*r = (Req){ buf, len, off, done, data };
 	w->inflight++;
 	if (!submit(w, r, error)) {
 		w->inflight--;
@@ -153,25 +147,6 @@ gboolean gv_writer_write(GvWriter *w, const void *buf, gsize len, guint64 off,
 		return FALSE;
 	}
 	return TRUE;
-}
-
-void gv_writer_start_writeback(GvWriter *w, guint64 off, guint64 len)
-{
-	/* A request slot like any write, without a buffer or a callback. */
-	if (!reap(w, FALSE, NULL) || w->free_reqs->len == 0)
-		return;
-	Req *r = g_ptr_array_steal_index_fast(w->free_reqs, w->free_reqs->len - 1);
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-
-	*r = (Req){ NULL, 0, off, NULL, NULL, TRUE };
-	io_uring_prep_sync_file_range(sqe, w->fd, (unsigned)MIN(len, G_MAXUINT32), off,
-				      SYNC_FILE_RANGE_WRITE);
-	io_uring_sqe_set_data(sqe, r);
-	w->inflight++;
-	if (io_uring_submit(&w->ring) < 0) {
-		w->inflight--;
-		g_ptr_array_add(w->free_reqs, r);
-	}
 }
 
 gboolean gv_writer_wait(GvWriter *w, GError **error)
