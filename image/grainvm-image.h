@@ -67,7 +67,6 @@ typedef enum {
 	GV_IMAGE_ERROR_UNSUPPORTED, /* a valid image using a feature grainvm does not handle */
 	GV_IMAGE_ERROR_IO,          /* read or write failed (disk full, I/O error) */
 	GV_IMAGE_ERROR_TOOL,        /* an external tool (qemu-img, mke2fs, mtools) failed */
-	GV_IMAGE_ERROR_CANCELLED,   /* interrupted */
 } GvImageError;
 
 /**

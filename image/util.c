@@ -33,7 +33,6 @@ gboolean gv_image_error_is_bad_input(const GError *error)
 		return TRUE;
 	case GV_IMAGE_ERROR_IO:
 	case GV_IMAGE_ERROR_TOOL:
-	case GV_IMAGE_ERROR_CANCELLED:
 		break;
 	}
 	return FALSE;
