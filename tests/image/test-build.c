@@ -301,18 +301,6 @@ static void test_tarball_and_size(Fixture *f, gconstpointer data)
 	g_assert_null(strstr(listing, ".t.qcow2"));
 }
 
-static int cli(char **err, const char *const *args)
-{
-	g_autofree char *exe = it_cli();
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-
-	g_ptr_array_add(argv, exe);
-	for (gsize i = 0; args[i]; i++)
-		g_ptr_array_add(argv, (gpointer)args[i]);
-	g_ptr_array_add(argv, NULL);
-	return it_run((const char *const *)argv->pdata, NULL, err);
-}
-
 static void test_cli(Fixture *f, gconstpointer data)
 {
 	if (!have_tools())
@@ -325,7 +313,7 @@ static void test_cli(Fixture *f, gconstpointer data)
 	const char *ok[] = { "build", "--rootfs", f->tree, "--kernel", f->kernel, "--initrd",
 			     f->initrd, "--compression", GV_HAVE_ZSTD ? "zstd" : "zlib",
 			     "--deterministic", "-o", out, NULL };
-	g_assert_cmpint(cli(&err, ok), ==, 0);
+	g_assert_cmpint(it_cli_run(ok, NULL, &err), ==, 0);
 	it_assert_qemu_img_check(out);
 	g_assert_cmpint(unlink(out), ==, 0);
 
@@ -351,7 +339,7 @@ static void test_cli(Fixture *f, gconstpointer data)
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_clear_pointer(&err, g_free);
-		g_assert_cmpint(cli(&err, bad[i].args), ==, 2);
+		g_assert_cmpint(it_cli_run(bad[i].args, NULL, &err), ==, 2);
 		g_test_message("%s", err);
 		g_assert_true(g_str_has_prefix(err, "grainvm: "));
 		g_assert_nonnull(strstr(err, bad[i].message));

@@ -332,18 +332,6 @@ static void test_bad_input(void)
 	it_scratch_free(g_steal_pointer(&dir));
 }
 
-static int cli(char **err, const char *const *args)
-{
-	g_autofree char *exe = it_cli();
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-
-	g_ptr_array_add(argv, exe);
-	for (gsize i = 0; args[i]; i++)
-		g_ptr_array_add(argv, (gpointer)args[i]);
-	g_ptr_array_add(argv, NULL);
-	return it_run((const char *const *)argv->pdata, NULL, err);
-}
-
 static void test_cli(void)
 {
 	g_autofree char *qemu_img = it_qemu_img();
@@ -359,20 +347,20 @@ static void test_cli(void)
 
 	make_input(raw, &inputs[6]);
 	const char *ok1[] = { "convert", raw, dst, NULL };
-	g_assert_cmpint(cli(NULL, ok1), ==, 0);
+	g_assert_cmpint(it_cli_run(ok1, NULL, NULL), ==, 0);
 	assert_identical(raw, dst);
 	const char *ok2[] = { "convert", "-c", raw, dst, NULL };
 	if (GV_HAVE_ZSTD) {
-		g_assert_cmpint(cli(NULL, ok2), ==, 0);
+		g_assert_cmpint(it_cli_run(ok2, NULL, NULL), ==, 0);
 		g_autoptr(GvImageInfo) info = gv_image_info_read(dst, NULL);
 		g_assert_cmpstr(info->compression_type, ==, "zstd");
 		assert_identical(raw, dst);
 	} else {
-		g_assert_cmpint(cli(NULL, ok2), ==, 2);
+		g_assert_cmpint(it_cli_run(ok2, NULL, NULL), ==, 2);
 	}
 	const char *ok3[] = { "convert", "--compression", "zlib", "--level", "9", "--threads", "1",
 			      "--cluster-size", "2M", raw, dst, NULL };
-	g_assert_cmpint(cli(NULL, ok3), ==, 0);
+	g_assert_cmpint(it_cli_run(ok3, NULL, NULL), ==, 0);
 	it_assert_qemu_img_check(dst);
 	assert_identical(raw, dst);
 	g_assert_cmpint(unlink(dst), ==, 0);
@@ -395,7 +383,7 @@ static void test_cli(void)
 	g_assert_cmpint(chdir(dir), ==, 0);
 	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_clear_pointer(&err, g_free);
-		g_assert_cmpint(cli(&err, bad[i].args), ==, bad[i].code);
+		g_assert_cmpint(it_cli_run(bad[i].args, NULL, &err), ==, bad[i].code);
 		g_test_message("%s", err);
 		g_assert_true(g_str_has_prefix(err, "grainvm: "));
 		g_assert_nonnull(strstr(err, bad[i].message));
@@ -465,7 +453,7 @@ static void test_disk_full(void)
 	g_assert_cmpstr(l1, ==, "");
 
 	const char *args[] = { "convert", "-c", "--compression", "zlib", raw, dst, NULL };
-	g_assert_cmpint(cli(&err, args), ==, 1);
+	g_assert_cmpint(it_cli_run(args, NULL, &err), ==, 1);
 	g_assert_nonnull(strstr(err, "No space left on device"));
 	g_autofree char *l2 = it_dir_listing(mnt);
 	g_assert_cmpstr(l2, ==, "");
