@@ -6,6 +6,7 @@
 # Source: a raw ext4 image holding real files, made once with
 #   mke2fs -t ext4 -d $GV_BENCH_TREE $GV_BENCH_DIR/src.ext4 $GV_BENCH_SIZE
 # (defaults /usr/lib, 6G, /var/tmp/grainvm-bench) and kept for later runs.
+# GV_BENCH_MODES picks modes (default "plain zstd zlib").
 # Each mode runs both tools $GV_BENCH_REPEAT times (default 3; zlib once),
 # interleaved, from a warm page cache, and reports the fastest of each.
 # grainvm's time includes its fsync before the rename; qemu-img does not
@@ -68,7 +69,11 @@ run_mode() {
 	echo "       runs: qemu-img ${q[*]} | grainvm ${g[*]}" >&2
 }
 
-gargs=(); run_mode plain "$repeat"
-gargs=(-c --compression zstd); run_mode zstd "$repeat" -c -o compression_type=zstd -m 8 -W
-gargs=(-c --compression zlib); run_mode zlib 1 -c -m 8 -W
+for mode in ${GV_BENCH_MODES:-plain zstd zlib}; do
+	case $mode in
+	plain) gargs=(); run_mode plain "$repeat" ;;
+	zstd) gargs=(-c --compression zstd); run_mode zstd "$repeat" -c -o compression_type=zstd -m 8 -W ;;
+	zlib) gargs=(-c --compression zlib); run_mode zlib 1 -c -m 8 -W ;;
+	esac
+done
 echo "ratio = grainvm time / qemu-img time (below 1 is faster); ratio+s against qemu-img followed by sync"
