@@ -176,4 +176,41 @@ gboolean gv_qcow2_write_metadata(int fd, const char *path, const GvQcow2Target *
 				 const GvQcow2Map *map, const GvQcow2Packer *packer,
 				 guint64 data_end_cluster, GError **error);
 
+/**
+ * GvSegment - one piece of the guest disk, for gv_qcow2_write_segments()
+ * @guest_offset: where it starts on the disk
+ * @length: its bytes
+ * @fd: a file holding it, or -1 for @data
+ * @src_offset: where it starts in @fd
+ * @data: its bytes in memory when @fd is -1
+ * @name: file name for messages
+ */
+typedef struct {
+	guint64 guest_offset;
+	guint64 length;
+	int fd;
+	guint64 src_offset;
+	const guint8 *data;
+	const char *name;
+} GvSegment;
+
+/**
+ * gv_qcow2_write_segments() - write a qcow2 whose data comes from segments
+ * @dst: the image to create; replaced atomically
+ * @virtual_size: bytes, a multiple of 512
+ * @segs: (array length=n_segs): sorted by guest offset, not overlapping;
+ *        what no segment covers reads as zeros
+ * @n_segs: their number
+ * @opts: compression, cluster size, threads, progress
+ * @error: GV_IMAGE_ERROR_IO, _INVALID
+ *
+ * The engine under gv_image_convert() (one segment: the source file) and
+ * the disk builder (GPT, ESP, root filesystem, backup GPT).  Holes of the
+ * segment files are skipped with SEEK_DATA/SEEK_HOLE.
+ *
+ * Return: TRUE when @dst holds the image.
+ */
+gboolean gv_qcow2_write_segments(const char *dst, guint64 virtual_size, const GvSegment *segs,
+				 gsize n_segs, const GvImageConvertOptions *opts, GError **error);
+
 G_END_DECLS

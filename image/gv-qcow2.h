@@ -265,6 +265,17 @@ guint64 gv_qcow2_packer_place(GvQcow2Packer *p, guint32 length,
 			      gboolean compressed, guint32 *pad);
 
 /**
+ * gv_qcow2_packer_claim() - count a cluster that was filled in place
+ * @p: the packer
+ * @host_offset: a cluster at or after the packer's start
+ *
+ * For data that other programs wrote straight into the file (build.c lets
+ * mke2fs write the disk inside the qcow2): the cluster gets one more
+ * reference and the packer's position moves past it.
+ */
+void gv_qcow2_packer_claim(GvQcow2Packer *p, guint64 host_offset);
+
+/**
  * GvQcow2Map - the guest-to-host map being built, L2 tables on demand
  * @cluster_bits: 9..21
  * @l1_size: L1 entries

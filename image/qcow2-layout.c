@@ -124,6 +124,15 @@ guint64 gv_qcow2_packer_place(GvQcow2Packer *p, guint32 length,
 	return off;
 }
 
+void gv_qcow2_packer_claim(GvQcow2Packer *p, guint64 host_offset)
+{
+	guint64 cluster = host_offset >> p->cluster_bits;
+
+	g_assert(cluster >= p->base_cluster);
+	(*packer_count(p, cluster))++;
+	p->pos = MAX(p->pos, (cluster + 1) << p->cluster_bits);
+}
+
 gboolean gv_qcow2_map_init(GvQcow2Map *map, guint64 virtual_size,
 			   guint cluster_bits)
 {

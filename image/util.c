@@ -33,7 +33,6 @@ gboolean gv_image_error_is_bad_input(const GError *error)
 		return TRUE;
 	case GV_IMAGE_ERROR_IO:
 	case GV_IMAGE_ERROR_TOOL:
-	case GV_IMAGE_ERROR_CANCELLED:
 		break;
 	}
 	return FALSE;
@@ -149,6 +148,11 @@ void gv_image_install_signal_cleanup(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/*
+	 * Over a file size limit (ulimit -f), let write() fail with EFBIG
+	 * like a full disk, so the normal error path cleans up.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -49,6 +49,18 @@ char *it_cli(void)
 	return g_build_filename(root, "tests", "image", "gv-image-cli", NULL);
 }
 
+int it_cli_run(const char *const *args, char **out, char **err)
+{
+	g_autofree char *exe = it_cli();
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+	g_ptr_array_add(argv, exe);
+	for (gsize i = 0; args[i]; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	return it_run((const char *const *)argv->pdata, out, err);
+}
+
 int it_run(const char *const *argv, char **out, char **err)
 {
 	g_autoptr(GError) error = NULL;

@@ -17,6 +17,8 @@ char *it_qemu_img(void);
 char *it_qemu_io(void);
 /* Path of the gv-image-cli harness in the build tree. */
 char *it_cli(void);
+/* Run the harness with @args (NULL-terminated, after the program name). */
+int it_cli_run(const char *const *args, char **out, char **err);
 
 /*
  * Run @argv (NULL-terminated); return its exit status (-1 if it could not

@@ -471,17 +471,15 @@ static void test_backing_name_for(void)
 /* Run the CLI harness; return the exit status, output in @out/@err. */
 static int cli(char **out, char **err, ...)
 {
-	g_autofree char *exe = it_cli();
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
 	va_list ap;
 
-	g_ptr_array_add(argv, exe);
 	va_start(ap, err);
 	for (const char *a; (a = va_arg(ap, const char *));)
-		g_ptr_array_add(argv, (gpointer)a);
+		g_ptr_array_add(args, (gpointer)a);
 	va_end(ap);
-	g_ptr_array_add(argv, NULL);
-	return it_run((const char *const *)argv->pdata, out, err);
+	g_ptr_array_add(args, NULL);
+	return it_cli_run((const char *const *)args->pdata, out, err);
 }
 
 static void test_cli(void)

@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "grainvm-image.h"
+#include <zlib.h>
+
+#include "gv-gpt.h"
 #include "gv-image-private.h"
 #include "gv-qcow2.h"
 
@@ -389,6 +392,122 @@ static void test_helpers(void)
 	}
 }
 
+static void test_guid(void)
+{
+	guint8 g[16];
+	char text[37];
+
+	g_assert_true(gv_guid_parse(GV_GPT_TYPE_ESP, g));
+	g_assert_cmpuint(g[0], ==, 0xc1);
+	g_assert_cmpuint(g[15], ==, 0x3b);
+	gv_guid_format(g, text);
+	g_assert_cmpstr(text, ==, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+	g_assert_false(gv_guid_parse("c12a7328-f81f-11d2-ba4b-00a0c93ec93", g));
+	g_assert_false(gv_guid_parse("c12a7328xf81f-11d2-ba4b-00a0c93ec93b", g));
+	g_assert_false(gv_guid_parse("g12a7328-f81f-11d2-ba4b-00a0c93ec93b", g));
+	g_assert_false(gv_guid_parse(NULL, g));
+
+	guint8 ones[16];
+	memset(ones, 0xff, sizeof(ones));
+	gv_guid_from_bytes(ones, g);
+	gv_guid_format(g, text);
+	g_assert_cmpstr(text, ==, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+}
+
+static guint32 le32(const guint8 *p)
+{
+	return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
+}
+
+static guint64 le64(const guint8 *p)
+{
+	return (guint64)le32(p) | (guint64)le32(p + 4) << 32;
+}
+
+/* Check one header: signature, its own CRC, where it points, the entries' CRC. */
+static void check_gpt_header(const guint8 *h, guint64 my_lba, guint64 other_lba,
+			     guint64 entries_lba, const guint8 *entries)
+{
+	guint8 copy[92];
+
+	g_assert_cmpmem(h, 8, "EFI PART", 8);
+	memcpy(copy, h, 92);
+	memset(copy + 16, 0, 4);
+	g_assert_cmpuint(le32(h + 16), ==, (guint32)crc32(0, copy, 92));
+	g_assert_cmpuint(le64(h + 24), ==, my_lba);
+	g_assert_cmpuint(le64(h + 32), ==, other_lba);
+	g_assert_cmpuint(le64(h + 72), ==, entries_lba);
+	g_assert_cmpuint(le32(h + 88), ==, (guint32)crc32(0, entries, 128 * 128));
+}
+
+static void test_gpt(void)
+{
+	g_autofree guint8 *pri = g_malloc(GV_GPT_PRIMARY_BYTES);
+	g_autofree guint8 *bak = g_malloc(GV_GPT_BACKUP_BYTES);
+	guint64 disk = 100u << 20, sectors = disk / 512;
+	GvGptPartition p[2] = {
+		{ .first_lba = 2048, .last_lba = 4095, .name = "ESP" },
+		{ .first_lba = 4096, .last_lba = sectors - 34, .name = "root" },
+	};
+	guint8 disk_guid[16];
+	GError *error = NULL;
+
+	gv_guid_parse("01234567-89ab-4cde-8f01-23456789abcd", disk_guid);
+	gv_guid_parse(GV_GPT_TYPE_ESP, p[0].type);
+	gv_guid_parse(GV_GPT_TYPE_ROOT_X86_64, p[1].type);
+	gv_guid_parse("11111111-2222-4333-8444-555555555555", p[1].uuid);
+	g_assert_true(gv_gpt_build(disk, disk_guid, p, 2, pri, bak, &error));
+	g_assert_no_error(error);
+
+	/* Protective MBR. */
+	g_assert_cmpuint(pri[510], ==, 0x55);
+	g_assert_cmpuint(pri[511], ==, 0xaa);
+	g_assert_cmpuint(pri[446 + 4], ==, 0xee);
+	g_assert_cmpuint(le32(pri + 446 + 8), ==, 1);
+	g_assert_cmpuint(le32(pri + 446 + 12), ==, sectors - 1);
+
+	const guint8 *entries = pri + 1024;
+	check_gpt_header(pri + 512, 1, sectors - 1, 2, entries);
+	check_gpt_header(bak + 32 * 512, sectors - 1, 1, sectors - 33, bak);
+	g_assert_cmpmem(bak, 128 * 128, entries, 128 * 128);
+	g_assert_cmpuint(le64(pri + 512 + 40), ==, 34);
+	g_assert_cmpuint(le64(pri + 512 + 48), ==, sectors - 34);
+	/* Mixed-endian GUIDs: the disk GUID's first field little-endian. */
+	g_assert_cmpuint(pri[512 + 56], ==, 0x67);
+	g_assert_cmpuint(pri[512 + 59], ==, 0x01);
+	g_assert_cmpuint(pri[512 + 64], ==, 0x8f);
+	/* Entry 2: the root type, LBAs, UTF-16LE name. */
+	const guint8 *e = entries + 128;
+	g_assert_cmpuint(e[0], ==, 0xe3); /* 4F68BCE3 little-endian */
+	g_assert_cmpuint(le64(e + 32), ==, 4096);
+	g_assert_cmpuint(le64(e + 40), ==, sectors - 34);
+	g_assert_cmpmem(e + 56, 8, "r\0o\0o\0t\0", 8);
+
+	/* What does not fit is refused. */
+	static const struct {
+		guint64 first, last;
+		const char *name, *message;
+	} bad[] = {
+		{ 33, 100, "x", "outside the usable area" },
+		{ 4000, 5000, "x", "overlap" },
+		{ 200000, 300000, "x", "outside the usable area" },
+		{ 5000, 4000, "x", "outside the usable area" },
+		{ 100000, 100001, "a name that is much too long for a gpt", "longer than 36" },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		GvGptPartition q[2] = { p[0], { .first_lba = bad[i].first, .last_lba = bad[i].last,
+						.name = bad[i].name } };
+		q[0].last_lba = 4095;
+		g_assert_false(gv_gpt_build(disk, disk_guid, q, 2, pri, bak, &error));
+		g_assert_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID);
+		g_assert_nonnull(strstr(error->message, bad[i].message));
+		g_clear_error(&error);
+	}
+	g_assert_false(gv_gpt_build(512 * 60, disk_guid, p, 0, pri, bak, &error));
+	g_assert_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID);
+	g_clear_error(&error);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -402,5 +521,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/image/qcow2/map", test_map);
 	g_test_add_func("/image/parse-size", test_parse_size);
 	g_test_add_func("/image/helpers", test_helpers);
+	g_test_add_func("/image/gpt/guid", test_guid);
+	g_test_add_func("/image/gpt/build", test_gpt);
 	return g_test_run();
 }
