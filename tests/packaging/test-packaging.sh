@@ -130,7 +130,7 @@ expect_completion() { # WANT WORDS...
 }
 expect_completion "up" grainvm u
 expect_completion "--file= --foreground --from=" grainvm up --f
-expect_completion "create check" grainvm image c
+expect_completion "create convert check" grainvm image c
 expect_completion "--backing= --backing-format=" grainvm image create --b
 expect_completion "vm.memory=" grainvm up --set vm.me
 expect_completion "share.workspace.mount=" grainvm up -s share.workspace.mo
