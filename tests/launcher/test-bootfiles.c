@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <utime.h>
 #include <unistd.h>
 
 #include "gv-error.h"
@@ -94,6 +95,32 @@ static void test_pvh_extract(void)
 	g_autoptr(GvKernel) k2 = gv_kernel_inspect(kpath, NULL);
 	gv_kernel_prepare_pvh(k2, cache);
 	g_assert_cmpstr(k2->vmlinux, ==, k->vmlinux);
+
+	/*
+	 * The stat shortcut must not outlive a change to the file: a copy whose
+	 * mtime then changes is hashed again and still finds the same vmlinux;
+	 * a copy with other content gets another answer.
+	 */
+	g_autofree char *copy = g_build_filename(tmpdir, "vmlinuz-copy", NULL);
+	g_assert_true(g_file_set_contents(copy, data, 0, NULL));
+	g_autofree char *kdata = NULL;
+	gsize klen;
+	g_assert_true(g_file_get_contents(kpath, &kdata, &klen, NULL));
+	g_assert_true(g_file_set_contents(copy, kdata, (gssize)klen, NULL));
+	g_autoptr(GvKernel) k3 = gv_kernel_inspect(copy, NULL);
+	gv_kernel_prepare_pvh(k3, cache);
+	g_assert_cmpstr(k3->vmlinux, ==, k->vmlinux);
+	struct utimbuf later = { .actime = 1, .modtime = 12345 };
+	g_assert_cmpint(utime(copy, &later), ==, 0);
+	g_autoptr(GvKernel) k4 = gv_kernel_inspect(copy, NULL);
+	gv_kernel_prepare_pvh(k4, cache);
+	g_assert_cmpstr(k4->vmlinux, ==, k->vmlinux);
+	kdata[klen - 1] ^= 0xff; /* inside the payload's trailing size word */
+	g_assert_true(g_file_set_contents(copy, kdata, (gssize)klen, NULL));
+	g_assert_cmpint(utime(copy, &later), ==, 0); /* same size and mtime, new content */
+	g_autoptr(GvKernel) k5 = gv_kernel_inspect(copy, NULL);
+	gv_kernel_prepare_pvh(k5, cache);
+	g_assert_cmpstr(k5->vmlinux, !=, k->vmlinux);
 }
 
 static void test_pvh_not_a_kernel(void)
