@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -62,6 +63,20 @@
 #define AGENT_HANDSHAKE_MS 5000
 #define AGENT_STATUS_POLL_MS 200
 #define QUIT_WAIT_S 5
+/* console.log rotates at this size (see on_console); GRAINVM_CONSOLE_LOG_MAX overrides. */
+#define CONSOLE_LOG_CAP (16 * 1024 * 1024)
+
+static gint64 console_log_cap(void)
+{
+	static gint64 cap;
+	if (!cap) {
+		guint64 v;
+		const char *env = g_getenv("GRAINVM_CONSOLE_LOG_MAX");
+		cap = env && g_ascii_string_to_unsigned(env, 10, 4096, G_MAXINT64, &v, NULL)
+			      ? (gint64)v : CONSOLE_LOG_CAP;
+	}
+	return cap;
+}
 #define KILL_WAIT_S 5
 
 static void adopt_connected(Supervisor *sv);
@@ -233,8 +248,26 @@ static gboolean on_console(int fd, GIOCondition cond, gpointer data)
 		sv->console_fd = -1;
 		return G_SOURCE_REMOVE;
 	}
-	if (sv->console_log_fd >= 0 && write(sv->console_log_fd, buf, (gsize)n) < 0) {
-		/* A full disk must not stop the VM; the log just stops growing. */
+	if (sv->console_log_fd >= 0) {
+		/*
+		 * The guest decides what it prints: a console flood must not fill
+		 * the host's disk.  Past the cap the log moves to console.log.1
+		 * (replacing an older one) and starts again, so at most twice the
+		 * cap is kept and the newest output is always in console.log.
+		 */
+		struct stat st;
+		if (fstat(sv->console_log_fd, &st) == 0 && st.st_size >= console_log_cap()) {
+			g_autofree char *old = g_strconcat(sv->paths->console_log, ".1", NULL);
+			if (rename(sv->paths->console_log, old) == 0) {
+				close(sv->console_log_fd);
+				sv->console_log_fd = open(sv->paths->console_log,
+							  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+							  O_CLOEXEC, 0600);
+			}
+		}
+		if (sv->console_log_fd >= 0 && write(sv->console_log_fd, buf, (gsize)n) < 0) {
+			/* A full disk must not stop the VM; the log just stops growing. */
+		}
 	}
 	sv_control_broadcast_console(sv, buf, (gsize)n);
 	return G_SOURCE_CONTINUE;
