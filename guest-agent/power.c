@@ -6,7 +6,8 @@
  * exits the kernel panics.  So shutdown is an orderly sequence here
  * (SIGTERM to everything, a grace period, SIGKILL, sync, unmount so 9p
  * and block file systems flush, then reboot(2)) and, in service mode,
- * the distribution's /sbin/shutdown, exactly as qemu-ga runs it.
+ * the distribution's shutdown (found in /sbin, /usr/sbin, /bin, /usr/bin or
+ * NixOS's /run/current-system/sw/bin), as qemu-ga runs it.
  */
 #include "power.h"
 
@@ -150,10 +151,26 @@ int power_request(enum power_mode mode)
 		[POWER_REBOOT] = "-r",
 	};
 	static const char *const fallback[] = {
-		[POWER_OFF] = "/sbin/poweroff",
-		[POWER_HALT] = "/sbin/halt",
-		[POWER_REBOOT] = "/sbin/reboot",
+		[POWER_OFF] = "poweroff",
+		[POWER_HALT] = "halt",
+		[POWER_REBOOT] = "reboot",
 	};
+	/*
+	 * Where distributions keep these: NixOS has no /sbin, its tools are in
+	 * /run/current-system/sw/bin; merged-/usr systems link /sbin to it.
+	 */
+	static const char *const dirs[] = { "/sbin", "/usr/sbin", "/bin", "/usr/bin",
+					    "/run/current-system/sw/bin" };
+	char sd_path[64] = "", fb_path[64] = "";
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "%s/shutdown", dirs[i]);
+		if (!sd_path[0] && access(p, X_OK) == 0)
+			memcpy(sd_path, p, sizeof(p));
+		snprintf(p, sizeof(p), "%s/%s", dirs[i], fallback[mode]);
+		if (!fb_path[0] && access(p, X_OK) == 0)
+			memcpy(fb_path, p, sizeof(p));
+	}
 
 	if (agent_init_mode) {
 		/* After the dispatch returns, from the loop: guest-shutdown
@@ -165,17 +182,19 @@ int power_request(enum power_mode mode)
 	}
 	char *argv_sd[] = { "shutdown", (char *)flags[mode], "+0",
 			    "hypervisor initiated shutdown", NULL };
-	char *argv_fb[] = { (char *)fallback[mode], NULL };
+	char *argv_fb[] = { fb_path, NULL };
 	struct spawn_req s = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
 	int status;
 	pid_t pid;
 
-	if (access("/sbin/shutdown", X_OK) == 0) {
-		s.path = "/sbin/shutdown";
+	if (sd_path[0]) {
+		s.path = sd_path;
 		s.argv = argv_sd;
-	} else {
-		s.path = fallback[mode];
+	} else if (fb_path[0]) {
+		s.path = fb_path;
 		s.argv = argv_fb;
+	} else {
+		return -ENOENT;
 	}
 	pid = spawn_child(&s, NULL);
 	if (pid < 0)
