@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +16,16 @@
 
 /* Generous: the tests also run under ASan/valgrind-like slowdowns. */
 #define REPLY_TIMEOUT_MS 20000
+
+/*
+ * A failed assertion aborts the test without agent_stop(); the agent would
+ * live on holding the test's stdout, and meson would wait for it until the
+ * test's timeout.  It dies with the test instead.
+ */
+static void die_with_test(gpointer data)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 Agent *agent_start(const char *const *extra)
 {
@@ -36,7 +47,7 @@ Agent *agent_start(const char *const *extra)
 	for (; extra && *extra; extra++)
 		g_ptr_array_add(argv, g_strdup(*extra));
 	g_ptr_array_add(argv, NULL);
-	g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+	g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, die_with_test,
 		      NULL, &a->pid, &error);
 	g_assert_no_error(error);
 	return a;
