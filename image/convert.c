@@ -8,35 +8,47 @@
  * memory such as a partition table).  First the set of guest clusters
  * that may hold data is computed from the segments' SEEK_DATA/SEEK_HOLE
  * maps; holes are never read.  Those clusters are cut into jobs of a few
- * MiB and flow through three stages:
+ * MiB and flow through two stages:
  *
- *   main thread   reads a job's clusters (pread) into its input buffer and
- *                 queues it;
- *   workers       (one per CPU) find the all-zero clusters and, when
+ *   workers       (one per CPU) read a job's clusters (pread) into its
+ *                 buffer, find the all-zero clusters there and, when
  *                 compressing, compress the others, each with its own
  *                 reusable codec context;
- *   main thread   commits finished jobs strictly in guest order: it asks
- *                 the packer (gv-qcow2.h) for host offsets, records the L2
- *                 entries, and queues the writes (io_uring when built with
- *                 liburing).
+ *   main thread   hands out jobs and commits finished ones strictly in
+ *                 guest order: it asks the packer (gv-qcow2.h) for host
+ *                 offsets, records the L2 entries, and queues the writes
+ *                 (io_uring when built with liburing).
  *
- * Workers finish in any order; a job waits in its slot until all earlier
- * ones are committed.  The number of slots bounds memory (slots x job
- * size) and makes the output independent of thread timing, so the same
- * input gives the same bytes.  Uncompressed clusters are written straight
- * from the input buffer (the slot is reused once the write completes);
- * compressed ones are packed back to back into staging buffers.
+ * Reading in the workers spreads the copy out of the page cache over
+ * every CPU; on the 2-CPU test host the main thread alone could not read
+ * as fast as the disk wrote.  Workers finish in any order; a job waits in
+ * its slot until all earlier ones are committed.  The number of slots
+ * bounds memory (slots x job size) and makes the output independent of
+ * thread timing, so the same input gives the same bytes.
+ *
+ * Uncompressed clusters are written straight from the job's buffer, the
+ * one the data was read into and checked for zeros (the slot is reused
+ * once the write completes); compressed ones are packed back to back into
+ * staging buffers.  With io_uring the data bypasses the page cache
+ * (O_DIRECT, gv-writer.h says why) when the cluster size allows: every
+ * data write is then aligned to DIRECT_ALIGN.  Raw runs are, being whole
+ * clusters from page-aligned buffers; the staged stream of compressed
+ * bytes is written in whole blocks, and the last partial block moves on
+ * to the next staging buffer, or is padded with zeros where the stream
+ * stops (before a raw run, at the end).  The zeros lie in the unused rest
+ * of a data cluster, which reads as zeros anyway.
  *
  * Data starts at cluster 1.  Since the map is complete only at the end,
- * the L2 tables, L1 table and refcounts are written after the data, and
- * the header last (qcow2-write.c).  The file has a temporary name until
- * the final fsync and rename.
+ * the L2 tables, L1 table and refcounts are written after the data
+ * (through the page cache), and the header last (qcow2-write.c).  The
+ * file has a temporary name until the final fsync and rename.
  */
 #include "gv-image-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,7 +58,9 @@
 /*
  * Job and staging sizes: large enough that per-job overhead (a queue
  * round trip, one pread, one write) is noise next to the copying, small
- * enough that slots x size stays a few tens of MiB.
+ * enough that slots x size stays a few tens of MiB.  Direct writes of
+ * 4 MiB are what the test host's virtio disk takes in one request
+ * (max_sectors_kb).
  */
 #define JOB_BYTES_PLAIN (4u << 20)
 #define JOB_BYTES_COMPRESSED (1u << 20)
@@ -55,6 +69,25 @@
 #define MAX_THREADS 64
 /* 16-bit refcounts (GV_QCOW2_REFCOUNT_ORDER). */
 #define REFCOUNT_MAX 65535
+/*
+ * What direct writes are aligned to: a page covers every logical block
+ * size in common use (512 and 4096), and cluster offsets are multiples
+ * of it from 4 KiB clusters up.  Smaller clusters write buffered.
+ */
+#define DIRECT_ALIGN 4096u
+/* Writes in flight beyond the jobs being read: enough to keep the disk busy. */
+#define WRITE_SLOTS 4
+/*
+ * A cluster whose first bytes are not zero is data; only the others are
+ * read whole to tell (2% of the clusters of an ext4 image of /usr/lib
+ * start with 64 zero bytes, 1.3% are all zeros).
+ */
+#define PROBE_BYTES 64
+
+static inline guint64 round_up(guint64 x, guint64 align)
+{
+	return (x + align - 1) / align * align;
+}
 
 typedef enum { CL_ZERO, CL_RAW, CL_COMPRESSED } ClusterKind;
 
@@ -70,12 +103,20 @@ typedef struct {
 	guint64 seq;
 	guint64 first_cluster;
 	guint n_clusters;
-	guint8 *in;
+	guint8 *in;           /* read buffer */
+	const guint8 *data;   /* the job's bytes: @in, or @map */
+	void *map;            /* the source mapped (map_job()), or NULL */
+	gsize map_len;
 	guint8 *out;
 	ClusterResult *res;
-	guint pending_writes; /* writes still reading from @in */
+	GError *error;        /* a failed read, reported when committed */
+	guint pending_writes; /* writes still reading from @data */
 } Job;
 
+/*
+ * Compressed bytes waiting to be written: @buf holds host bytes
+ * [@host_start, @host_start + @len); @host_start is aligned.
+ */
 typedef struct {
 	guint8 *buf;
 	gsize len;
@@ -90,6 +131,8 @@ typedef struct {
 typedef struct {
 	guint bits;
 	gsize cs;
+	guint align; /* of every data write: DIRECT_ALIGN when direct, else 1 */
+	gsize page_size;
 	const GvImageConvertOptions *opts;
 	const GvSegment *segs;
 	gsize n_segs;
@@ -204,8 +247,77 @@ static gboolean read_guest(Pipeline *pl, guint64 g0, gsize len, guint8 *buf, GEr
 /* Workers                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Uncompressed, a job that lies inside one source file is not read into
+ * memory at all: it is mapped, and its writes go out from the mapping
+ * (under O_DIRECT the disk takes the bytes straight from the source's
+ * page cache; buffered, the kernel copies page cache to page cache).  On
+ * the test host the copy out of the page cache was the largest cost left
+ * once the writes were direct, and it slowed the disk's own transfers.
+ *
+ * This process never dereferences the mapping itself: the zeros are
+ * found with small preads (a cluster's first PROBE_BYTES, then the whole
+ * cluster into the idle read buffer when those are zero).  A mapped page
+ * that cannot be had (the source truncated meanwhile, a read error) then
+ * fails the write with EFAULT, where touching it would have killed the
+ * process with SIGBUS.  Jobs that reach past the segment's end (the last
+ * partial cluster of a source that is not a cluster multiple, which
+ * reads as zeros beyond the end), span segments or start off a page
+ * boundary in their file are read as usual.
+ *
+ * Return: FALSE when the job is to be read instead (the mapping failed);
+ * TRUE when it was mapped, possibly with a read error in job->error.
+ */
+static gboolean map_job(Pipeline *pl, Job *job)
+{
+	guint64 g0 = job->first_cluster << pl->bits;
+	gsize len = (gsize)job->n_clusters << pl->bits;
+	const GvSegment *s = NULL;
+	guint8 probe[PROBE_BYTES];
+
+	for (gsize i = 0; i < pl->n_segs && !s; i++) {
+		if (pl->segs[i].guest_offset <= g0 &&
+		    g0 < pl->segs[i].guest_offset + pl->segs[i].length)
+			s = &pl->segs[i];
+	}
+	if (!s || s->fd < 0 || g0 + len > s->guest_offset + s->length)
+		return FALSE;
+	guint64 src = s->src_offset + (g0 - s->guest_offset);
+	if (src % pl->page_size)
+		return FALSE;
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, s->fd, (off_t)src);
+	if (m == MAP_FAILED)
+		return FALSE;
+	job->map = m;
+	job->map_len = len;
+	job->data = m;
+	for (guint i = 0; i < job->n_clusters; i++) {
+		guint64 off = src + ((guint64)i << pl->bits);
+		guint8 *scratch = job->in + (gsize)i * pl->cs;
+		ClusterResult *r = &job->res[i];
+
+		r->len = 0;
+		r->kind = CL_RAW;
+		if (!gv_pread_full(s->fd, probe, sizeof(probe), off, s->name, &job->error))
+			return TRUE;
+		if (!gv_buffer_is_zero(probe, sizeof(probe)))
+			continue;
+		if (!gv_pread_full(s->fd, scratch, pl->cs, off, s->name, &job->error))
+			return TRUE;
+		if (gv_buffer_is_zero(scratch, pl->cs))
+			r->kind = CL_ZERO;
+	}
+	return TRUE;
+}
+
 static void process(Pipeline *pl, Job *job, GvCompressor *comp)
 {
+	if (!comp && map_job(pl, job))
+		return;
+	job->data = job->in;
+	if (!read_guest(pl, job->first_cluster << pl->bits, (gsize)job->n_clusters << pl->bits,
+			job->in, &job->error))
+		return;
 	for (guint i = 0; i < job->n_clusters; i++) {
 		const guint8 *p = job->in + (gsize)i * pl->cs;
 		ClusterResult *r = &job->res[i];
@@ -247,12 +359,23 @@ static gpointer worker_main(gpointer data)
 /* Committing in order                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* Unmap what map_job() mapped; idempotent. */
+static void job_unmap(Job *job)
+{
+	if (job->map)
+		munmap(job->map, job->map_len);
+	job->map = NULL;
+	job->data = NULL;
+}
+
 static void raw_write_done(gpointer data)
 {
 	Job *job = data;
 
-	if (--job->pending_writes == 0 && job->state == JOB_COMMITTED)
+	if (--job->pending_writes == 0 && job->state == JOB_COMMITTED) {
+		job_unmap(job);
 		job->state = JOB_FREE;
+	}
 }
 
 static void stage_write_done(gpointer data)
@@ -263,15 +386,49 @@ static void stage_write_done(gpointer data)
 	st->len = 0;
 }
 
-static gboolean stage_flush(Pipeline *pl, GError **error)
+/* A staging buffer that is neither being filled nor written. */
+static Stage *stage_free(Pipeline *pl, GError **error)
 {
-	Stage *st = pl->stage;
+	for (;;) {
+		for (guint i = 0; i < N_STAGES; i++) {
+			Stage *st = &pl->stages[i];
+			if (!st->busy && st != pl->stage)
+				return st;
+		}
+		if (!gv_writer_wait(pl->writer, error))
+			return NULL;
+	}
+}
 
-	pl->stage = NULL;
-	if (!st || st->len == 0)
+/*
+ * Write the current stage's whole blocks.  With @pad the last partial
+ * block is filled up with zeros and written too, and no stage is left
+ * current; without, it starts the next stage.
+ */
+static gboolean stage_flush(Pipeline *pl, gboolean pad, GError **error)
+{
+	Stage *st = pl->stage, *next = NULL;
+	gsize whole;
+
+	if (!st)
 		return TRUE;
+	whole = pad ? round_up(st->len, pl->align) : st->len / pl->align * pl->align;
+	if (whole < st->len) {
+		if (!(next = stage_free(pl, error)))
+			return FALSE;
+		next->host_start = st->host_start + whole;
+		next->len = st->len - whole;
+		memcpy(next->buf, st->buf + whole, next->len);
+	} else {
+		memset(st->buf + st->len, 0, whole - st->len);
+	}
+	pl->stage = next;
+	if (whole == 0) {
+		st->len = 0;
+		return TRUE;
+	}
 	st->busy = TRUE;
-	return gv_writer_write(pl->writer, st->buf, st->len, st->host_start, stage_write_done, st,
+	return gv_writer_write(pl->writer, st->buf, whole, st->host_start, stage_write_done, st,
 			       error);
 }
 
@@ -281,25 +438,34 @@ static gboolean stage_append(Pipeline *pl, guint64 off, const guint8 *data, gsiz
 {
 	Stage *st = pl->stage;
 
-	/* A jump (alignment, a full refcount) leaves a hole: start afresh. */
-	if (st && (off != st->host_start + st->len || st->len + len > STAGE_BYTES)) {
-		if (!stage_flush(pl, error))
+	if (st) {
+		guint64 end = st->host_start + st->len;
+		/*
+		 * The packer skips bytes to start a fresh cluster when a
+		 * refcount is full.  A gap inside the last block is filled
+		 * with zeros; beyond it the stream starts afresh.
+		 */
+		if (off > end && off < round_up(end, pl->align)) {
+			memset(st->buf + st->len, 0, off - end);
+			st->len += off - end;
+		} else if (off != end && !stage_flush(pl, TRUE, error)) {
 			return FALSE;
-		st = NULL;
-	}
-	while (!st) {
-		for (guint i = 0; i < N_STAGES && !st; i++) {
-			if (!pl->stages[i].busy)
-				st = &pl->stages[i];
 		}
-		if (!st && !gv_writer_wait(pl->writer, error))
-			return FALSE;
 	}
-	if (st->len == 0)
-		st->host_start = off;
+	if (pl->stage && pl->stage->len + len > STAGE_BYTES &&
+	    !stage_flush(pl, FALSE, error))
+		return FALSE;
+	if (!pl->stage) {
+		if (!(st = stage_free(pl, error)))
+			return FALSE;
+		st->host_start = off / pl->align * pl->align;
+		st->len = off - st->host_start;
+		memset(st->buf, 0, st->len);
+		pl->stage = st;
+	}
+	st = pl->stage;
 	memcpy(st->buf + st->len, data, len);
 	st->len += len;
-	pl->stage = st;
 	return TRUE;
 }
 
@@ -329,7 +495,7 @@ static gboolean commit(Pipeline *pl, Job *job, GError **error)
 		guint j = i;
 		while (j + 1 < job->n_clusters && job->res[j + 1].kind == CL_RAW)
 			j++;
-		if (!stage_flush(pl, error))
+		if (!stage_flush(pl, TRUE, error))
 			return FALSE;
 		guint64 first_off = 0;
 		for (guint k = i; k <= j; k++) {
@@ -339,7 +505,7 @@ static gboolean commit(Pipeline *pl, Job *job, GError **error)
 			gv_qcow2_map_set(&pl->map, job->first_cluster + k, off | GV_QCOW2_OFLAG_COPIED);
 		}
 		job->pending_writes++;
-		if (!gv_writer_write(pl->writer, job->in + (gsize)i * pl->cs,
+		if (!gv_writer_write(pl->writer, job->data + (gsize)i * pl->cs,
 				     (gsize)(j - i + 1) * pl->cs, first_off, raw_write_done, job,
 				     error)) {
 			job->pending_writes--;
@@ -347,7 +513,12 @@ static gboolean commit(Pipeline *pl, Job *job, GError **error)
 		}
 		i = j;
 	}
-	job->state = job->pending_writes ? JOB_COMMITTED : JOB_FREE;
+	if (job->pending_writes) {
+		job->state = JOB_COMMITTED;
+	} else {
+		job_unmap(job);
+		job->state = JOB_FREE;
+	}
 	return TRUE;
 }
 
@@ -383,14 +554,13 @@ static gboolean run(Pipeline *pl, GError **error)
 	for (;;) {
 		Job *job;
 
-		/* Keep every free slot busy. */
+		/* Free the slots whose writes are done, and keep them all busy. */
+		if (!gv_writer_poll(pl->writer, error))
+			return FALSE;
 		while (r < pl->ranges->len && (job = free_job(pl))) {
 			Range *rg = &g_array_index(pl->ranges, Range, r);
 			job->first_cluster = c;
 			job->n_clusters = (guint)MIN(pl->job_clusters, rg->end - c);
-			if (!read_guest(pl, c << pl->bits, (gsize)job->n_clusters << pl->bits, job->in,
-					error))
-				return FALSE;
 			c += job->n_clusters;
 			if (c == rg->end && ++r < pl->ranges->len)
 				c = g_array_index(pl->ranges, Range, r).first;
@@ -406,11 +576,21 @@ static gboolean run(Pipeline *pl, GError **error)
 				return FALSE;
 			continue;
 		}
-		/* Commit the oldest job; later ones that finish first wait. */
+		/*
+		 * Commit the oldest job; later ones that finish first wait.
+		 * After each job a worker hands back, look for free slots
+		 * again, so the workers never starve while this one waits.
+		 */
 		job = job_with_seq(pl, commit_seq);
-		while (job->state != JOB_DONE) {
+		if (job->state != JOB_DONE) {
 			Job *d = g_async_queue_pop(pl->done);
 			d->state = JOB_DONE;
+			continue;
+		}
+		if (job->error) {
+			g_propagate_error(error, g_steal_pointer(&job->error));
+			job->state = JOB_COMMITTED;
+			return FALSE;
 		}
 		if (!commit(pl, job, error)) {
 			job->state = JOB_COMMITTED; /* its writes drain in pipeline_clear() */
@@ -422,7 +602,7 @@ static gboolean run(Pipeline *pl, GError **error)
 			pl->opts->progress(MIN(done_bytes, pl->total_bytes), pl->total_bytes,
 					   pl->opts->progress_data);
 	}
-	if (!stage_flush(pl, error))
+	if (!stage_flush(pl, TRUE, error))
 		return FALSE;
 	return gv_writer_drain(pl->writer, error);
 }
@@ -441,13 +621,15 @@ static void pipeline_clear(Pipeline *pl)
 	/* The writer goes before the buffers it may still be writing from. */
 	g_clear_pointer(&pl->writer, gv_writer_free);
 	for (guint i = 0; pl->jobs && i < pl->n_jobs; i++) {
-		g_free(pl->jobs[i].in);
+		job_unmap(&pl->jobs[i]);
+		g_aligned_free(pl->jobs[i].in);
 		g_free(pl->jobs[i].out);
 		g_free(pl->jobs[i].res);
+		g_clear_error(&pl->jobs[i].error);
 	}
 	g_free(pl->jobs);
 	for (guint i = 0; i < N_STAGES; i++)
-		g_free(pl->stages[i].buf);
+		g_aligned_free(pl->stages[i].buf);
 	g_clear_pointer(&pl->todo, g_async_queue_unref);
 	g_clear_pointer(&pl->done, g_async_queue_unref);
 	g_clear_pointer(&pl->ranges, g_array_unref);
@@ -496,6 +678,7 @@ gboolean gv_qcow2_write_segments(const char *dst, guint64 virtual_size, const Gv
 		return FALSE;
 	}
 	pl.cs = (gsize)1 << pl.bits;
+	pl.page_size = (gsize)sysconf(_SC_PAGESIZE);
 	pl.opts = opts;
 	pl.segs = segs;
 	pl.n_segs = n_segs;
@@ -524,22 +707,31 @@ gboolean gv_qcow2_write_segments(const char *dst, guint64 virtual_size, const Gv
 
 	pl.n_threads = opts->threads ? opts->threads : g_get_num_processors();
 	pl.job_clusters = MAX(1u, (compress ? JOB_BYTES_COMPRESSED : JOB_BYTES_PLAIN) >> pl.bits);
-	/* Two jobs per worker keep them busy while the main thread commits. */
-	pl.n_jobs = 2 * pl.n_threads + 2;
+	/*
+	 * Two jobs per worker keep them busy while the main thread commits;
+	 * uncompressed, WRITE_SLOTS more wait for their writes meanwhile.
+	 */
+	pl.n_jobs = 2 * pl.n_threads + 2 + (compress ? 0 : WRITE_SLOTS);
 	pl.jobs = g_new0(Job, pl.n_jobs);
 	for (guint i = 0; i < pl.n_jobs; i++) {
 		gsize bytes = (gsize)pl.job_clusters << pl.bits;
-		pl.jobs[i].in = g_malloc(bytes);
+		/* Aligned for direct writes, which come straight from here. */
+		pl.jobs[i].in = g_aligned_alloc(bytes, 1, DIRECT_ALIGN);
 		pl.jobs[i].out = compress ? g_malloc(bytes) : NULL;
 		pl.jobs[i].res = g_new0(ClusterResult, pl.job_clusters);
 	}
-	for (guint i = 0; i < N_STAGES; i++)
-		pl.stages[i].buf = compress ? g_malloc(MAX(STAGE_BYTES, 2 * pl.cs)) : NULL;
+	for (guint i = 0; i < N_STAGES && compress; i++)
+		pl.stages[i].buf = g_aligned_alloc(MAX(STAGE_BYTES, 2 * pl.cs), 1, DIRECT_ALIGN);
 
 	if (!gv_atomic_file_open(&f, dst, error))
 		return FALSE;
-	pl.writer = gv_writer_new(f.fd, dst, pl.n_jobs + N_STAGES, error);
-	if (!pl.writer || !start_workers(&pl, error) || !run(&pl, error))
+	/* Clusters below a page would not keep raw writes page-aligned. */
+	pl.writer = gv_writer_new(f.fd, dst, pl.n_jobs + N_STAGES,
+				  pl.cs >= DIRECT_ALIGN ? DIRECT_ALIGN : 0, error);
+	if (!pl.writer)
+		return FALSE;
+	pl.align = gv_writer_alignment(pl.writer);
+	if (!start_workers(&pl, error) || !run(&pl, error))
 		return FALSE;
 
 	GvQcow2Target t = {
