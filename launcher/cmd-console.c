@@ -20,7 +20,7 @@
 #include "paths.h"
 #include "gv-cli.h"
 #include "gv-error.h"
-#include "supervisor-priv.h"
+#include "unix-socket.h"
 #include "vmstate.h"
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
@@ -51,7 +51,7 @@ static int open_console(const GvVmPaths *paths, GError **error)
 		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "vm %s is not running", paths->name);
 		return -1;
 	}
-	int fd = sv_connect_unix(paths->control_sock, error);
+	int fd = gv_unix_connect(paths->control_sock, error);
 	if (fd < 0)
 		return -1;
 	static const char hello[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"console\"}\n";

@@ -41,6 +41,7 @@
 #include "snapshot-state.h"
 #include "snapshot.h"
 #include "spec.h"
+#include "unix-socket.h"
 #include "vmstate.h"
 
 #define DEFAULT_TAG "default"
@@ -81,31 +82,6 @@ static gboolean call_ok(GvQmpClient *ctl, const char *via, const char *command, 
 }
 
 /* ---- the thread that receives the migration stream ---------------------------------- */
-
-static int listen_unix(const char *path, GError **error)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		g_set_error(error, GV_ERROR, GV_ERROR_INVALID, "socket path %s is too long", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path);
-	/* Private from the start: the stream is the guest's whole memory. */
-	mode_t old = umask(0077);
-	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 1) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot listen on %s: %s", path,
-			    g_strerror(e));
-		return -1;
-	}
-	return fd;
-}
 
 typedef struct {
 	int listen_fd;
@@ -211,7 +187,7 @@ static gboolean save_state(Save *s, GError **error)
 	json_object_set_int_member(params, "max-bandwidth", MAX_BANDWIDTH);
 	json_object_set_int_member(params, "downtime-limit", DOWNTIME_LIMIT_MS);
 	if (call_ok(s->ctl, "qmp", "migrate-set-parameters", params, QMP_TIMEOUT_S, error) &&
-	    (rc.listen_fd = listen_unix(sock, error)) >= 0 &&
+	    (rc.listen_fd = gv_unix_listen(sock, 1, error)) >= 0 &&
 	    g_unix_open_pipe(cancel, FD_CLOEXEC, error)) {
 		rc.cancel_fd = cancel[0];
 		GThread *thread = g_thread_new("gv-save", receive_main, &rc);

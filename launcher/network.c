@@ -17,6 +17,7 @@
 #include "gv-error.h"
 #include "paths.h"
 #include "spec.h"
+#include "unix-socket.h"
 #include "vmstate.h"
 
 /*
@@ -170,19 +171,11 @@ char *gv_network_lease(const char *network, const char *vm, GError **error)
 
 /* ---- connecting, and starting the switch ------------------------------------------------ */
 
+/* The switch's socket, or -errno (ENOENT, ECONNREFUSED: no switch runs). */
 static int connect_sock(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = errno;
-		close(fd);
-		return -err;
-	}
-	return fd;
+	int fd = gv_unix_connect(path, NULL);
+	return fd < 0 ? -errno : fd;
 }
 
 static void switch_child_setup(gpointer data)

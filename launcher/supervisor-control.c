@@ -82,6 +82,7 @@
 
 #include "gv-config.h"
 #include "gv-error.h"
+#include "unix-socket.h"
 
 #define CONTROL_LINE_CAP (1u << 20)
 #define CONSOLE_BACKLOG (1u << 20)
@@ -471,7 +472,7 @@ static gboolean on_accept(int fd, GIOCondition cond, gpointer data)
 
 gboolean sv_control_listen(Supervisor *sv, GError **error)
 {
-	sv->control_fd = sv_listen_unix(sv->paths->control_sock, error);
+	sv->control_fd = gv_unix_listen(sv->paths->control_sock, 16, error);
 	if (sv->control_fd < 0)
 		return FALSE;
 	g_unix_set_fd_nonblocking(sv->control_fd, TRUE, NULL);

@@ -185,6 +185,3 @@ gboolean sv_net_wants_interfaces(Supervisor *sv);
 void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply);
 gboolean sv_net_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
 
-/* Helpers both use. */
-int sv_listen_unix(const char *path, GError **error);
-int sv_connect_unix(const char *path, GError **error);

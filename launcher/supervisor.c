@@ -55,6 +55,7 @@
 
 #include "argv.h"
 #include "gv-error.h"
+#include "unix-socket.h"
 
 /* QMP replies come from QEMU itself; 16 MiB is the agent protocol's cap too. */
 #define LINE_CAP (16u * 1024 * 1024)
@@ -82,46 +83,6 @@ static gint64 console_log_cap(void)
 static void adopt_connected(Supervisor *sv);
 
 /* ---- sockets ---------------------------------------------------------------- */
-
-int sv_listen_unix(const char *path, GError **error)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	unlink(path);
-	/* umask, not chmod after bind: no moment in which others may connect. */
-	mode_t old = umask(0077);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 16) < 0)
-		goto fail;
-	return fd;
-fail:;
-	int err = errno;
-	if (fd >= 0)
-		close(fd);
-	g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot listen on %s: %s", path,
-		    g_strerror(err));
-	return -1;
-}
-
-int sv_connect_unix(const char *path, GError **error)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = errno;
-		if (fd >= 0)
-			close(fd);
-		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot connect to %s: %s", path,
-			    g_strerror(err));
-		return -1;
-	}
-	return fd;
-}
 
 /* ---- notifications and state ---------------------------------------------------- */
 
@@ -958,7 +919,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 	g_autoptr(GArray) src = g_array_new(FALSE, FALSE, sizeof(int));
 	g_autoptr(GArray) dst = g_array_new(FALSE, FALSE, sizeof(int));
 	for (int i = 0; i < 4; i++) {
-		sv->listen_fds[i] = sv_listen_unix(socks[i], error);
+		sv->listen_fds[i] = gv_unix_listen(socks[i], 16, error);
 		if (sv->listen_fds[i] < 0)
 			return FALSE;
 		g_array_append_val(src, sv->listen_fds[i]);
@@ -1014,7 +975,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 
 static gboolean connect_all(Supervisor *sv, GError **error)
 {
-	int fd = sv_connect_unix(sv->paths->qmp_sock, error);
+	int fd = gv_unix_connect(sv->paths->qmp_sock, error);
 	if (fd < 0)
 		return FALSE;
 	sv->qmp = gv_qmp_client_new(fd, GV_QMP_PEER_QMP, LINE_CAP, NULL);
@@ -1023,7 +984,7 @@ static gboolean connect_all(Supervisor *sv, GError **error)
 
 	/* Connect the agent's chardev now, so the guest finds the host side
 	 * connected when it opens the port. */
-	fd = sv_connect_unix(sv->paths->agent_sock, error);
+	fd = gv_unix_connect(sv->paths->agent_sock, error);
 	if (fd < 0)
 		return FALSE;
 	sv->agent = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
@@ -1032,14 +993,14 @@ static gboolean connect_all(Supervisor *sv, GError **error)
 	gv_qmp_client_set_auto_resync(sv->agent, AGENT_HANDSHAKE_MS);
 
 	/* And qemu-ga's, for a guest that runs only that (supervisor-agents.c). */
-	fd = sv_connect_unix(sv->paths->qga_sock, error);
+	fd = gv_unix_connect(sv->paths->qga_sock, error);
 	if (fd < 0)
 		return FALSE;
 	sv->qga = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
 	gv_qmp_client_set_auto_resync(sv->qga, AGENT_HANDSHAKE_MS);
 	sv_stream_init(sv);
 
-	sv->console_fd = sv_connect_unix(sv->paths->console_sock, error);
+	sv->console_fd = gv_unix_connect(sv->paths->console_sock, error);
 	if (sv->console_fd < 0)
 		return FALSE;
 	g_unix_set_fd_nonblocking(sv->console_fd, TRUE, NULL);

@@ -46,12 +46,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
 #include <slirp/libslirp.h>
 
 #include "gv-error.h"
 #include "network.h"
 #include "paths.h"
 #include "switch-core.h"
+#include "unix-socket.h"
 
 /* QEMU's NET_BUFSIZE: the largest frame a -netdev stream peer sends. */
 #define FRAME_MAX (4096 + 65536)
@@ -400,28 +402,17 @@ static void reap_ports(Switch *sw)
 
 /* ---- the loop -------------------------------------------------------------------------- */
 
+/* Our starter holds the network's lock: a socket file here is a dead switch's. */
 static int listen_on(const char *path, GError **error)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* Our starter holds the network's lock: a file here is a dead switch's. */
-	unlink(path);
-	mode_t old = umask(0077);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 64) < 0)
-		goto fail;
-	return fd;
-fail:;
-	int err = errno;
-	if (fd >= 0)
+	int fd = gv_unix_listen(path, 64, error);
+	if (fd >= 0 && !g_unix_set_fd_nonblocking(fd, TRUE, NULL)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot listen on %s: %s", path,
+			    g_strerror(errno));
 		close(fd);
-	g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot listen on %s: %s", path,
-		    g_strerror(err));
-	return -1;
+		return -1;
+	}
+	return fd;
 }
 
 /* No port left: exit, unless a VM queued a connection meanwhile (see network.h). */
