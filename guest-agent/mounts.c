@@ -152,6 +152,27 @@ static const struct {
 	{ "relatime", MS_RELATIME },
 };
 
+bool mount_flag_lookup(const char *opt, unsigned long *flag)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(generic_opts); i++) {
+		if (strcmp(opt, generic_opts[i].name) == 0) {
+			*flag = generic_opts[i].flag;
+			return true;
+		}
+	}
+	return false;
+}
+
+unsigned long mount_flags_of(const char *opts)
+{
+	unsigned long flags = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(generic_opts); i++)
+		if (opt_has(opts, generic_opts[i].name))
+			flags |= generic_opts[i].flag;
+	return flags;
+}
+
 struct find {
 	const char *path;
 	const char *tag;      /* NULL: any source */
@@ -194,14 +215,11 @@ static int mount_one(struct share *s)
 	len = (size_t)snprintf(data, sizeof(data), "trans=virtio,version=9p2000.L");
 	snprintf(opts, sizeof(opts), "%s", s->opts);
 	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		size_t i;
-		for (i = 0; i < ARRAY_SIZE(generic_opts); i++)
-			if (strcmp(o, generic_opts[i].name) == 0)
-				break;
-		if (i < ARRAY_SIZE(generic_opts)) {
+		unsigned long flag;
+		if (mount_flag_lookup(o, &flag)) {
 			/* 9p ignores unknown words, so "ro" passed as data
 			 * would silently give a writable mount. */
-			flags |= generic_opts[i].flag;
+			flags |= flag;
 			continue;
 		}
 		len += (size_t)snprintf(data + len, sizeof(data) - len, ",%s", o);

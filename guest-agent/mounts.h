@@ -62,4 +62,16 @@ int mountinfo_foreach(int (*fn)(const struct mnt_entry *e, void *opaque),
 /* Does the comma list @opts contain the word @opt? */
 bool opt_has(const char *opts, const char *opt);
 
+/*
+ * mount_flag_lookup() - is @opt one that mount(2) takes as a flag?
+ * @opt: one option word ("ro", "nosuid", ...; "rw" is one, flag 0)
+ * @flag: set to its MS_* flag when it is
+ *
+ * Return: true when it is; the rest are file-system data.
+ */
+bool mount_flag_lookup(const char *opt, unsigned long *flag);
+
+/* The MS_* flags of the comma list @opts (per-mount options of mountinfo). */
+unsigned long mount_flags_of(const char *opts);
+
 #endif

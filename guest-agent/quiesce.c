@@ -50,35 +50,9 @@ struct frozen {
 static struct frozen frozen[FROZEN_MAX];
 static int nfrozen;
 
-/* Per-mount options mountinfo shows that mount(2) takes as flags. */
-static const struct {
-	const char *name;
-	unsigned long flag;
-} mount_flags[] = {
-	{ "ro", MS_RDONLY },
-	{ "nosuid", MS_NOSUID },
-	{ "nodev", MS_NODEV },
-	{ "noexec", MS_NOEXEC },
-	{ "sync", MS_SYNCHRONOUS },
-	{ "dirsync", MS_DIRSYNC },
-	{ "noatime", MS_NOATIME },
-	{ "nodiratime", MS_NODIRATIME },
-	{ "relatime", MS_RELATIME },
-};
-
 bool quiesce_active(void)
 {
 	return nfrozen > 0;
-}
-
-static unsigned long flags_of(const char *opts)
-{
-	unsigned long flags = 0;
-
-	for (size_t i = 0; i < ARRAY_SIZE(mount_flags); i++)
-		if (opt_has(opts, mount_flags[i].name))
-			flags |= mount_flags[i].flag;
-	return flags;
 }
 
 /* Superblock options minus rw/ro, which mount(2) takes as a flag. */
@@ -125,7 +99,7 @@ static int collect_cb(const struct mnt_entry *e, void *opaque)
 		c->err = -ENAMETOOLONG;
 		return 1;
 	}
-	f->flags = flags_of(e->mount_opts);
+	f->flags = mount_flags_of(e->mount_opts);
 	c->n++;
 	return 0;
 }
