@@ -11,6 +11,7 @@
 
 #include "decompress.h"
 #include "gv-error.h"
+#include "kernel.h"
 #include "paths.h"
 
 /*
@@ -218,20 +219,13 @@ GPtrArray *gv_modules_resolve(const char *moddir, const char *const *names, GErr
 /* A static ELF has no PT_INTERP; a dynamic busybox would not run in the initramfs. */
 static gboolean elf_is_static(const guint8 *d, gsize len)
 {
-	if (len < sizeof(Elf64_Ehdr) || memcmp(d, ELFMAG, SELFMAG) || d[EI_CLASS] != ELFCLASS64)
-		return FALSE;
-	Elf64_Ehdr eh;
-	memcpy(&eh, d, sizeof(eh));
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > len ||
-	    (guint64)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
-		return FALSE;
-	for (guint i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		memcpy(&ph, d + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+	Elf64_Phdr ph;
+	guint i;
+	for (i = 0; gv_elf64_phdr(d, len, i, &ph); i++) {
 		if (ph.p_type == PT_INTERP)
 			return FALSE;
 	}
-	return TRUE;
+	return i > 0; /* not an ELF64 image (or one without program headers) */
 }
 
 static void key_add_file(GChecksum *ck, const char *path)

@@ -146,7 +146,7 @@ GvKernel *gv_kernel_inspect(const char *path, GError **error)
 	return g_steal_pointer(&k);
 }
 
-gboolean gv_elf_has_pvh_note(const guint8 *data, gsize len)
+gboolean gv_elf64_phdr(const guint8 *data, gsize len, guint i, Elf64_Phdr *ph)
 {
 	if (len < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) ||
 	    data[EI_CLASS] != ELFCLASS64)
@@ -154,11 +154,16 @@ gboolean gv_elf_has_pvh_note(const guint8 *data, gsize len)
 	Elf64_Ehdr eh;
 	memcpy(&eh, data, sizeof(eh));
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > len ||
-	    (guint64)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
+	    (guint64)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff || i >= eh.e_phnum)
 		return FALSE;
-	for (guint i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		memcpy(&ph, data + eh.e_phoff + i * sizeof(Elf64_Phdr), sizeof(ph));
+	memcpy(ph, data + eh.e_phoff + (gsize)i * sizeof(Elf64_Phdr), sizeof(*ph));
+	return TRUE;
+}
+
+gboolean gv_elf_has_pvh_note(const guint8 *data, gsize len)
+{
+	Elf64_Phdr ph;
+	for (guint i = 0; gv_elf64_phdr(data, len, i, &ph); i++) {
 		if (ph.p_type != PT_NOTE || ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
 			continue;
 		gsize pos = ph.p_offset, end = ph.p_offset + ph.p_filesz;

@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <elf.h>
 #include <glib.h>
 
 typedef struct {
@@ -67,3 +68,18 @@ void gv_kernel_prepare_pvh(GvKernel *k, const char *cache_dir);
  * Bounds-checked: any malformed input is simply FALSE.
  */
 gboolean gv_elf_has_pvh_note(const guint8 *data, gsize len);
+
+/**
+ * gv_elf64_phdr() - program header @i of an ELF64 image
+ * @data: the ELF file's bytes
+ * @len: their number
+ * @i: which header
+ * @ph: set to it
+ *
+ * Bounds-checked: the header table must lie inside @data.  The header's
+ * own offsets are not checked against @len; callers that follow them do.
+ *
+ * Return: FALSE when @data is not a well-formed ELF64 image or has no
+ * header @i.
+ */
+gboolean gv_elf64_phdr(const guint8 *data, gsize len, guint i, Elf64_Phdr *ph);
