@@ -12,11 +12,21 @@
  * A VM whose supervisor died while its QEMU runs on is adopted, not
  * refused: a new supervisor takes over that QEMU with the plan it was
  * started with (supervisor.c), so the guest and a build in it go on.
+ *
+ * Ctrl-C (SIGINT, SIGTERM, SIGHUP) while up waits for ready ends that
+ * up like a failed one: the signal goes on to the supervisor, which
+ * stops the booting guest, and up returns 128+N once nothing of the VM
+ * runs.  The signals are blocked and read from a signalfd, so that none
+ * falls between a check and the wait; the supervisor starts with them
+ * unblocked.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -159,14 +169,83 @@ static void print_argv(char **argv, gboolean json)
 	}
 }
 
+static const int up_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void up_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	for (gsize i = 0; i < G_N_ELEMENTS(up_signals); i++)
+		sigaddset(set, up_signals[i]);
+}
+
 static void supervisor_child_setup(gpointer data)
 {
+	sigset_t set;
+	up_sigset(&set);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	/* Detach from the terminal: the VM outlives the shell that started it. */
 	setsid();
 }
 
+/* Block the signals that interrupt up; Return: a signalfd for them, or -1. */
+static int take_signals(void)
+{
+	sigset_t set;
+	up_sigset(&set);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+typedef struct {
+	int report_fd;
+	int sig_fd;     /* -1: signals kill up the default way */
+	GPid supervisor;
+	int signo;      /* the first signal up got, or 0 */
+} UpWait;
+
+/* Pass the signals waiting on @w->sig_fd on to the supervisor. */
+static void forward_signals(UpWait *w)
+{
+	struct signalfd_siginfo si;
+	while (w->sig_fd >= 0 && read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (!w->signo)
+			w->signo = (int)si.ssi_signo;
+		/* The first stops the guest; a second one, as for down, at once. */
+		kill(w->supervisor, SIGTERM);
+	}
+}
+
+static void up_wait_clear(UpWait *w)
+{
+	if (w->report_fd >= 0)
+		close(w->report_fd);
+	if (w->sig_fd >= 0)
+		close(w->sig_fd);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(UpWait, up_wait_clear)
+
+/*
+ * How long up waits for the supervisor to be gone: after a failed boot it
+ * has already ended QEMU; after a signal it may be powering a guest off
+ * that got ready meanwhile (10 s of ACPI and agent shutdown, then quit).
+ */
+#define FAILED_WAIT_MS 5000
+#define INTERRUPTED_WAIT_MS 30000
+
+/* Wait at most @ms until the VM's supervisor is gone, passing signals on. */
+static void wait_supervisor_gone(const GvVmPaths *paths, UpWait *w, guint ms)
+{
+	for (guint t = 0; t < ms && gv_vm_is_running(paths); t += 20) {
+		struct pollfd pfd = { w->sig_fd, POLLIN, 0 };
+		poll(&pfd, 1, 20);
+		forward_signals(w);
+	}
+}
+
 /* Start `grainvm __supervise [--adopt] NAME` detached; returns the read end of its report pipe. */
-static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, gboolean adopt, GError **error)
+static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, gboolean adopt, GPid *pid_out,
+			    GError **error)
 {
 	int pipefd[2];
 	if (!g_unix_open_pipe(pipefd, FD_CLOEXEC, error))
@@ -195,17 +274,25 @@ static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, gboolean adopt,
 		close(pipefd[0]);
 		return -1;
 	}
-	g_spawn_close_pid(pid);
+	*pid_out = pid;
 	return pipefd[0];
 }
 
-static JsonObject *read_report(int fd)
+/* The supervisor's one-line report; signals meanwhile are passed on to it. */
+static JsonObject *read_report(UpWait *w)
 {
 	GString *s = g_string_new(NULL);
 	char buf[4096];
+	int fd = w->report_fd;
 	for (;;) {
+		struct pollfd pfd[2] = { { fd, POLLIN, 0 }, { w->sig_fd, POLLIN, 0 } };
+		if (poll(pfd, w->sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			break;
+		forward_signals(w);
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			break;
@@ -214,6 +301,7 @@ static JsonObject *read_report(int fd)
 			break;
 	}
 	close(fd);
+	w->report_fd = -1;
 	JsonObject *o = s->len ? gv_json_parse_object(s->str, (gssize)s->len, NULL) : NULL;
 	g_string_free(s, TRUE);
 	return o;
@@ -237,11 +325,14 @@ static int adopt(const GvVmPaths *paths, int lock_fd, gboolean foreground, UpRep
 		}
 		return code;
 	}
-	int report_fd = spawn_supervisor(paths, lock_fd, TRUE, &err);
+	/* No signal handling here: the QEMU ran before this up, so Ctrl-C
+	 * leaves it to the adopting supervisor rather than stopping it. */
+	UpWait w = { .sig_fd = -1 };
+	w.report_fd = spawn_supervisor(paths, lock_fd, TRUE, &w.supervisor, &err);
 	close(lock_fd);
-	if (report_fd < 0)
+	if (w.report_fd < 0)
 		return gv_cli_error(err);
-	g_autoptr(JsonObject) ev = read_report(report_fd);
+	g_autoptr(JsonObject) ev = read_report(&w);
 	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
 	if (!strcmp(what, "ready")) {
 		print_ready(ev, report);
@@ -379,26 +470,35 @@ int gv_cmd_up(int argc, char **argv)
 		return code;
 	}
 
-	int report_fd = spawn_supervisor(paths, lock_fd, FALSE, &err);
+	g_auto(UpWait) w = { .sig_fd = take_signals() };
+	w.report_fd = spawn_supervisor(paths, lock_fd, FALSE, &w.supervisor, &err);
 	/* The supervisor holds the lock now (same open file); ours can go. */
 	close(lock_fd);
-	if (report_fd < 0) {
+	if (w.report_fd < 0) {
 		gv_prepared_remove_created(prep);
 		gv_vm_runtime_cleanup(paths);
 		return gv_cli_error(err);
 	}
-	g_autoptr(JsonObject) ev = read_report(report_fd);
+	g_autoptr(JsonObject) ev = read_report(&w);
 	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
-	if (!strcmp(what, "ready")) {
+	if (!strcmp(what, "ready") && !w.signo) {
 		print_ready(ev, &report);
 		return GV_EXIT_OK;
 	}
 	/* Failed: the supervisor has already ended QEMU and removed the
 	 * sockets; it exits right after its report.  Wait for that (its lock
-	 * goes with it), so that nothing of this up runs when it returns. */
-	for (int i = 0; i < 250 && gv_vm_is_running(paths); i++)
-		g_usleep(20 * 1000);
+	 * goes with it), so that nothing of this up runs when it returns.
+	 * Interrupted: it is stopping the guest, ready or not; wait longer,
+	 * since a guest that got ready meanwhile is powered off gracefully. */
+	wait_supervisor_gone(paths, &w, w.signo ? INTERRUPTED_WAIT_MS : FAILED_WAIT_MS);
 	gv_prepared_remove_created(prep);
+	if (w.signo) {
+		gboolean gone = !gv_vm_is_running(paths);
+		g_printerr("grainvm: vm %s: up interrupted (%s) before ready; %s\n", spec->name,
+			   g_strsignal(w.signo),
+			   gone ? "the VM was stopped" : "the VM is still stopping (grainvm down stops it)");
+		return 128 + w.signo;
+	}
 	if (ev) {
 		g_printerr("grainvm: vm %s: %s\n", spec->name,
 			   json_object_get_string_member_with_default(ev, "message", "failed"));

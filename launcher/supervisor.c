@@ -506,8 +506,12 @@ void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force)
 static gboolean on_signal(gpointer data)
 {
 	Supervisor *sv = data;
-	/* systemd stop or Ctrl-C in the foreground: a normal down. */
-	sv_start_down(sv, sv->down_requested ? 1 : 10, sv->down_requested);
+	/* systemd stop, Ctrl-C in the foreground, or an interrupted up: a
+	 * normal down.  A guest not yet ready has no one to power it off
+	 * gracefully (the agent is not up, ACPI may not be either), so it
+	 * is quit at once, as a second signal does. */
+	sv_start_down(sv, sv->down_requested ? 1 : 10,
+		      sv->down_requested || sv->phase < GV_PHASE_READY);
 	return G_SOURCE_CONTINUE;
 }
 
