@@ -34,13 +34,13 @@ NIX_CONFIG="store = $T/nixroot
 substituters =
 build-users-group =
 sandbox-paths = /bin/sh=/bin/busybox"
-# Nix's sandbox needs user namespaces, which a chroot (or a locked-down
-# container) does not allow; the fake system's build is trivial, so build
-# it unsandboxed there rather than not at all.
+# Building into a private store (one not at /nix/store) needs nix's
+# sandbox, and that needs user namespaces, which a chroot (or a locked-down
+# container) does not allow; sandbox = false does not help there.  This
+# test machine has them, so the test runs here.
 if ! unshare --user true 2>/dev/null; then
-	NIX_CONFIG="$NIX_CONFIG
-sandbox = false"
-	note "no user namespaces here: nix builds without its sandbox"
+	echo "skipped: no user namespaces (a chroot?), and nix builds into a private store only in its sandbox"
+	exit 77
 fi
 export NIX_CONFIG
 
