@@ -22,6 +22,13 @@
  * SIGINT, SIGTERM and SIGHUP are held from 1 to 6: a Ctrl-C must not
  * leave the guest stopped with its shares unmounted.  The signal is
  * delivered once the VM runs again.
+ *
+ * disk (also `grainvm snapshot NAME [TAG]`) is the live external disk
+ * snapshot of disk-layers.h: the chain is recorded first, pointing at a
+ * new empty overlay on the file QEMU writes to, then QEMU is switched to
+ * it (blockdev-snapshot-sync, mode existing).  Whichever step a crash
+ * interrupts, the recorded top reads as the disk QEMU had: an empty
+ * overlay on it, or it with everything written since.
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,6 +43,8 @@
 #include <glib-unix.h>
 
 #include "cli-common.h"
+#include "disk-layers.h"
+#include "grainvm-image.h"
 #include "gv-cli.h"
 #include "gv-error.h"
 #include "snapshot-state.h"
@@ -561,6 +570,152 @@ static int cmd_rm(int argc, char **argv)
 	return GV_EXIT_OK;
 }
 
+/* ---- disk: a live external disk snapshot ------------------------------------------------- */
+
+/* The qcow2 node the VM's disk device reads through now (disk0 until a first snapshot). */
+static char *disk_top_node(GvQmpClient *ctl, GError **error)
+{
+	g_autoptr(JsonNode) r = call(ctl, "qmp", "query-block", NULL, QMP_TIMEOUT_S, error);
+	if (!r)
+		return NULL;
+	JsonArray *a = JSON_NODE_HOLDS_ARRAY(r) ? json_node_get_array(r) : NULL;
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		JsonNode *e = json_array_get_element(a, i);
+		JsonObject *o = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
+		const char *qdev = o ? json_object_get_string_member_with_default(o, "qdev", "") : "";
+		if (!strstr(qdev, "/disk0-dev/") || !json_object_has_member(o, "inserted"))
+			continue;
+		JsonObject *in = json_object_get_object_member(o, "inserted");
+		const char *node = in ? json_object_get_string_member_with_default(in, "node-name", NULL)
+				      : NULL;
+		if (node)
+			return g_strdup(node);
+	}
+	g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "QEMU's query-block shows no disk0-dev");
+	return NULL;
+}
+
+/* A file for the next top layer, next to the overlay: overlay.N.qcow2. */
+static char *next_top_file(const GvVmPaths *paths, guint *n)
+{
+	for (*n = 1;; (*n)++) {
+		g_autofree char *name = g_strdup_printf("overlay.%u.qcow2", *n);
+		char *path = g_build_filename(paths->state_dir, name, NULL);
+		if (!g_file_test(path, G_FILE_TEST_EXISTS))
+			return path;
+		g_free(path);
+	}
+}
+
+static gboolean take_disk_snapshot(const GvVmPaths *paths, GvQmpClient *ctl, JsonObject *plan,
+				   const char *tag, char **frozen_out, char **top_out,
+				   GError **error)
+{
+	/* A copy: the plan's "disk" is replaced below. */
+	g_autofree char *disk =
+		g_strdup(json_object_get_string_member_with_default(plan, "disk", NULL));
+	if (!disk) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "vm %s has no disk ([disk] image or size) to snapshot", paths->name);
+		return FALSE;
+	}
+	if (json_object_has_member(plan, "restore")) {
+		/* Its disk is a per-run overlay that the next run replaces. */
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE,
+			    "vm %s runs from a saved snapshot, on a disk the next up --from throws "
+			    "away: a disk snapshot of it would not last", paths->name);
+		return FALSE;
+	}
+	g_autoptr(JsonObject) layers = gv_disk_layers_read(paths, error);
+	if (!layers)
+		return FALSE;
+	if (gv_disk_layer_file(layers, tag)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "vm %s already has a disk snapshot %s (%s)", paths->name, tag,
+			    gv_disk_layer_file(layers, tag));
+		return FALSE;
+	}
+	g_autofree char *node = disk_top_node(ctl, error);
+	if (!node)
+		return FALSE;
+	guint n;
+	g_autofree char *top = next_top_file(paths, &n);
+	if (!gv_image_create_qcow2(top, 0, disk, "qcow2", 0, error))
+		return FALSE;
+
+	/* Record first (see the top of this file), then switch QEMU over. */
+	g_autoptr(JsonObject) before = gv_disk_layers_read(paths, error);
+	JsonObject *l = json_object_new();
+	json_object_set_string_member(l, "tag", tag);
+	json_object_set_string_member(l, "file", disk);
+	json_object_set_int_member(l, "created", g_get_real_time() / G_USEC_PER_SEC);
+	json_array_add_object_element(json_object_get_array_member(layers, "layers"), l);
+	json_object_set_string_member(layers, "top", top);
+	if (!before || !gv_disk_layers_write(paths, layers, error)) {
+		unlink(top);
+		return FALSE;
+	}
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autofree char *new_node = g_strdup_printf("disk0-%u", n);
+	json_object_set_string_member(args, "node-name", node);
+	json_object_set_string_member(args, "snapshot-file", top);
+	json_object_set_string_member(args, "snapshot-node-name", new_node);
+	json_object_set_string_member(args, "format", "qcow2");
+	json_object_set_string_member(args, "mode", "existing");
+	if (!call_ok(ctl, "qmp", "blockdev-snapshot-sync", args, QMP_TIMEOUT_S, error)) {
+		/* QEMU still writes to @disk: the chain goes back to what it was. */
+		if (json_object_has_member(before, "top"))
+			gv_disk_layers_write(paths, before, NULL);
+		else
+			gv_disk_layers_forget(paths);
+		unlink(top);
+		return FALSE;
+	}
+	/* The plan says which file a full snapshot (save) copies. */
+	json_object_set_string_member(plan, "disk", top);
+	g_autoptr(JsonNode) pn = json_node_init_object(json_node_alloc(), json_object_ref(plan));
+	g_autofree char *text = gv_json_to_string(pn, TRUE);
+	if (!gv_write_runtime_file(paths->plan, text, strlen(text), 0600, error)) {
+		gv_prefix_error(error, "disk snapshot %s taken, but", tag);
+		return FALSE;
+	}
+	*frozen_out = g_steal_pointer(&disk);
+	*top_out = g_steal_pointer(&top);
+	return TRUE;
+}
+
+static int cmd_disk(int argc, char **argv)
+{
+	int code;
+	if (!gv_cli_parse(&argc, &argv, NULL, "NAME [TAG]",
+			  "Take a live external snapshot of a running VM's disk: the file it writes "
+			  "to is frozen as TAG (default disk-DATE-TIME), read-only from then on, and "
+			  "the VM goes on writing to a new overlay on top of it.", &code))
+		return code;
+	if (argc < 2 || argc > 3) {
+		g_printerr("grainvm snapshot disk: usage: grainvm snapshot disk NAME [TAG]\n");
+		return GV_EXIT_INVALID;
+	}
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree char *tag = argc == 3 ? g_strdup(argv[2])
+					 : g_date_time_format(now, "disk-%Y%m%d-%H%M%S");
+	g_autoptr(GvVmPaths) paths = gv_cli_vm_paths(argv[1], &err);
+	if (!paths || !gv_snapshot_check_tag(tag, &err))
+		return gv_cli_error(err);
+	g_autoptr(GvQmpClient) ctl = gv_cli_control(paths, &err);
+	if (!ctl)
+		return gv_cli_error(err);
+	g_autoptr(JsonObject) plan = read_plan(paths, &err);
+	g_autofree char *frozen = NULL, *top = NULL;
+	if (!plan || !take_disk_snapshot(paths, ctl, plan, tag, &frozen, &top, &err))
+		return gv_cli_error(err);
+	printf("grainvm: vm %s: disk snapshot %s taken\n"
+	       "  frozen   %s (read-only from now on; usable as another VM's [disk] image)\n"
+	       "  writes   %s\n", paths->name, tag, frozen, top);
+	return GV_EXIT_OK;
+}
+
 int gv_cmd_snapshot(int argc, char **argv)
 {
 	static const struct {
@@ -571,6 +726,7 @@ int gv_cmd_snapshot(int argc, char **argv)
 		{ "save", cmd_save, "Save a running VM's whole state (RAM, devices, disk) as a tag" },
 		{ "list", cmd_list, "List a VM's snapshots" },
 		{ "rm", cmd_rm, "Delete a snapshot" },
+		{ "disk", cmd_disk, "Freeze a running VM's disk as a tag; it goes on writing to a new overlay" },
 	};
 	if (argc >= 2) {
 		for (gsize i = 0; i < G_N_ELEMENTS(subs); i++) {
@@ -582,11 +738,21 @@ int gv_cmd_snapshot(int argc, char **argv)
 			return subs[i].fn(argc - 1, argv + 1);
 		}
 	}
+	if (argc >= 2 && argv[1][0] != '-') {
+		/* `grainvm snapshot NAME [TAG]`: a VM, not a command, is named. */
+		g_autofree char *name = g_strdup("snapshot disk");
+		char *sv0 = argv[0];
+		argv[0] = name;
+		int rc = cmd_disk(argc, argv);
+		argv[0] = sv0;
+		return rc;
+	}
 	FILE *out = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout
 											 : stderr;
 	fprintf(out, "Usage: grainvm snapshot COMMAND [OPTION…]\n\n"
 		     "Save a running VM's whole state and start it again from there in a fraction of a\n"
-		     "second with `grainvm up NAME --from TAG` (or [vm] boot-from=TAG).\n\n"
+		     "second with `grainvm up NAME --from TAG` (or [vm] boot-from=TAG).\n"
+		     "`grainvm snapshot NAME [TAG]` is `grainvm snapshot disk NAME [TAG]`.\n\n"
 		     "Commands:\n");
 	for (gsize i = 0; i < G_N_ELEMENTS(subs); i++)
 		fprintf(out, "  %-9s %s\n", subs[i].name, subs[i].summary);

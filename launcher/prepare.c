@@ -13,6 +13,7 @@
 #include "accel.h"
 #include "grainvm-image.h"
 #include "gv-config.h"
+#include "disk-layers.h"
 #include "gv-error.h"
 #include "initramfs.h"
 #include "kernel.h"
@@ -258,8 +259,11 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, GvPrepa
 {
 	if (!spec->disk_image && !spec->disk_size)
 		return TRUE;
-	p->disk = g_strdup(paths->overlay);
 	if (g_file_test(paths->overlay, G_FILE_TEST_EXISTS)) {
+		/* After a live disk snapshot the VM writes to a layer on top. */
+		p->disk = gv_disk_top(paths, error);
+		if (!p->disk)
+			return FALSE;
 		g_autoptr(GvImageInfo) info = gv_image_info_read(paths->overlay, error);
 		if (!info)
 			return FALSE;
@@ -291,6 +295,8 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, GvPrepa
 	}
 	if (!gv_image_create_qcow2(paths->overlay, spec->disk_size, spec->disk_image, fmt, 0, error))
 		return FALSE;
+	gv_disk_layers_forget(paths);
+	p->disk = g_strdup(paths->overlay);
 	g_ptr_array_add(p->created, g_strdup(paths->overlay));
 	return TRUE;
 }
