@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli-common.h"
+#include "disk-layers.h"
 #include "gv-cli.h"
 #include "gv-error.h"
 #include "spec.h"
@@ -87,6 +88,44 @@ static void print_build(JsonObject *b)
 		printf("  | %s\n", lines[i]);
 }
 
+/*
+ * "disk": the file the VM's disk writes to and the tags of the frozen
+ * layers under it (grainvm snapshot disk), when the VM has a disk.
+ */
+static void add_disk(JsonObject *o, const GvVmPaths *paths)
+{
+	if (!g_file_test(paths->overlay, G_FILE_TEST_EXISTS))
+		return;
+	g_autoptr(JsonObject) layers = gv_disk_layers_read(paths, NULL);
+	JsonObject *d = json_object_new();
+	json_object_set_string_member(d, "top", layers ? json_object_get_string_member_with_default(
+							     layers, "top", paths->overlay)
+						       : paths->overlay);
+	JsonArray *tags = json_array_new();
+	JsonArray *a = layers ? json_object_get_array_member(layers, "layers") : NULL;
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		JsonNode *n = json_array_get_element(a, i);
+		if (JSON_NODE_HOLDS_OBJECT(n))
+			json_array_add_string_element(
+				tags, json_object_get_string_member_with_default(
+					      json_node_get_object(n), "tag", "?"));
+	}
+	json_object_set_array_member(d, "disk-snapshots", tags);
+	json_object_set_object_member(o, "disk", d);
+}
+
+static void print_disk(JsonObject *d)
+{
+	JsonArray *tags = json_object_get_array_member(d, "disk-snapshots");
+	g_autoptr(GString) s = g_string_new(NULL);
+	for (guint i = 0; tags && i < json_array_get_length(tags); i++)
+		g_string_append_printf(s, "%s%s", i ? ", " : " (on disk snapshots ",
+				       json_array_get_string_element(tags, i));
+	if (s->len)
+		g_string_append_c(s, ')');
+	printf("disk     %s%s\n", json_object_get_string_member_with_default(d, "top", "?"), s->str);
+}
+
 static void print_human(JsonObject *o)
 {
 	const char *name = json_object_get_string_member_with_default(o, "name", "?");
@@ -142,6 +181,8 @@ static void print_human(JsonObject *o)
 		       json_object_get_string_member_with_default(s, "mount", "?"), tag,
 		       strcmp(phase, "ready") ? "" : state);
 	}
+	if (json_object_has_member(o, "disk"))
+		print_disk(json_object_get_object_member(o, "disk"));
 	gv_cli_print_nics(o, "");
 	JsonObject *build = json_object_has_member(o, "build")
 				    ? json_object_get_object_member(o, "build") : NULL;
@@ -163,7 +204,7 @@ int gv_cmd_status(int argc, char **argv)
 	int code;
 	if (!gv_cli_parse(&argc, &argv, entries, "[NAME]",
 			  "Show a VM's state (starting, booting, ready, stopping, stopped, crashed) "
-			  "and why, its accelerator, boot path, shares, NICs, forwards and guest addresses.", &code))
+			  "and why, its accelerator, boot path, shares, disk, NICs, forwards and guest addresses.", &code))
 		return code;
 	if (argc > 2) {
 		g_printerr("grainvm status: too many arguments\n");
@@ -176,6 +217,7 @@ int gv_cmd_status(int argc, char **argv)
 	g_autoptr(JsonObject) o = vm_state(paths, &err);
 	if (!o)
 		return gv_cli_error(err);
+	add_disk(o, paths);
 	if (json) {
 		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
 		gv_cli_print_json(n);

@@ -28,10 +28,14 @@ echo "$OUT" | grep -q "vm $vm is not running" || fail "$OUT"
 
 expect_code 0 "$GRAINVM" up -q
 guest_mark 0 before-snapshot
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -qx "disk     $state/overlay.qcow2" || fail "status before: $OUT"
 expect_code 0 "$GRAINVM" snapshot "$vm" t1
 echo "$OUT"
 echo "$OUT" | grep -q "frozen   $state/overlay.qcow2 " || fail "frozen layer: $OUT"
 echo "$OUT" | grep -q "writes   $state/overlay.1.qcow2" || fail "new top: $OUT"
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -qx "disk     $state/overlay.1.qcow2 (on disk snapshots t1)" || fail "status: $OUT"
 guest_mark 8 after-snapshot
 [ "$(guest_sector 8)" = after-snapshot ] || fail "the guest lost its write after the snapshot"
 
