@@ -78,6 +78,10 @@ skew=$(( (guest_ns - host_ns) / 1000000 ))
 note "guest clock - host clock: $skew ms"
 [ "${skew#-}" -lt 1000 ] || fail "guest clock is $skew ms off after the restore"
 guest_write "$vm" /tmp/run1 "written in run 1"
+# A live disk snapshot of a VM without a disk: refused, nothing made.
+expect_code 2 "$GRAINVM" snapshot disk "$vm"
+echo "$OUT" | grep -q "vm $vm has no disk" || fail "$OUT"
+[ ! -e "$GRAINVM_HOME/state/$vm/disk-layers.json" ] || fail "a refused disk snapshot left a chain"
 expect_code 0 "$GRAINVM" down "$vm"
 no_leftovers "$vm"
 
@@ -148,6 +152,13 @@ for run in 1 2; do
 	guest_sh "$d" 'echo 3 >/proc/sys/vm/drop_caches' >/dev/null
 	got=$(guest_sh "$d" 'head -c 27 /dev/vda')
 	[ "$got" = "on the disk before the save" ] || fail "run $run: the saved disk says '$got'"
+	if [ "$run" = 1 ]; then
+		# Its disk is the run's throwaway overlay: no live disk snapshot of it.
+		expect_code 3 "$GRAINVM" snapshot disk "$d"
+		echo "$OUT" | grep -q "runs from a saved snapshot" || fail "$OUT"
+		[ -z "$(ls "$GRAINVM_HOME/state/$d/" | grep -E '^(disk-layers.json|overlay\.[0-9]+\.qcow2)$')" ] ||
+			fail "a refused disk snapshot left files"
+	fi
 	got=$(guest_sh "$d" 'dd if=/dev/vda bs=4096 skip=1 count=1 2>/dev/null | head -c 12')
 	[ -z "$(printf '%s' "$got" | tr -d '\0')" ] || fail "run $run sees an earlier run's write: '$got'"
 	guest_sh "$d" 'printf "written in run '$run'" | dd of=/dev/vda bs=4096 seek=1 conv=fsync 2>/dev/null' >/dev/null
