@@ -9,14 +9,24 @@ export GRAINVM_HOME=$T/h
 mkdir -p "$GRAINVM_HOME"
 PREFIX=t$$
 
+# on_cleanup CMD...: run CMD (a function name and arguments) when the test
+# ends, after its VMs are down: namespaces, helper servers.  Its failure
+# does not change the test's status.
+CLEANUP_HOOKS=()
+on_cleanup() { CLEANUP_HOOKS+=("$*"); }
+
 cleanup() {
 	local rc=$?
+	set +e
 	if [ -d "$GRAINVM_HOME/run" ]; then
 		for d in "$GRAINVM_HOME"/run/*/; do
 			[ -d "$d" ] || continue
 			"$GRAINVM" down --force -q "$(basename "$d")" >/dev/null 2>&1 || true
 		done
 	fi
+	for hook in "${CLEANUP_HOOKS[@]}"; do
+		$hook
+	done
 	# Whatever still runs with our temp dir in its command line is a leak.
 	pkill -9 -f "$T" 2>/dev/null || true
 	if [ $rc -ne 0 ] && [ -d "$GRAINVM_HOME/run" ]; then

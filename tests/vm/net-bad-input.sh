@@ -39,13 +39,7 @@ kill $holder
 # is missing.  As nobody, in a namespace with a real bridge, so only the
 # helper's conditions are left to fail.
 NS=gvt-nb-$$
-net_cleanup() {
-	local rc=$?
-	ip netns del "$NS" 2>/dev/null
-	(exit "$rc")
-	cleanup
-}
-trap net_cleanup EXIT
+on_cleanup ip netns del "$NS"
 ip netns add "$NS"
 ip netns exec "$NS" ip link add br0 type bridge
 chmod 755 "$T"

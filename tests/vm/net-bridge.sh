@@ -10,13 +10,7 @@
 
 [ "$(id -u)" -eq 0 ] || fail "this test needs root (network namespaces, taps)"
 NS=gvt-br-$$
-net_cleanup() {
-	local rc=$?
-	ip netns del "$NS" 2>/dev/null
-	(exit "$rc")
-	cleanup
-}
-trap net_cleanup EXIT
+on_cleanup ip netns del "$NS"
 ip netns add "$NS"
 in_ns() { ip netns exec "$NS" "$@"; }
 in_ns ip link set lo up
