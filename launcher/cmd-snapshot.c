@@ -644,14 +644,16 @@ static gboolean take_disk_snapshot(const GvVmPaths *paths, GvQmpClient *ctl, Jso
 		return FALSE;
 
 	/* Record first (see the top of this file), then switch QEMU over. */
-	g_autoptr(JsonObject) before = gv_disk_layers_read(paths, error);
+	g_autofree char *prev_top =
+		g_strdup(json_object_get_string_member_with_default(layers, "top", NULL));
+	JsonArray *chain = json_object_get_array_member(layers, "layers");
 	JsonObject *l = json_object_new();
 	json_object_set_string_member(l, "tag", tag);
 	json_object_set_string_member(l, "file", disk);
 	json_object_set_int_member(l, "created", g_get_real_time() / G_USEC_PER_SEC);
-	json_array_add_object_element(json_object_get_array_member(layers, "layers"), l);
+	json_array_add_object_element(chain, l);
 	json_object_set_string_member(layers, "top", top);
-	if (!before || !gv_disk_layers_write(paths, layers, error)) {
+	if (!gv_disk_layers_write(paths, layers, error)) {
 		unlink(top);
 		return FALSE;
 	}
@@ -664,10 +666,13 @@ static gboolean take_disk_snapshot(const GvVmPaths *paths, GvQmpClient *ctl, Jso
 	json_object_set_string_member(args, "mode", "existing");
 	if (!call_ok(ctl, "qmp", "blockdev-snapshot-sync", args, QMP_TIMEOUT_S, error)) {
 		/* QEMU still writes to @disk: the chain goes back to what it was. */
-		if (json_object_has_member(before, "top"))
-			gv_disk_layers_write(paths, before, NULL);
-		else
+		if (prev_top) {
+			json_array_remove_element(chain, json_array_get_length(chain) - 1);
+			json_object_set_string_member(layers, "top", prev_top);
+			gv_disk_layers_write(paths, layers, NULL);
+		} else {
 			gv_disk_layers_forget(paths);
+		}
 		unlink(top);
 		return FALSE;
 	}

@@ -28,6 +28,25 @@ echo "$OUT" | grep -q "vm $vm is not running" || fail "$OUT"
 
 expect_code 0 "$GRAINVM" up -q
 guest_mark 0 before-snapshot
+
+# QEMU refuses the switch (a node already holds the name grainvm gives the
+# new layer, made here over QMP): exit 1, and the chain, the new file and
+# the VM's disk are as they were.
+block_name() { "$GRAINVM" qmp "$vm" "$1" "{\"driver\":\"null-co\",\"node-name\":\"$2\"}"; }
+refused_switch() { # NODE FILE: a snapshot QEMU refuses leaves no FILE and the chain as it was
+	local chain_before
+	chain_before=$(cat "$state/disk-layers.json" 2>/dev/null || true)
+	block_name blockdev-add "$1" >/dev/null
+	expect_code 1 "$GRAINVM" snapshot disk "$vm" refused
+	echo "$OUT" | grep -q "blockdev-snapshot-sync" || fail "refused switch: $OUT"
+	[ ! -e "$2" ] || fail "a refused snapshot left $2"
+	[ "$(cat "$state/disk-layers.json" 2>/dev/null || true)" = "$chain_before" ] ||
+		fail "a refused snapshot changed the chain"
+	"$GRAINVM" qmp "$vm" blockdev-del "{\"node-name\":\"$1\"}" >/dev/null
+}
+refused_switch disk0-1 "$state/overlay.1.qcow2"
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -qx "disk     $state/overlay.qcow2" || fail "status after a refused switch: $OUT"
 expect_code 0 "$GRAINVM" status
 echo "$OUT" | grep -qx "disk     $state/overlay.qcow2" || fail "status before: $OUT"
 expect_code 0 "$GRAINVM" snapshot "$vm" t1
@@ -56,7 +75,9 @@ expect_code 0 "$GRAINVM" up -q
 [ "$(guest_sector 0)" = before-snapshot ] || fail "after up: sector 0"
 [ "$(guest_sector 8)" = after-snapshot ] || fail "after up: the write after the snapshot is gone"
 
-# A second snapshot stacks on the first; the default tag is the time.
+# A second snapshot stacks on the first (after one QEMU refused, which
+# leaves the one-layer chain as it was); the default tag is the time.
+refused_switch disk0-2 "$state/overlay.2.qcow2"
 expect_code 0 "$GRAINVM" snapshot disk "$vm"
 echo "$OUT" | grep -q "disk snapshot disk-[0-9]\{8\}-[0-9]\{6\} taken" || fail "$OUT"
 echo "$OUT" | grep -q "frozen   $state/overlay.1.qcow2 " || fail "$OUT"
