@@ -39,6 +39,7 @@ typedef struct {
 	gsize pause_every;      /* pause input after this many bytes (0: never) */
 	gsize since_pause;
 	guint pauses;
+	guint resume_id;        /* the pending on_resume(), or 0 */
 	GvQmpClient *client;
 } Stream;
 
@@ -74,6 +75,7 @@ static gboolean on_resume(gpointer data)
 {
 	Stream *s = data;
 
+	s->resume_id = 0;
 	gv_qmp_client_pause_input(s->client, FALSE);
 	return G_SOURCE_REMOVE;
 }
@@ -111,7 +113,8 @@ static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 		s->since_pause = 0;
 		s->pauses++;
 		gv_qmp_client_pause_input(client, TRUE);
-		g_timeout_add(50, on_resume, s);
+		if (!s->resume_id)
+			s->resume_id = g_timeout_add(50, on_resume, s);
 	}
 }
 
@@ -140,6 +143,12 @@ static void stream_init(Stream *s, GvQmpClient *client)
 
 static void stream_clear(Stream *s)
 {
+	/*
+	 * A resume still pending would fire in the next test, on a Stream
+	 * that is gone; its stack slot is likely that test's own Stream, so
+	 * it would resume that test's client behind its back.
+	 */
+	g_clear_handle_id(&s->resume_id, g_source_remove);
 	g_string_free(s->out, TRUE);
 	g_string_free(s->err, TRUE);
 	g_clear_error(&s->error);
