@@ -13,7 +13,7 @@
  */
 #include <stdio.h>
 
-#include "gv-cli.h"
+#include "cli/gv-cli.h"
 #include "grainvm-image.h"
 
 int gv_cli_error(const GError *error)

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "gv-error.h"
-#include "spec.h"
+#include "boot/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "accel.h"
+#include "boot/accel.h"
 #include "gv-error.h"
 
 static const char *qemu(void)

@@ -11,8 +11,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-#include "argv.h"
-#include "spec.h"
+#include "boot/argv.h"
+#include "boot/spec.h"
 
 typedef struct {
 	const char *name;

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "gv-error.h"
-#include "initramfs.h"
-#include "kernel.h"
+#include "boot/initramfs.h"
+#include "boot/kernel.h"
 
 static char *tmpdir;
 

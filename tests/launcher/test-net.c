@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "gv-error.h"
-#include "network.h"
-#include "nic.h"
-#include "switch-core.h"
+#include "net/switch-net.h"
+#include "net/nic.h"
+#include "net/switch-core.h"
 
 static void test_tap_names(void)
 {

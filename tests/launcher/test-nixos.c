@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "gv-error.h"
-#include "nixos.h"
+#include "boot/nixos.h"
 
 typedef struct {
 	char *dir;    /* the temporary directory */

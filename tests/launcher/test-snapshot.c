@@ -15,15 +15,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "argv.h"
+#include "boot/argv.h"
 #include "grainvm-image.h"
 #include "gv-error.h"
 #include "paths.h"
-#include "prepare.h"
-#include "snapshot-state.h"
-#include "snapshot.h"
-#include "spec.h"
-#include "vmstate.h"
+#include "boot/prepare.h"
+#include "snapshot/snapshot-state.h"
+#include "snapshot/snapshot.h"
+#include "boot/spec.h"
+#include "liveness.h"
 
 /* ---- argv matching ------------------------------------------------------------- */
 

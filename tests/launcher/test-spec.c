@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "gv-error.h"
-#include "spec.h"
+#include "boot/spec.h"
 
 typedef struct {
 	char *dir;

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "network.h"
+#include "net/switch-net.h"
 
 #define WAIT_MS 5000
 

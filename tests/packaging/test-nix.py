@@ -75,8 +75,8 @@ version = re.search(r"[^_]version: '([^']*)'", read("meson.build")).group(1)
 agent_store = f"/nix/store/00000000000000000000000000000000-grainvm-agent-{version}"
 
 # The launcher's side of the contract.
-port = re.search(r'#define GV_AGENT_PORT "([^"]+)"', read("launcher/argv.h")).group(1)
-spec_c = read("launcher/spec.c")
+port = re.search(r'#define GV_AGENT_PORT "([^"]+)"', read("launcher/boot/argv.h")).group(1)
+spec_c = read("launcher/boot/spec.c")
 msize = eval(re.search(r"#define SHARE_DEFAULT_MSIZE \(([^)]*)\)", spec_c).group(1))
 cache = re.search(r'#define SHARE_DEFAULT_CACHE "([^"]+)"', spec_c).group(1)
 ws_mount = re.search(r'"\[share workspace\]\\n"\s*"source=.\\n"\s*"mount=([^\\]+)\\n"', spec_c).group(1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a broken KVM does to a real guest is recorded, not mistaken for a boot:
 # with the probe skipped, OVMF under this host's /dev/kvm stops with "KVM
-# internal error" (shared/MEASURED.md); up must fail fast with that reason
+# internal error" (seen on our test hosts); up must fail fast with that reason
 # and leave nothing.  On a host where KVM works the scenario cannot happen.
 . "$(dirname "$0")/lib.sh"
 

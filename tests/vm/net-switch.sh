@@ -45,7 +45,7 @@ a2_answers() { [ "$(guest_sh "$PREFIX-a1" "echo hello-from-a1 | nc $ip2 6000")" 
 a1_answers() { [ "$(guest_sh "$PREFIX-a2" "echo hello-from-a2 | nc $ip1 6000")" = hello-from-a2 ]; }
 wait_for 15 a2_answers || fail "a1 -> a2 over the switch"
 a1_answers || fail "a2 -> a1 over the switch"
-# Switch networks run jumbo frames (network.h, GV_SWITCH_MTU).
+# Switch networks run jumbo frames (net/switch-net.h, GV_SWITCH_MTU).
 [ "$(guest_sh "$PREFIX-a1" "cat /sys/class/net/eth0/mtu")" = 65520 ] || fail "a1's MTU is not 65520"
 # A bigger transfer, to be sure it is not just one frame: 2 MiB a1 -> a2 and back.
 out=$(guest_sh "$PREFIX-a1" "dd if=/dev/zero bs=64k count=32 2>/dev/null | nc $ip2 6000 | wc -c") ||

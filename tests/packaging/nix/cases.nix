@@ -101,7 +101,7 @@ in
     agent = {
       inherit (agent) name buildPhase installPhase;
       mainProgram = agent.meta.mainProgram;
-      srcTakes = map (p: agent.src.filter (under p) "regular") [ "guest-agent/main.c" "launcher/main.c" "meson.build" ];
+      srcTakes = map (p: agent.src.filter (under p) "regular") [ "guest-agent/main.c" "launcher/cli/main.c" "meson.build" ];
       srcTakesDir = agent.src.filter (under "guest-agent") "directory";
     };
     host = {

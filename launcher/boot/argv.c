@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * argv.c - build QEMU's command line (pure; see argv.h)
+ *
+ * Device choices and why:
+ *  - q35 and -nodefaults: no VGA, no default NIC, no floppy or CD probing;
+ *    every device present is one grainvm asked for.
+ *  - virtio-serial with two ports: grainvm's agent, and qemu-ga's
+ *    well-known port so a guest's own qemu-ga works beside it.
+ *  - the serial console, QMP and both agent ports are socket chardevs on
+ *    listening sockets the supervisor created (fd=N): the supervisor can
+ *    connect the moment QEMU is spawned, with no wait for a socket file.
+ *  - pvpanic-pci turns a guest kernel panic into a GUEST_PANICKED event,
+ *    so the supervisor can say "guest panic" rather than "exited".
+ *  - every NIC is virtio-net-pci with the spec's MAC; the guest finds its
+ *    configuration by that MAC (grainvm.net=), not by an interface name
+ *    that depends on probe order.  Bridge NICs get a tap the supervisor
+ *    opened (as root) or QEMU's bridge helper; switch NICs a connected
+ *    unix socket to the network's switch (-netdev stream).
+ */
+#include "boot/argv.h"
+
+#include <string.h>
+
+/* QEMU option values escape ',' as ",,". */
+static char *opt_escape(const char *value)
+{
+	GString *s = g_string_new(NULL);
+	for (const char *p = value; *p; p++) {
+		if (*p == ',')
+			g_string_append_c(s, ',');
+		g_string_append_c(s, *p);
+	}
+	return g_string_free(s, FALSE);
+}
+
+static void add(GPtrArray *a, const char *arg)
+{
+	g_ptr_array_add(a, g_strdup(arg));
+}
+
+static void addf(GPtrArray *a, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void addf(GPtrArray *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_ptr_array_add(a, g_strdup_vprintf(fmt, ap));
+	va_end(ap);
+}
+
+/* The guest's address of NIC @i, or NULL when the guest configures nothing. */
+static const char *nic_address(const GvSpec *spec, const GvHostFacts *facts, guint i)
+{
+	const GvNic *n = g_ptr_array_index(spec->nics, i);
+	if (n->address)
+		return n->address;
+	return facts->nics ? facts->nics[i].address : NULL;
+}
+
+/*
+ * grainvm.net=MAC:ADDR/PREFIX:GATEWAY:DNS[:MTU] per configured NIC, the MAC
+ * written with '-' since ':' separates the fields.  Only the first NIC
+ * with a gateway gets it: there is one default route.
+ */
+static void append_net_params(GString *s, const GvSpec *spec, const GvHostFacts *facts)
+{
+	gboolean routed = FALSE;
+	for (guint i = 0; i < spec->nics->len; i++) {
+		const GvNic *n = g_ptr_array_index(spec->nics, i);
+		const char *addr = nic_address(spec, facts, i);
+		if (!addr)
+			continue;
+		g_autofree char *mac = g_strdelimit(g_strdup(n->mac), ":", '-');
+		const char *gw = n->gateway && !routed ? n->gateway : "";
+		routed = routed || *gw;
+		g_string_append_printf(s, " grainvm.net=%s:%s:%s", mac, addr, gw);
+		if (n->dns || n->mtu)
+			g_string_append_printf(s, ":%s", n->dns ? n->dns : "");
+		if (n->mtu)
+			g_string_append_printf(s, ":%u", n->mtu);
+	}
+}
+
+char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts)
+{
+	GString *s = g_string_new(NULL);
+	if (facts->nixos_toplevel) {
+		/*
+		 * NixOS's stage 1 finds stage 2 in init=; its own parameters go
+		 * first, as nixpkgs' qemu-vm.nix puts them, so that grainvm's
+		 * console=ttyS0 comes later and is the one /dev/console gets.
+		 */
+		if (facts->nixos_params && *facts->nixos_params)
+			g_string_append_printf(s, "%s ", facts->nixos_params);
+		g_string_append_printf(s, "init=%s/init ", facts->nixos_toplevel);
+	}
+	g_string_append(s, "console=ttyS0");
+	/*
+	 * panic=-1 reboots at once on a panic; with -no-reboot QEMU then
+	 * exits instead of sitting in a dead guest until the ready timeout.
+	 */
+	g_string_append(s, " panic=-1");
+	if (facts->grainvm_init) {
+		g_string_append_printf(s, " grainvm.hostname=%s", spec->name);
+		for (guint i = 0; i < spec->shares->len; i++) {
+			const GvShare *sh = g_ptr_array_index(spec->shares, i);
+			g_string_append_printf(s, " grainvm.mount=%s:%s:msize=%" G_GUINT64_FORMAT
+					       ",cache=%s%s", sh->tag, sh->mount, sh->msize,
+					       sh->cache, sh->readonly ? ",ro" : "");
+		}
+		append_net_params(s, spec, facts);
+	}
+	if (spec->cmdline && *spec->cmdline)
+		g_string_append_printf(s, " %s", spec->cmdline);
+	return g_string_free(s, FALSE);
+}
+
+static void add_chardev(GPtrArray *a, const char *id, int fd)
+{
+	add(a, "-chardev");
+	addf(a, "socket,id=%s,fd=%d,server=on,wait=off", id, fd);
+}
+
+static void add_nic(GPtrArray *a, const GvNic *n, const GvNicFacts *nf)
+{
+	GString *nd = g_string_new(NULL);
+	switch (n->mode) {
+	case GV_NET_USER:
+		g_string_printf(nd, "user,id=%s", n->netdev);
+		for (guint i = 0; i < n->forwards->len; i++) {
+			const GvForward *f = g_ptr_array_index(n->forwards, i);
+			g_string_append_printf(nd, ",hostfwd=%s:%s:%u-:%u", f->proto, f->host_addr,
+					       f->host_port, f->guest_port);
+		}
+		break;
+	case GV_NET_BRIDGE:
+		if (nf && nf->fd >= 0) {
+			g_string_printf(nd, "tap,id=%s,fd=%d", n->netdev, nf->fd);
+		} else {
+			g_autofree char *br = opt_escape(n->bridge);
+			g_string_printf(nd, "bridge,id=%s,br=%s", n->netdev, br);
+			if (nf && nf->helper) {
+				g_autofree char *helper = opt_escape(nf->helper);
+				g_string_append_printf(nd, ",helper=%s", helper);
+			}
+		}
+		break;
+	case GV_NET_SWITCH:
+		/* A connected unix socket: QEMU frames each packet with a 4-byte length. */
+		g_string_printf(nd, "stream,id=%s,server=off,addr.type=fd,addr.str=%d", n->netdev,
+				nf ? nf->fd : -1);
+		break;
+	case GV_NET_NONE:
+		g_string_free(nd, TRUE);
+		return;
+	}
+	add(a, "-netdev");
+	g_ptr_array_add(a, g_string_free(nd, FALSE));
+	add(a, "-device");
+	addf(a, "virtio-net-pci,netdev=%s,mac=%s", n->netdev, n->mac);
+}
+
+char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
+{
+	GPtrArray *a = g_ptr_array_new();
+
+	add(a, facts->qemu);
+	add(a, "-name");
+	{
+		g_autofree char *n = opt_escape(spec->name);
+		addf(a, "%s", n);
+	}
+	add(a, "-machine");
+	add(a, spec->machine);
+	add(a, "-accel");
+	add(a, facts->accel == GV_ACCEL_KVM ? "kvm" : "tcg");
+	add(a, "-cpu");
+	add(a, spec->cpu ? spec->cpu : facts->accel == GV_ACCEL_KVM ? "host" : "max");
+	add(a, "-m");
+	addf(a, "%" G_GUINT64_FORMAT "M", spec->memory / (1024 * 1024));
+	add(a, "-smp");
+	addf(a, "%u", spec->cpus);
+	add(a, "-nodefaults");
+	add(a, "-no-user-config");
+	add(a, "-display");
+	add(a, "none");
+	add(a, "-no-reboot");
+	add(a, "-S");
+	add(a, "-msg");
+	add(a, "timestamp=on");
+
+	if (facts->firmware == GV_FIRMWARE_UEFI) {
+		g_autofree char *code = opt_escape(facts->ovmf_code);
+		g_autofree char *vars = opt_escape(facts->ovmf_vars);
+		add(a, "-drive");
+		addf(a, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code);
+		add(a, "-drive");
+		addf(a, "if=pflash,format=raw,unit=1,file=%s", vars);
+	}
+
+	/* Control plane: QMP, console, agents. */
+	add_chardev(a, "qmp", GV_FD_QMP);
+	add(a, "-mon");
+	add(a, "chardev=qmp,mode=control");
+	add_chardev(a, "console", GV_FD_CONSOLE);
+	add(a, "-serial");
+	add(a, "chardev:console");
+	add(a, "-device");
+	add(a, "virtio-serial-pci,id=vser0");
+	add_chardev(a, "agent", GV_FD_AGENT);
+	add(a, "-device");
+	add(a, "virtserialport,bus=vser0.0,nr=1,chardev=agent,id=agent0,name=" GV_AGENT_PORT);
+	add_chardev(a, "qga", GV_FD_QGA);
+	add(a, "-device");
+	add(a, "virtserialport,bus=vser0.0,nr=2,chardev=qga,id=qga0,name=" GV_QGA_PORT);
+	add(a, "-device");
+	add(a, "pvpanic-pci");
+
+	if (facts->disk) {
+		g_autofree char *disk = opt_escape(facts->disk);
+		add(a, "-blockdev");
+		addf(a, "driver=file,node-name=disk0-file,filename=%s", disk);
+		add(a, "-blockdev");
+		add(a, "driver=qcow2,node-name=disk0,file=disk0-file");
+		add(a, "-device");
+		add(a, "virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1");
+	}
+
+	for (guint i = 0; i < spec->shares->len; i++) {
+		const GvShare *sh = g_ptr_array_index(spec->shares, i);
+		g_autofree char *src = opt_escape(sh->source);
+		add(a, "-fsdev");
+		addf(a, "local,id=fs-%s,path=%s,security_model=%s%s", sh->id, src, sh->security,
+		     sh->readonly ? ",readonly=on" : "");
+		add(a, "-device");
+		addf(a, "virtio-9p-pci,fsdev=fs-%s,mount_tag=%s", sh->id, sh->tag);
+	}
+
+	for (guint i = 0; i < spec->nics->len; i++)
+		add_nic(a, g_ptr_array_index(spec->nics, i), facts->nics ? &facts->nics[i] : NULL);
+
+	if (facts->kernel) {
+		add(a, "-kernel");
+		add(a, facts->kernel);
+		if (facts->initrd) {
+			add(a, "-initrd");
+			add(a, facts->initrd);
+		}
+		add(a, "-append");
+		g_ptr_array_add(a, gv_kernel_cmdline(spec, facts));
+	}
+
+	if (facts->incoming) {
+		/*
+		 * A snapshot's state, decompressed by the supervisor into a pipe on
+		 * GV_FD_INCOMING.  Deferred: the supervisor first turns on
+		 * migration events (to learn when the load is complete), then
+		 * sends migrate-incoming "fd:7".  Everything above must be what it
+		 * was at the save: QEMU loads device state into the devices this
+		 * command line creates.
+		 */
+		add(a, "-incoming");
+		add(a, "defer");
+	}
+
+	g_ptr_array_add(a, NULL);
+	return (char **)g_ptr_array_free(a, FALSE);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * argv.h - the QEMU command line as a pure function of spec and host facts
+ *
+ * Everything that needs the host (probing KVM, extracting the kernel,
+ * writing the initramfs, copying UEFI variables) happens before, in
+ * prepare.c, and arrives here as GvHostFacts.  Nothing here touches the
+ * filesystem, so tests/launcher/test-argv.c pins the output with golden
+ * files.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "boot/spec.h"
+
+/* File descriptor numbers the supervisor hands QEMU (listening sockets). */
+enum {
+	GV_FD_QMP = 3,
+	GV_FD_CONSOLE = 4,
+	GV_FD_AGENT = 5,
+	GV_FD_QGA = 6,
+	GV_FD_INCOMING = 7, /* restore: a pipe carrying the saved state (migrate-incoming fd:7) */
+	GV_FD_NIC_BASE = 8, /* then one per bridge (as root) or switch NIC, in NIC order */
+};
+
+#define GV_AGENT_PORT "org.grainvm.agent.0"
+#define GV_QGA_PORT "org.qemu.guest_agent.0"
+
+/* What the host decided for one NIC (GvSpec.nics, same index). */
+typedef struct {
+	int fd;                  /* descriptor QEMU inherits: the tap (bridge as root) or
+				  * the connection to the switch; -1: none */
+	const char *helper;      /* bridge without root: qemu-bridge-helper's path */
+	const char *address;     /* switch: the leased "A.B.C.D/PREFIX", else NULL */
+} GvNicFacts;
+
+typedef struct {
+	const char *qemu;        /* the binary */
+	GvAccel accel;           /* decided: GV_ACCEL_KVM or GV_ACCEL_TCG */
+	const char *kernel;      /* file for -kernel, or NULL */
+	const char *initrd;      /* file for -initrd, or NULL */
+	gboolean grainvm_init;   /* the initrd is grainvm's: add grainvm.* parameters */
+	const char *ovmf_code;   /* GV_FIRMWARE_UEFI: read-only code */
+	const char *ovmf_vars;   /* GV_FIRMWARE_UEFI: the VM's own variables */
+	GvFirmware firmware;     /* decided: never AUTO */
+	const char *disk;        /* the VM's overlay, or NULL */
+	const char *nixos_toplevel; /* [nixos]: boot with init=TOPLEVEL/init, or NULL */
+	const char *nixos_params;   /* [nixos]: the system's kernel-params */
+	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
+	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
+} GvHostFacts;
+
+/**
+ * gv_qemu_argv() - the full QEMU argv
+ * @spec: the validated spec
+ * @facts: what prepare.c found out
+ *
+ * QEMU starts paused (-S); the supervisor sends "cont" once it listens
+ * to QMP, so no event is missed.
+ *
+ * Return: (transfer full): NULL-terminated argv, argv[0] = facts->qemu.
+ */
+char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts);
+
+/**
+ * gv_kernel_cmdline() - the kernel command line for direct kernel boot
+ * @spec: the spec ([boot] cmdline is appended last)
+ * @facts: the host facts
+ *
+ * Return: (transfer full): the command line.
+ */
+char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts);

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare.h - everything `up` must learn from or make on the host
+ *
+ * The impure half of turning a spec into a QEMU command line: find QEMU,
+ * decide the accelerator, find or extract the kernel, build the
+ * initramfs, locate OVMF and give the VM its own variables, create the
+ * overlay disk.  The result is a GvHostFacts for the pure argv builder plus
+ * human-readable lines saying what was chosen and why.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "boot/argv.h"
+#include "net/nic.h"
+#include "paths.h"
+#include "boot/spec.h"
+
+typedef struct {
+	GvHostFacts facts;   /* points into the strings below */
+	char *qemu;
+	char *accel_reason;
+	char *kernel;        /* what -kernel gets */
+	char *initrd;
+	char *ovmf_code;
+	char *ovmf_vars;
+	char *disk;
+	char *nixos_toplevel; /* [nixos]: the system, as the guest sees it */
+	char *nixos_params;   /* [nixos]: its kernel-params */
+	char *boot;          /* one line: the boot path and why */
+	GPtrArray *notes;    /* lines worth telling the user (missing busybox...) */
+	GPtrArray *created;  /* files this preparation created */
+	GvNetPrepared *net;  /* the NICs' host side (nic.h) */
+} GvPrepared;
+
+void gv_prepared_free(GvPrepared *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvPrepared, gv_prepared_free)
+
+/**
+ * gv_prepare() - gather the host facts for @spec
+ * @spec: the validated spec
+ * @paths: the VM's paths (state files are created in paths->state_dir)
+ * @error: GV_ERROR_INVALID for missing host pieces (QEMU, kernel,
+ *         modules, OVMF) with what to install; GV_ERROR_FAILED otherwise
+ *
+ * On failure, files it created are removed again.
+ *
+ * Return: (transfer full) (nullable): the facts.
+ */
+GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **error);
+
+/** gv_prepared_remove_created() - undo: remove the files gv_prepare() made */
+void gv_prepared_remove_created(GvPrepared *p);
+
+/** gv_find_qemu() - $GRAINVM_QEMU or qemu-system-x86_64 in PATH */
+char *gv_find_qemu(GError **error);
+
+/** gv_find_agent() - $GRAINVM_AGENT, the build tree's, or the installed agent */
+char *gv_find_agent(GError **error);

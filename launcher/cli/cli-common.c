@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* cli-common.c - option parsing, VM lookup and control connections for commands */
+#include "cli/cli-common.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/gv-cli.h"
+#include "gv-error.h"
+#include "boot/spec.h"
+#include "liveness.h"
+
+#define CONTROL_CONNECT_MS 5000
+
+gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
+		      const char *params, const char *summary, int *exit_code)
+{
+	g_autoptr(GOptionContext) ctx = g_option_context_new(params);
+	g_option_context_set_summary(ctx, summary);
+	if (entries)
+		g_option_context_add_main_entries(ctx, entries, NULL);
+	g_autofree char *prg = g_strdup_printf("grainvm %s", (*argv)[0]);
+	g_set_prgname(prg);
+	g_autoptr(GError) err = NULL;
+	if (!g_option_context_parse(ctx, argc, argv, &err)) {
+		g_printerr("grainvm %s: %s (see grainvm %s --help)\n", (*argv)[0], err->message,
+			   (*argv)[0]);
+		*exit_code = GV_EXIT_INVALID;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean gv_cli_split_command(int *argc, char **argv, int *cmd_argc, char ***cmd_argv)
+{
+	*cmd_argc = 0;
+	*cmd_argv = NULL;
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			*cmd_argv = argv + i + 1;
+			*cmd_argc = *argc - i - 1;
+			*argc = i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+GvVmPaths *gv_cli_vm_paths(const char *name, GError **error)
+{
+	g_autofree char *resolved = NULL;
+	if (!name) {
+		g_autofree char *cwd = g_get_current_dir();
+		resolved = gv_spec_load_name(cwd, NULL, error);
+		if (!resolved)
+			return NULL;
+		name = resolved;
+	}
+	if (!gv_spec_name_valid(name)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID, "\"%s\" is not a valid VM name", name);
+		return NULL;
+	}
+	return gv_vm_paths_new(name, error);
+}
+
+GvQmpClient *gv_cli_control(const GvVmPaths *paths, GError **error)
+{
+	if (!gv_vm_is_running(paths)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "vm %s is not running", paths->name);
+		return NULL;
+	}
+	g_autoptr(GError) err = NULL;
+	GvQmpClient *c = gv_qmp_connect_sync(paths->control_sock, GV_QMP_PEER_QMP,
+					     CONTROL_CONNECT_MS, &err);
+	if (!c) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
+			    "vm %s: cannot reach its supervisor at %s: %s", paths->name,
+			    paths->control_sock, err->message);
+		return NULL;
+	}
+	return c;
+}
+
+void gv_cli_print_json(JsonNode *node)
+{
+	g_autofree char *text = gv_json_to_string(node, TRUE);
+	printf("%s\n", text);
+	fflush(stdout);
+}
+
+int gv_read_pid(const char *path)
+{
+	g_autofree char *text = NULL;
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return 0;
+	guint64 v;
+	if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, 1, G_MAXINT, &v, NULL))
+		return 0;
+	return (int)v;
+}
+
+gboolean gv_pid_alive(int pid, const char *needle)
+{
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return FALSE;
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
+	g_autofree char *cmd = NULL;
+	gsize len;
+	if (!g_file_get_contents(path, &cmd, &len, NULL))
+		return FALSE;
+	/* cmdline is NUL-separated; search it as one string. */
+	for (gsize i = 0; i + 1 < len; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	return strstr(cmd, needle) != NULL;
+}

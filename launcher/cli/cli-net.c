@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/* cli-net.c - how status, up and ip present a VM's network (see cli-common.h) */
+#include "cli/cli-common.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+static JsonArray *array_member(JsonObject *o, const char *name)
+{
+	JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+	return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+static const char *str(JsonObject *o, const char *name)
+{
+	return json_object_get_string_member_with_default(o, name, "");
+}
+
+void gv_cli_print_nics(JsonObject *state, const char *indent)
+{
+	JsonArray *nics = array_member(state, "nics");
+	for (guint i = 0; nics && i < json_array_get_length(nics); i++) {
+		JsonObject *n = json_array_get_object_element(nics, i);
+		const char *mode = str(n, "mode");
+		g_autoptr(GString) s = g_string_new(NULL);
+		if (!strcmp(mode, "user"))
+			g_string_append(s, "user-mode");
+		else if (!strcmp(mode, "bridge") && json_object_has_member(n, "tap"))
+			g_string_append_printf(s, "bridge %s, tap %s", str(n, "bridge"), str(n, "tap"));
+		else if (!strcmp(mode, "bridge"))
+			g_string_append_printf(s, "bridge %s, through qemu-bridge-helper",
+					       str(n, "bridge"));
+		else
+			g_string_append_printf(s, "switch network %s", str(n, "network"));
+		g_string_append_printf(s, ", mac %s", str(n, "mac"));
+		if (json_object_has_member(n, "address"))
+			g_string_append_printf(s, ", guest %s", str(n, "address"));
+		if (json_object_has_member(n, "mtu"))
+			g_string_append_printf(s, ", mtu %" G_GINT64_FORMAT,
+					       json_object_get_int_member_with_default(n, "mtu", 0));
+		if (json_object_get_boolean_member_with_default(n, "auto-forward", FALSE))
+			g_string_append(s, ", auto-forward");
+		printf("%snet      %s%s%s\n", indent, *str(n, "id") ? str(n, "id") : "",
+		       *str(n, "id") ? ": " : "", s->str);
+	}
+	JsonArray *fw = array_member(state, "forwards");
+	for (guint i = 0; fw && i < json_array_get_length(fw); i++) {
+		JsonObject *f = json_array_get_object_element(fw, i);
+		printf("%sforward  %s %s:%" G_GINT64_FORMAT " -> guest %" G_GINT64_FORMAT " (%s)\n",
+		       indent, str(f, "proto"), str(f, "host-addr"),
+		       json_object_get_int_member_with_default(f, "host-port", 0),
+		       json_object_get_int_member_with_default(f, "guest-port", 0), str(f, "origin"));
+	}
+	JsonArray *ifs = array_member(state, "interfaces");
+	for (guint i = 0; ifs && i < json_array_get_length(ifs); i++) {
+		JsonObject *e = json_array_get_object_element(ifs, i);
+		if (!strcmp(str(e, "name"), "lo"))
+			continue;
+		g_autoptr(GString) s = g_string_new(NULL);
+		JsonArray *ips = array_member(e, "ip-addresses");
+		for (guint j = 0; ips && j < json_array_get_length(ips); j++) {
+			JsonObject *a = json_array_get_object_element(ips, j);
+			g_string_append_printf(s, " %s/%" G_GINT64_FORMAT, str(a, "ip-address"),
+					       json_object_get_int_member_with_default(a, "prefix", 0));
+		}
+		printf("%saddress  %s (%s):%s\n", indent, str(e, "name"), str(e, "hardware-address"),
+		       s->len ? s->str : " none");
+	}
+	if (json_object_has_member(state, "auto-forward-problem"))
+		printf("%snote     auto-forward stopped: %s\n", indent,
+		       str(state, "auto-forward-problem"));
+}
+
+static gboolean routable(const char *type, const char *addr)
+{
+	if (!strcmp(type, "ipv4")) {
+		struct in_addr a;
+		if (inet_pton(AF_INET, addr, &a) != 1)
+			return FALSE;
+		guint32 h = ntohl(a.s_addr);
+		return (h >> 24) != 127 && (h >> 16) != 0xa9fe && h != 0;
+	}
+	struct in6_addr a6;
+	if (inet_pton(AF_INET6, addr, &a6) != 1)
+		return FALSE;
+	return !IN6_IS_ADDR_LOOPBACK(&a6) && !IN6_IS_ADDR_LINKLOCAL(&a6) &&
+	       !IN6_IS_ADDR_UNSPECIFIED(&a6);
+}
+
+/* The first routable address of family @type on interface @e. */
+static const char *first_routable(JsonObject *e, const char *type)
+{
+	JsonArray *ips = array_member(e, "ip-addresses");
+	for (guint j = 0; ips && j < json_array_get_length(ips); j++) {
+		JsonObject *a = json_array_get_object_element(ips, j);
+		if (!strcmp(str(a, "ip-address-type"), type) &&
+		    routable(type, str(a, "ip-address")))
+			return str(a, "ip-address");
+	}
+	return NULL;
+}
+
+static const char *address_of(JsonArray *ifs, const char *mac)
+{
+	const char *types[] = { "ipv4", "ipv6" };
+	for (gsize t = 0; t < G_N_ELEMENTS(types); t++) {
+		for (guint i = 0; i < json_array_get_length(ifs); i++) {
+			JsonObject *e = json_array_get_object_element(ifs, i);
+			if (mac && g_ascii_strcasecmp(str(e, "hardware-address"), mac))
+				continue;
+			const char *a = first_routable(e, types[t]);
+			if (a)
+				return a;
+		}
+	}
+	return NULL;
+}
+
+char *gv_cli_guest_address(JsonObject *state)
+{
+	JsonArray *ifs = array_member(state, "interfaces");
+	JsonArray *nics = array_member(state, "nics");
+	if (!ifs)
+		return NULL;
+	/* Bridge and switch NICs first, in spec order; then user-mode ones. */
+	for (int pass = 0; pass < 2 && nics; pass++) {
+		for (guint i = 0; i < json_array_get_length(nics); i++) {
+			JsonObject *n = json_array_get_object_element(nics, i);
+			if ((pass == 0) == !strcmp(str(n, "mode"), "user"))
+				continue;
+			const char *a = address_of(ifs, str(n, "mac"));
+			if (a)
+				return g_strdup(a);
+		}
+	}
+	const char *any = address_of(ifs, NULL);
+	return any ? g_strdup(any) : NULL;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-down.c - grainvm down: stop a VM and leave nothing running
+ *
+ * The supervisor runs the ladder (ACPI power button, agent guest-shutdown,
+ * QMP quit, SIGKILL) and answers when QEMU has ended.  `down` then waits
+ * for the supervisor itself to be gone (its lock released), so that when
+ * it returns there is no process and no runtime socket.  A supervisor
+ * that died and left QEMU behind is handled here directly.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli/cli-common.h"
+#include "cli/gv-cli.h"
+#include "gv-error.h"
+#include "liveness.h"
+
+/* After the supervisor's answer it only removes files and exits. */
+#define SUPERVISOR_EXIT_WAIT_MS 10000
+
+static gboolean wait_gone(const GvVmPaths *paths, guint ms)
+{
+	for (guint waited = 0; waited < ms; waited += 20) {
+		if (!gv_vm_is_running(paths))
+			return TRUE;
+		g_usleep(20 * 1000);
+	}
+	return !gv_vm_is_running(paths);
+}
+
+static gboolean kill_and_wait(int pid, const char *needle, guint ms)
+{
+	if (!gv_pid_alive(pid, needle))
+		return TRUE;
+	kill(pid, SIGKILL);
+	for (guint waited = 0; waited < ms; waited += 20) {
+		if (!gv_pid_alive(pid, needle))
+			return TRUE;
+		g_usleep(20 * 1000);
+	}
+	return FALSE;
+}
+
+int gv_cmd_down(int argc, char **argv)
+{
+	int timeout = 10;
+	gboolean force = FALSE, quiet = FALSE;
+	const GOptionEntry entries[] = {
+		{ "timeout", 't', 0, G_OPTION_ARG_INT, &timeout, "Seconds to wait at each step (default 10)", "S" },
+		{ "force", 0, 0, G_OPTION_ARG_NONE, &force, "Skip ACPI and the agent: QMP quit, then SIGKILL", NULL },
+		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL },
+		{ NULL },
+	};
+	int code;
+	if (!gv_cli_parse(&argc, &argv, entries, "[NAME]",
+			  "Stop the VM: the ACPI power button, then the agent's guest-shutdown, then QMP "
+			  "quit, then SIGKILL, each after --timeout seconds.", &code))
+		return code;
+	if (argc > 2 || timeout < 1) {
+		g_printerr("grainvm down: usage: grainvm down [--timeout S] [--force] [NAME]\n");
+		return GV_EXIT_INVALID;
+	}
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvVmPaths) paths = gv_cli_vm_paths(argc == 2 ? argv[1] : NULL, &err);
+	if (!paths)
+		return gv_cli_error(err);
+
+	if (!gv_vm_is_running(paths)) {
+		int qemu = gv_read_pid(paths->qemu_pid);
+		if (gv_pid_alive(qemu, "qemu")) {
+			/* The supervisor died; its QEMU did not. */
+			if (!kill_and_wait(qemu, "qemu", 5000)) {
+				g_set_error(&err, GV_ERROR, GV_ERROR_TIMEOUT,
+					    "vm %s: QEMU pid %d survived SIGKILL", paths->name, qemu);
+				return gv_cli_error(err);
+			}
+			gv_vm_runtime_cleanup(paths);
+			if (!quiet)
+				printf("grainvm: vm %s stopped: killed its orphaned QEMU (pid %d)\n",
+				       paths->name, qemu);
+			return GV_EXIT_OK;
+		}
+		gv_vm_runtime_cleanup(paths);
+		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "vm %s is not running", paths->name);
+		return gv_cli_error(err);
+	}
+
+	g_autoptr(GvQmpClient) ctl = gv_cli_control(paths, &err);
+	g_autoptr(JsonNode) r = NULL;
+	if (ctl) {
+		g_autoptr(JsonObject) args = json_object_new();
+		json_object_set_int_member(args, "timeout", timeout);
+		json_object_set_boolean_member(args, "force", force);
+		/* Worst case: powerdown + agent timeouts, then quit and kill (5 s each). */
+		guint wait_ms = (guint)(2 * timeout + 15) * 1000;
+		r = gv_qmp_execute_sync(ctl, "down", args, wait_ms, &err);
+	}
+	if (!r) {
+		/* The supervisor does not answer: stop it and its QEMU by force. */
+		g_printerr("grainvm: vm %s: %s; killing the supervisor and QEMU\n", paths->name,
+			   err ? err->message : "no answer");
+		g_clear_error(&err);
+		kill_and_wait(gv_read_pid(paths->supervisor_pid), "__supervise", 5000);
+		kill_and_wait(gv_read_pid(paths->qemu_pid), "qemu", 5000);
+		gv_vm_runtime_cleanup(paths);
+	}
+	if (!wait_gone(paths, SUPERVISOR_EXIT_WAIT_MS)) {
+		g_set_error(&err, GV_ERROR, GV_ERROR_TIMEOUT,
+			    "vm %s: the supervisor did not exit after QEMU ended", paths->name);
+		return gv_cli_error(err);
+	}
+	if (!quiet) {
+		const char *reason = r && JSON_NODE_HOLDS_OBJECT(r)
+			? json_object_get_string_member_with_default(json_node_get_object(r), "reason", "")
+			: "killed";
+		printf("grainvm: vm %s stopped: %s\n", paths->name, reason);
+	}
+	return GV_EXIT_OK;
+}

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-exec.c - grainvm exec: run a command in the guest, streamed
+ *
+ * The command goes through the supervisor (control command exec-start,
+ * see supervisor-control.c) to grainvm-agent's grain-exec-start; its
+ * stdout and stderr come back as grain-output events, written to our
+ * stdout and stderr as they arrive, and grain-exit ends it.  Our stdin is
+ * forwarded (exec-input) when it is not a terminal, in 64 KiB pieces, one
+ * in flight at a time, slowing down when the agent reports a backlog.
+ * SIGINT, SIGTERM and SIGHUP are passed on to the command.
+ *
+ * Exit status: the command's, 128+N when signal N ended it, 124 when
+ * --timeout ran out (as timeout(1)), 126/127 when it could not be
+ * executed (not executable / not found, as a shell), 125 for every
+ * failure of grainvm itself (docs/errors.md), so that scripts can tell a
+ * failing command from a failing VM.
+ *
+ * A guest with only qemu-ga: the supervisor runs the command with
+ * guest-exec instead and the output arrives at once when it has exited;
+ * stdin is collected and handed over at the start.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "cli/cli-common.h"
+#include "paths.h"
+#include "fileio.h"
+#include "cli/gv-cli.h"
+#include "gv-error.h"
+#include "liveness.h"
+
+#define EXIT_TIMED_OUT 124
+#define EXIT_NOT_EXECUTABLE 126
+#define EXIT_NOT_FOUND 127
+#define START_TIMEOUT_MS 30000
+#define INPUT_TIMEOUT_MS 30000
+#define INPUT_CHUNK (64 * 1024)
+/* Above this much stdin queued in the guest, feed it more slowly. */
+#define INPUT_PENDING_HIGH (1024 * 1024)
+#define INPUT_RETRY_MS 20
+/* After SIGTERM at --timeout, this long before SIGKILL. */
+#define KILL_GRACE_S 5
+
+typedef struct {
+	GvQmpClient *ctl;
+	GMainContext *ctx;
+	const char *vm;
+	gint64 handle;
+	gboolean started;
+	gboolean done;
+	int code;
+	char *failure;          /* grainvm's own failure: exit 125 */
+	gboolean qga;
+	/* stdin */
+	gboolean forward_stdin;
+	GSource *in_src;
+	GSource *in_retry;
+	GBytes *in_chunk;       /* the piece in flight, resent on "retry later" */
+	gboolean in_eof;
+	/* output */
+	gint64 next_seq;
+	guint64 lost;
+	gboolean stdout_gone;
+	/* signals and --timeout */
+	int pending_signal;
+	guint timeout_s;
+	gboolean timed_out;
+	GSource *timer;
+} ExecRun;
+
+static void fail(ExecRun *r, char *message /* consumed */)
+{
+	if (!r->failure)
+		r->failure = message;
+	else
+		g_free(message);
+	r->done = TRUE;
+}
+
+static void on_signal_sent(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
+{
+	ExecRun *r = data;
+	/* qemu-ga cannot signal; a command that exited meanwhile is fine. */
+	if (error && r->timed_out && r->qga)
+		fail(r, g_strdup_printf("exec: timed out after %u s; qemu-ga cannot stop the "
+					"command, which may still run in the guest", r->timeout_s));
+}
+
+static void send_signal(ExecRun *r, int sig)
+{
+	if (!r->started || r->done)
+		return;
+	g_autoptr(JsonObject) a = json_object_new();
+	json_object_set_int_member(a, "handle", r->handle);
+	json_object_set_int_member(a, "signal", sig);
+	gv_qmp_client_call(r->ctl, "exec-signal", a, START_TIMEOUT_MS, on_signal_sent, r, NULL);
+}
+
+/* ---- output -------------------------------------------------------------------- */
+
+static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
+		     gint64 timestamp_us, gpointer user_data)
+{
+	ExecRun *r = user_data;
+	if (!data || json_object_get_int_member_with_default(data, "handle", -1) != r->handle)
+		return;
+	if (!strcmp(event, "grain-exit")) {
+		const char *err = json_object_get_string_member_with_default(data, "error", NULL);
+		if (err) {
+			fail(r, g_strdup_printf("exec: %s", err));
+			return;
+		}
+		if (json_object_has_member(data, "signal"))
+			r->code = 128 + (int)json_object_get_int_member_with_default(data, "signal", 0);
+		else
+			r->code = (int)json_object_get_int_member_with_default(data, "exitcode", 1);
+		if (json_object_get_boolean_member_with_default(data, "out-truncated", FALSE) ||
+		    json_object_get_boolean_member_with_default(data, "err-truncated", FALSE))
+			g_printerr("grainvm: exec: qemu-ga kept only the first 16 MiB of output\n");
+		r->done = TRUE;
+		return;
+	}
+	if (strcmp(event, "grain-output"))
+		return;
+	gint64 seq = json_object_get_int_member_with_default(data, "seq", r->next_seq);
+	if (seq > r->next_seq)
+		r->lost += (guint64)(seq - r->next_seq);
+	r->next_seq = seq + 1;
+	const char *stream = json_object_get_string_member_with_default(data, "stream", "stdout");
+	const char *b64 = json_object_get_string_member_with_default(data, "data-b64", "");
+	gsize len = 0;
+	g_autofree guchar *bytes = g_base64_decode(b64, &len);
+	if (!strcmp(stream, "stderr")) {
+		gv_write_all(STDERR_FILENO, bytes, len);
+		return;
+	}
+	if (r->stdout_gone)
+		return;
+	if (!gv_write_all(STDOUT_FILENO, bytes, len) && errno == EPIPE) {
+		/* Whoever read our stdout left: tell the command, as a pipe would. */
+		r->stdout_gone = TRUE;
+		send_signal(r, SIGPIPE);
+	}
+}
+
+static void on_closed(GvQmpClient *client, const GError *error, gpointer data)
+{
+	ExecRun *r = data;
+	if (!r->done)
+		fail(r, g_strdup_printf("exec: lost the connection to the supervisor of vm %s: %s",
+					r->vm, error->message));
+}
+
+/* ---- stdin ---------------------------------------------------------------------- */
+
+static void input_watch(ExecRun *r);
+
+static void input_stop(ExecRun *r)
+{
+	if (r->in_src) {
+		g_source_destroy(r->in_src);
+		g_clear_pointer(&r->in_src, g_source_unref);
+	}
+}
+
+static void input_send(ExecRun *r);
+
+static gboolean on_input_retry(gpointer data)
+{
+	ExecRun *r = data;
+	g_clear_pointer(&r->in_retry, g_source_unref);
+	if (r->in_chunk || r->in_eof)
+		input_send(r);
+	else
+		input_watch(r);
+	return G_SOURCE_REMOVE;
+}
+
+static void input_later(ExecRun *r)
+{
+	r->in_retry = g_timeout_source_new(INPUT_RETRY_MS);
+	g_source_set_callback(r->in_retry, on_input_retry, r, NULL);
+	g_source_attach(r->in_retry, r->ctx);
+}
+
+static void on_input_reply(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
+{
+	ExecRun *r = data;
+	if (r->done)
+		return;
+	if (error) {
+		if (strstr(error->message, "retry later")) {
+			input_later(r); /* the guest's stdin queue is full */
+			return;
+		}
+		/* The command closed its stdin or ended: nothing more to give. */
+		g_clear_pointer(&r->in_chunk, g_bytes_unref);
+		r->forward_stdin = FALSE;
+		return;
+	}
+	g_clear_pointer(&r->in_chunk, g_bytes_unref);
+	if (r->in_eof) {
+		r->forward_stdin = FALSE;
+		return;
+	}
+	gint64 pending = ret && JSON_NODE_HOLDS_OBJECT(ret)
+		? json_object_get_int_member_with_default(json_node_get_object(ret), "pending", 0) : 0;
+	if (pending > INPUT_PENDING_HIGH)
+		input_later(r);
+	else
+		input_watch(r);
+}
+
+static void input_send(ExecRun *r)
+{
+	g_autoptr(JsonObject) a = json_object_new();
+	json_object_set_int_member(a, "handle", r->handle);
+	if (r->in_chunk) {
+		gsize len;
+		const guint8 *p = g_bytes_get_data(r->in_chunk, &len);
+		g_autofree char *b64 = g_base64_encode(p, len);
+		json_object_set_string_member(a, "data-b64", b64);
+	} else {
+		json_object_set_boolean_member(a, "eof", TRUE);
+	}
+	g_autoptr(GError) err = NULL;
+	if (!gv_qmp_client_call(r->ctl, "exec-input", a, INPUT_TIMEOUT_MS, on_input_reply, r, &err))
+		fail(r, g_strdup_printf("exec: %s", err->message));
+}
+
+static gboolean on_stdin(gint fd, GIOCondition cond, gpointer data)
+{
+	ExecRun *r = data;
+	guint8 *buf = g_malloc(INPUT_CHUNK);
+	ssize_t n = read(fd, buf, INPUT_CHUNK);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+		g_free(buf);
+		return G_SOURCE_CONTINUE;
+	}
+	/* One piece in flight at a time: stop watching until it is taken. */
+	g_clear_pointer(&r->in_src, g_source_unref);
+	if (n <= 0) {
+		g_free(buf);
+		r->in_eof = TRUE;
+	} else {
+		r->in_chunk = g_bytes_new_take(buf, (gsize)n);
+	}
+	input_send(r);
+	return G_SOURCE_REMOVE;
+}
+
+static void input_watch(ExecRun *r)
+{
+	if (!r->forward_stdin || r->in_src || r->done)
+		return;
+	r->in_src = g_unix_fd_source_new(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR);
+	g_source_set_callback(r->in_src, G_SOURCE_FUNC(on_stdin), r, NULL);
+	g_source_attach(r->in_src, r->ctx);
+}
+
+/* ---- start, signals, timeout ---------------------------------------------------- */
+
+static void on_started(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
+{
+	ExecRun *r = data;
+	if (error) {
+		const char *m = error->message;
+		if (g_str_has_prefix(m, "GenericError: "))
+			m += strlen("GenericError: ");
+		/* As a shell: not found 127, found but not runnable 126. */
+		r->code = strstr(m, "No such file or directory") ? EXIT_NOT_FOUND
+			: strstr(m, "Permission denied") ? EXIT_NOT_EXECUTABLE : GV_EXIT_EXEC_FAILED;
+		if (r->code != GV_EXIT_EXEC_FAILED) {
+			g_printerr("grainvm: exec: %s\n", m);
+			r->done = TRUE;
+			return;
+		}
+		fail(r, g_strdup_printf("exec: %s", m));
+		return;
+	}
+	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
+	if (!o) {
+		fail(r, g_strdup("exec: the supervisor's reply to exec-start has no handle"));
+		return;
+	}
+	r->handle = json_object_get_int_member_with_default(o, "handle", -1);
+	r->qga = !g_strcmp0(json_object_get_string_member_with_default(o, "agent", ""), "qemu-ga");
+	r->started = TRUE;
+	input_watch(r);
+	if (r->pending_signal)
+		send_signal(r, r->pending_signal);
+}
+
+typedef struct {
+	ExecRun *run;
+	int sig;
+} SigFwd;
+
+static gboolean on_forward_signal(gpointer data)
+{
+	SigFwd *f = data;
+	if (f->run->started)
+		send_signal(f->run, f->sig);
+	else
+		f->run->pending_signal = f->sig;
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_kill_grace(gpointer data)
+{
+	ExecRun *r = data;
+	send_signal(r, SIGKILL);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean on_timeout(gpointer data)
+{
+	ExecRun *r = data;
+	r->timed_out = TRUE;
+	send_signal(r, SIGTERM);
+	GSource *k = g_timeout_source_new_seconds(KILL_GRACE_S);
+	g_source_set_callback(k, on_kill_grace, r, NULL);
+	g_source_attach(k, r->ctx);
+	g_source_unref(k);
+	return G_SOURCE_REMOVE;
+}
+
+/* ---- arguments -------------------------------------------------------------------- */
+
+/*
+ * The guest directory that corresponds to the host's current directory
+ * when it lies inside a share (so relative paths mean the same on both
+ * sides), else the workspace share's mount, else NULL (the agent's "/").
+ */
+static char *default_cwd(const GvVmPaths *paths)
+{
+	g_autofree char *text = NULL;
+	if (!g_file_get_contents(paths->plan, &text, NULL, NULL))
+		return NULL;
+	g_autoptr(JsonObject) plan = gv_json_parse_object(text, -1, NULL);
+	JsonArray *shares = plan && json_object_has_member(plan, "shares")
+				    ? json_object_get_array_member(plan, "shares") : NULL;
+	g_autofree char *cwd = g_get_current_dir();
+	char *workspace = NULL;
+	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
+		JsonObject *s = json_array_get_object_element(shares, i);
+		const char *src = json_object_get_string_member_with_default(s, "source", NULL);
+		const char *mnt = json_object_get_string_member_with_default(s, "mount", NULL);
+		if (!src || !mnt)
+			continue;
+		gsize n = strlen(src);
+		if (!strcmp(cwd, src) || (g_str_has_prefix(cwd, src) && cwd[n] == '/')) {
+			g_free(workspace);
+			return g_strconcat(mnt, cwd + n, NULL);
+		}
+		if (!g_strcmp0(json_object_get_string_member_with_default(s, "id", ""), "workspace"))
+			workspace = g_strdup(mnt);
+	}
+	return workspace;
+}
+
+static gboolean env_valid(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv || g_ascii_isdigit(kv[0]))
+		return FALSE;
+	for (const char *p = kv; p < eq; p++)
+		if (!g_ascii_isalnum(*p) && *p != '_')
+			return FALSE;
+	return TRUE;
+}
+
+int gv_cmd_exec(int argc, char **argv)
+{
+	g_autofree char *cwd = NULL;
+	g_auto(GStrv) env = NULL;
+	int timeout = 0;
+	const GOptionEntry entries[] = {
+		{ "cwd", 'C', 0, G_OPTION_ARG_STRING, &cwd, "Guest directory to run in (default: the "
+		  "guest path of this directory when it is shared, else the workspace)", "DIR" },
+		{ "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "Add a variable to the command's "
+		  "environment (repeatable)", "NAME=VALUE" },
+		{ "timeout", 't', 0, G_OPTION_ARG_INT, &timeout, "Stop the command after S seconds "
+		  "(SIGTERM, SIGKILL 5 s later) and exit 124", "S" },
+		{ NULL },
+	};
+	int code;
+	int cmd_argc;
+	char **cmd_argv;
+	gboolean has_dash = gv_cli_split_command(&argc, argv, &cmd_argc, &cmd_argv);
+	if (!gv_cli_parse(&argc, &argv, entries, "[NAME] -- COMMAND [ARG]...",
+			  "Run COMMAND in the guest. Its stdout and stderr stream to ours, our stdin "
+			  "is forwarded unless it is a terminal, and grainvm exits with the command's "
+			  "status (128+N for signal N; 125 when grainvm itself fails).", &code))
+		return code ? GV_EXIT_EXEC_FAILED : 0;
+	if (!has_dash || cmd_argc == 0 || argc > 2 || timeout < 0) {
+		g_printerr("grainvm exec: usage: grainvm exec [NAME] [--cwd DIR] [--env NAME=VALUE]... "
+			   "[--timeout S] -- COMMAND [ARG]...\n");
+		return GV_EXIT_EXEC_FAILED;
+	}
+	for (char **e = env; e && *e; e++) {
+		if (!env_valid(*e)) {
+			g_printerr("grainvm exec: --env \"%s\" is not NAME=VALUE\n", *e);
+			return GV_EXIT_EXEC_FAILED;
+		}
+	}
+	if (cwd && cwd[0] != '/') {
+		g_printerr("grainvm exec: --cwd \"%s\" is not an absolute guest path\n", cwd);
+		return GV_EXIT_EXEC_FAILED;
+	}
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvVmPaths) paths = gv_cli_vm_paths(argc == 2 ? argv[1] : NULL, &err);
+	if (!paths) {
+		g_printerr("grainvm: %s\n", err->message);
+		return GV_EXIT_EXEC_FAILED;
+	}
+	g_autoptr(GvQmpClient) ctl = gv_cli_control(paths, &err);
+	if (!ctl) {
+		g_printerr("grainvm: %s\n", err->message);
+		return GV_EXIT_EXEC_FAILED;
+	}
+	if (!cwd)
+		cwd = default_cwd(paths);
+
+	/* --env goes through env(1), which adds to the guest's own
+	 * environment; the agent's "env" would replace it, PATH included. */
+	g_autoptr(JsonObject) args = json_object_new();
+	JsonArray *a = json_array_new();
+	const char *path = cmd_argv[0];
+	if (env && env[0]) {
+		for (char **e = env; *e; e++)
+			json_array_add_string_element(a, *e);
+		json_array_add_string_element(a, path);
+		path = "env";
+	}
+	for (int i = 1; i < cmd_argc; i++)
+		json_array_add_string_element(a, cmd_argv[i]);
+	json_object_set_string_member(args, "path", path);
+	json_object_set_array_member(args, "arg", a);
+	if (cwd)
+		json_object_set_string_member(args, "cwd", cwd);
+
+	ExecRun r = { .ctl = ctl, .ctx = gv_qmp_client_get_context(ctl), .vm = paths->name,
+		      .handle = -1, .timeout_s = (guint)timeout };
+	r.forward_stdin = !isatty(STDIN_FILENO);
+	json_object_set_boolean_member(args, "input", r.forward_stdin);
+	/* A closed reader of our stdout is an EPIPE to act on, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	g_main_context_push_thread_default(r.ctx);
+	gv_qmp_client_add_event_handler(ctl, NULL, on_event, &r, NULL);
+	gv_qmp_client_set_closed_handler(ctl, on_closed, &r);
+	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP };
+	SigFwd sf[G_N_ELEMENTS(fwd)];
+	GSource *sigsrc[G_N_ELEMENTS(fwd)];
+	for (gsize i = 0; i < G_N_ELEMENTS(fwd); i++) {
+		sf[i] = (SigFwd){ &r, fwd[i] };
+		sigsrc[i] = g_unix_signal_source_new(fwd[i]);
+		g_source_set_callback(sigsrc[i], on_forward_signal, &sf[i], NULL);
+		g_source_attach(sigsrc[i], r.ctx);
+	}
+	if (timeout > 0) {
+		r.timer = g_timeout_source_new_seconds((guint)timeout);
+		g_source_set_callback(r.timer, on_timeout, &r, NULL);
+		g_source_attach(r.timer, r.ctx);
+	}
+	if (!gv_qmp_client_call(ctl, "exec-start", args, START_TIMEOUT_MS, on_started, &r, &err))
+		fail(&r, g_strdup_printf("exec: %s", err->message));
+	while (!r.done)
+		g_main_context_iteration(r.ctx, TRUE);
+
+	input_stop(&r);
+	if (r.in_retry)
+		g_source_destroy(r.in_retry);
+	g_clear_pointer(&r.in_retry, g_source_unref);
+	g_clear_pointer(&r.in_chunk, g_bytes_unref);
+	for (gsize i = 0; i < G_N_ELEMENTS(fwd); i++) {
+		g_source_destroy(sigsrc[i]);
+		g_source_unref(sigsrc[i]);
+	}
+	if (r.timer) {
+		g_source_destroy(r.timer);
+		g_source_unref(r.timer);
+	}
+	gv_qmp_client_set_closed_handler(ctl, NULL, NULL);
+	gv_qmp_client_close(ctl);
+	g_main_context_pop_thread_default(r.ctx);
+
+	if (r.lost)
+		g_printerr("grainvm: exec: %" G_GUINT64_FORMAT " pieces of output were lost (the "
+			   "guest sent lines that are not the protocol)\n", r.lost);
+	if (r.failure) {
+		g_printerr("grainvm: %s\n", r.failure);
+		g_free(r.failure);
+		return GV_EXIT_EXEC_FAILED;
+	}
+	if (r.timed_out) {
+		g_printerr("grainvm: exec: timed out after %d s\n", timeout);
+		return EXIT_TIMED_OUT;
+	}
+	return r.code;
+}

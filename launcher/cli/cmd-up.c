@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-up.c - grainvm up: validate, prepare, start the supervisor, wait for ready
+ *
+ * Order matters for "a failed up leaves nothing": everything that can be
+ * checked without starting anything (the spec, the host's QEMU, kernel,
+ * modules, OVMF) is checked first, under the VM's lock; only then is the
+ * supervisor started.  It reports back on a pipe: one JSON line, "ready"
+ * or "failed", written after QEMU is gone in the failed case, so that when
+ * `up` returns non-zero there is no process left to clean up.
+ *
+ * A VM whose supervisor died while its QEMU runs on is adopted, not
+ * refused: a new supervisor takes over that QEMU with the plan it was
+ * started with (supervisor.c), so the guest and a build in it go on.
+ *
+ * Ctrl-C (SIGINT, SIGTERM, SIGHUP) while up waits for ready ends that
+ * up like a failed one: the signal goes on to the supervisor, which
+ * stops the booting guest, and up returns 128+N once nothing of the VM
+ * runs.  The signals are blocked and read from a signalfd, so that none
+ * falls between a check and the wait; the supervisor starts with them
+ * unblocked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "boot/argv.h"
+#include "cli/cli-common.h"
+#include "cli/gv-cli.h"
+#include "gv-error.h"
+#include "boot/prepare.h"
+#include "snapshot/snapshot.h"
+#include "boot/spec.h"
+#include "supervisor/supervisor.h"
+#include "liveness.h"
+#include "fileio.h"
+
+typedef struct {
+	gboolean json;
+	gboolean quiet;
+	gint64 started_us;
+	int code;
+	char *message;
+} UpReport;
+
+static char *human_size(guint64 bytes)
+{
+	if (bytes % (1024 * 1024) == 0)
+		return g_strdup_printf("%" G_GUINT64_FORMAT "M", bytes / (1024 * 1024));
+	if (bytes % 1024 == 0)
+		return g_strdup_printf("%" G_GUINT64_FORMAT "K", bytes / 1024);
+	return g_strdup_printf("%" G_GUINT64_FORMAT, bytes);
+}
+
+static void print_ready(JsonObject *ev, UpReport *r)
+{
+	double total = (double)(g_get_monotonic_time() - r->started_us) / G_USEC_PER_SEC;
+	if (r->json) {
+		json_object_set_double_member(ev, "total-seconds", total);
+		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), json_object_ref(ev));
+		gv_cli_print_json(n);
+		return;
+	}
+	if (r->quiet)
+		return;
+	const char *name = json_object_get_string_member_with_default(ev, "name", "?");
+	if (json_object_get_boolean_member_with_default(ev, "adopted", FALSE))
+		printf("grainvm: vm %s is ready in %.1f s: adopted its running QEMU (pid %" G_GINT64_FORMAT
+		       "), left by a supervisor that died\n", name, total,
+		       json_object_get_int_member_with_default(ev, "qemu-pid", 0));
+	else
+		printf("grainvm: vm %s is ready in %.1f s (%.1f s from QEMU's start)\n", name, total,
+		       json_object_get_double_member_with_default(ev, "ready-seconds", 0));
+	printf("  accel    %s: %s\n", json_object_get_string_member_with_default(ev, "accel", "?"),
+	       json_object_get_string_member_with_default(ev, "accel-reason", ""));
+	printf("  boot     %s\n", json_object_get_string_member_with_default(ev, "boot", "?"));
+	JsonArray *shares = json_object_has_member(ev, "shares")
+				    ? json_object_get_array_member(ev, "shares") : NULL;
+	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
+		JsonObject *s = json_array_get_object_element(shares, i);
+		g_autofree char *msize = human_size(
+			(guint64)json_object_get_int_member_with_default(s, "msize", 0));
+		printf("  share    %s -> %s (9p, tag %s, msize %s, cache=%s%s)\n",
+		       json_object_get_string_member_with_default(s, "source", "?"),
+		       json_object_get_string_member_with_default(s, "mount", "?"),
+		       json_object_get_string_member_with_default(s, "tag", "?"), msize,
+		       json_object_get_string_member_with_default(s, "cache", "?"),
+		       json_object_get_boolean_member_with_default(s, "readonly", FALSE) ? ", read-only" : "");
+	}
+	gv_cli_print_nics(ev, "  ");
+	printf("  console  grainvm console %s   (log: %s)\n", name,
+	       json_object_get_string_member_with_default(ev, "console-log", "?"));
+	fflush(stdout);
+}
+
+static void on_foreground_event(JsonObject *ev, gpointer data)
+{
+	UpReport *r = data;
+	const char *what = json_object_get_string_member_with_default(ev, "event", "");
+	if (!strcmp(what, "ready")) {
+		print_ready(ev, r);
+	} else {
+		r->code = (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED);
+		r->message = g_strdup(json_object_get_string_member_with_default(ev, "message", "?"));
+	}
+}
+
+static JsonObject *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv)
+{
+	JsonObject *plan = json_object_new();
+	json_object_set_string_member(plan, "name", spec->name);
+	JsonArray *a = json_array_new();
+	for (char **p = argv; *p; p++)
+		json_array_add_string_element(a, *p);
+	json_object_set_array_member(plan, "argv", a);
+	json_object_set_int_member(plan, "ready-timeout", spec->ready_timeout);
+	json_object_set_string_member(plan, "accel", gv_accel_name(prep->facts.accel));
+	json_object_set_string_member(plan, "accel-reason", prep->accel_reason);
+	json_object_set_string_member(plan, "boot", prep->boot);
+	json_object_set_string_member(plan, "project-dir", spec->project_dir);
+	json_object_set_int_member(plan, "memory", (gint64)spec->memory);
+	json_object_set_int_member(plan, "cpus", spec->cpus);
+	/* For `snapshot save`: the image QEMU writes and the base it must stay on. */
+	if (prep->disk)
+		json_object_set_string_member(plan, "disk", prep->disk);
+	if (spec->disk_image)
+		json_object_set_string_member(plan, "disk-image", spec->disk_image);
+	JsonArray *shares = json_array_new();
+	for (guint i = 0; i < spec->shares->len; i++) {
+		const GvShare *s = g_ptr_array_index(spec->shares, i);
+		JsonObject *o = json_object_new();
+		json_object_set_string_member(o, "id", s->id);
+		json_object_set_string_member(o, "source", s->source);
+		json_object_set_string_member(o, "tag", s->tag);
+		json_object_set_string_member(o, "mount", s->mount);
+		json_object_set_boolean_member(o, "readonly", s->readonly);
+		json_object_set_int_member(o, "msize", (gint64)s->msize);
+		json_object_set_string_member(o, "cache", s->cache);
+		json_object_set_string_member(o, "security", s->security);
+		json_array_add_object_element(shares, o);
+	}
+	json_object_set_array_member(plan, "shares", shares);
+	json_object_set_array_member(plan, "nics", gv_net_plan(spec, prep->net));
+	return plan;
+}
+
+/* fds 3..6 are the supervisor's listening sockets (argv.h); say so. */
+static void print_argv(char **argv, gboolean json)
+{
+	if (json) {
+		g_autoptr(JsonArray) a = json_array_new();
+		for (char **p = argv; *p; p++)
+			json_array_add_string_element(a, *p);
+		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), a);
+		gv_cli_print_json(n);
+		return;
+	}
+	printf("# fd 3: QMP, fd 4: serial console, fd 5: grainvm-agent port, fd 6: qemu-ga port\n"
+	       "# (listening unix sockets the supervisor passes to QEMU)\n");
+	for (char **p = argv; *p; p++) {
+		g_autofree char *q = g_shell_quote(*p);
+		printf("%s%s", q, p[1] ? (p[1][0] == '-' ? " \\\n  " : " ") : "\n");
+	}
+}
+
+static const int up_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void up_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	for (gsize i = 0; i < G_N_ELEMENTS(up_signals); i++)
+		sigaddset(set, up_signals[i]);
+}
+
+static void supervisor_child_setup(gpointer data)
+{
+	sigset_t set;
+	up_sigset(&set);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	/* Detach from the terminal: the VM outlives the shell that started it. */
+	setsid();
+}
+
+/* Block the signals that interrupt up; Return: a signalfd for them, or -1. */
+static int take_signals(void)
+{
+	sigset_t set;
+	up_sigset(&set);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+typedef struct {
+	int report_fd;
+	int sig_fd;     /* -1: signals kill up the default way */
+	GPid supervisor;
+	int signo;      /* the first signal up got, or 0 */
+} UpWait;
+
+/* Pass the signals waiting on @w->sig_fd on to the supervisor. */
+static void forward_signals(UpWait *w)
+{
+	struct signalfd_siginfo si;
+	while (w->sig_fd >= 0 && read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (!w->signo)
+			w->signo = (int)si.ssi_signo;
+		/* The first stops the guest; a second one, as for down, at once. */
+		kill(w->supervisor, SIGTERM);
+	}
+}
+
+static void up_wait_clear(UpWait *w)
+{
+	if (w->report_fd >= 0)
+		close(w->report_fd);
+	if (w->sig_fd >= 0)
+		close(w->sig_fd);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(UpWait, up_wait_clear)
+
+/*
+ * How long up waits for the supervisor to be gone: after a failed boot it
+ * has already ended QEMU; after a signal it may be powering a guest off
+ * that got ready meanwhile (10 s of ACPI and agent shutdown, then quit).
+ */
+#define FAILED_WAIT_MS 5000
+#define INTERRUPTED_WAIT_MS 30000
+
+/* Wait at most @ms until the VM's supervisor is gone, passing signals on. */
+static void wait_supervisor_gone(const GvVmPaths *paths, UpWait *w, guint ms)
+{
+	for (guint t = 0; t < ms && gv_vm_is_running(paths); t += 20) {
+		struct pollfd pfd = { w->sig_fd, POLLIN, 0 };
+		poll(&pfd, 1, 20);
+		forward_signals(w);
+	}
+}
+
+/* Start `grainvm __supervise [--adopt] NAME` detached; returns the read end of its report pipe. */
+static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, gboolean adopt, GPid *pid_out,
+			    GError **error)
+{
+	int pipefd[2];
+	if (!g_unix_open_pipe(pipefd, FD_CLOEXEC, error))
+		return -1;
+	g_autofree char *exe = g_file_read_link("/proc/self/exe", error);
+	if (!exe) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	g_autofree char *log = g_build_filename(paths->run_dir, "supervisor.log", NULL);
+	int log_fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC | (adopt ? O_APPEND : O_TRUNC), 0600);
+	const char *argv[] = { exe, "__supervise", adopt ? "--adopt" : paths->name,
+			       adopt ? paths->name : NULL, NULL };
+	const int src[2] = { lock_fd, pipefd[1] };
+	const int dst[2] = { 3, 4 };
+	GPid pid;
+	gboolean ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DEFAULT,
+						       supervisor_child_setup, NULL, -1, log_fd,
+						       log_fd, src, dst, 2, &pid, NULL, NULL, NULL,
+						       error);
+	if (log_fd >= 0)
+		close(log_fd);
+	close(pipefd[1]);
+	if (!ok) {
+		close(pipefd[0]);
+		return -1;
+	}
+	*pid_out = pid;
+	return pipefd[0];
+}
+
+/* The supervisor's one-line report; signals meanwhile are passed on to it. */
+static JsonObject *read_report(UpWait *w)
+{
+	GString *s = g_string_new(NULL);
+	char buf[4096];
+	int fd = w->report_fd;
+	for (;;) {
+		struct pollfd pfd[2] = { { fd, POLLIN, 0 }, { w->sig_fd, POLLIN, 0 } };
+		if (poll(pfd, w->sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			break;
+		forward_signals(w);
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		g_string_append_len(s, buf, n);
+		if (memchr(buf, '\n', (gsize)n) || s->len > (1u << 20))
+			break;
+	}
+	close(fd);
+	w->report_fd = -1;
+	JsonObject *o = s->len ? gv_json_parse_object(s->str, (gssize)s->len, NULL) : NULL;
+	g_string_free(s, TRUE);
+	return o;
+}
+
+/* Supervise the QEMU a dead supervisor left; the lock fd is consumed. */
+static int adopt(const GvVmPaths *paths, int lock_fd, gboolean foreground, UpReport *report)
+{
+	g_autoptr(GError) err = NULL;
+	if (foreground) {
+		GvSupervisorOptions opts = { .notify_fd = -1, .notify = on_foreground_event,
+					     .notify_data = report, .adopt = TRUE };
+		int code = gv_supervisor_run(paths->name, &opts, &err);
+		close(lock_fd);
+		if (err)
+			return gv_cli_error(err);
+		if (report->message) {
+			g_printerr("grainvm: vm %s: %s\n", paths->name, report->message);
+			g_free(report->message);
+			return report->code;
+		}
+		return code;
+	}
+	/* No signal handling here: the QEMU ran before this up, so Ctrl-C
+	 * leaves it to the adopting supervisor rather than stopping it. */
+	UpWait w = { .sig_fd = -1 };
+	w.report_fd = spawn_supervisor(paths, lock_fd, TRUE, &w.supervisor, &err);
+	close(lock_fd);
+	if (w.report_fd < 0)
+		return gv_cli_error(err);
+	g_autoptr(JsonObject) ev = read_report(&w);
+	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
+	if (!strcmp(what, "ready")) {
+		print_ready(ev, report);
+		return GV_EXIT_OK;
+	}
+	g_printerr("grainvm: vm %s: %s\n", paths->name,
+		   ev ? json_object_get_string_member_with_default(ev, "message", "failed")
+		      : "the adopting supervisor exited without a report");
+	return ev ? (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED)
+		  : GV_EXIT_FAILED;
+}
+
+int gv_cmd_up(int argc, char **argv)
+{
+	g_autofree char *file = NULL;
+	g_auto(GStrv) sets = NULL;
+	g_autofree char *from = NULL;
+	gboolean foreground = FALSE, json = FALSE, quiet = FALSE, dry_run = FALSE;
+	const GOptionEntry entries[] = {
+		{ "file", 'f', 0, G_OPTION_ARG_FILENAME, &file, "Spec file instead of ./grainvm.conf", "FILE" },
+		{ "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, "Override a spec key (repeatable)", "GROUP.KEY=VALUE" },
+		{ "foreground", 0, 0, G_OPTION_ARG_NONE, &foreground, "Supervise in this process until the VM stops (for systemd or s6)", NULL },
+		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the ready report as JSON", NULL },
+		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL },
+		{ "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Print the QEMU command line (a JSON array with --json) and start nothing", NULL },
+		{ "from", 0, 0, G_OPTION_ARG_STRING, &from, "Restore snapshot TAG (grainvm snapshot save) instead of booting; \"\" boots cold despite [vm] boot-from", "TAG" },
+		{ NULL },
+	};
+	int code;
+	if (!gv_cli_parse(&argc, &argv, entries, "[NAME]",
+			  "Boot the VM described by ./grainvm.conf (or the built-in default: the host's "
+			  "kernel, a generated initramfs, this directory at /mnt/workspace) and return "
+			  "when the guest agent answers and every share is mounted.", &code))
+		return code;
+	if (argc > 2) {
+		g_printerr("grainvm up: too many arguments\n");
+		return GV_EXIT_INVALID;
+	}
+	UpReport report = { .json = json, .quiet = quiet, .started_us = g_get_monotonic_time() };
+	g_autoptr(GError) err = NULL;
+	g_autofree char *cwd = g_get_current_dir();
+
+	/* A NAME argument is one more --set, applied last. */
+	g_autoptr(GPtrArray) all_sets = g_ptr_array_new_with_free_func(g_free);
+	for (char **s = sets; s && *s; s++)
+		g_ptr_array_add(all_sets, g_strdup(*s));
+	if (argc == 2)
+		g_ptr_array_add(all_sets, g_strdup_printf("vm.name=%s", argv[1]));
+	g_ptr_array_add(all_sets, NULL);
+
+	g_autoptr(GvSpec) spec = gv_spec_load(cwd, file, (const char *const *)all_sets->pdata, cwd, &err);
+	if (!spec)
+		return gv_cli_error(err);
+	g_autoptr(GvVmPaths) paths = gv_vm_paths_new(spec->name, &err);
+	if (!paths)
+		return gv_cli_error(err);
+
+	int lock_fd = -1;
+	if (!gv_vm_lock(paths, &lock_fd, &err))
+		return gv_cli_error(err);
+	int orphan = gv_read_pid(paths->qemu_pid);
+	g_autofree char *needle = g_strdup_printf("-name %s ", spec->name);
+	if (gv_pid_alive(orphan, needle)) {
+		/* Its supervisor died, QEMU (and the guest, and its build) did
+		 * not: adopt it rather than refuse, with the plan it was
+		 * started with. */
+		if (dry_run || !g_file_test(paths->plan, G_FILE_TEST_EXISTS)) {
+			close(lock_fd);
+			g_set_error(&err, GV_ERROR, GV_ERROR_STATE,
+				    "vm %s has a QEMU (pid %d) left by a supervisor that died%s: "
+				    "grainvm down %s first", spec->name, orphan,
+				    dry_run ? "" : " and no plan.json to adopt it with", spec->name);
+			return gv_cli_error(err);
+		}
+		return adopt(paths, lock_fd, foreground, &report);
+	}
+	gv_vm_runtime_cleanup(paths);
+
+	g_autoptr(GvPrepared) prep = gv_prepare(spec, paths, &err);
+	if (!prep) {
+		close(lock_fd);
+		return gv_cli_error(err);
+	}
+	for (guint i = 0; i < prep->notes->len && !quiet; i++)
+		g_printerr("grainvm: note: %s\n", (char *)g_ptr_array_index(prep->notes, i));
+
+	/* A snapshot to restore: checked against the spec before anything starts. */
+	const char *tag = from ? from : spec->boot_from;
+	g_autoptr(GvRestore) restore = NULL;
+	if (tag && *tag) {
+		restore = gv_snapshot_restore_prepare(paths, tag, spec, prep, &err);
+		if (!restore) {
+			gv_prepared_remove_created(prep);
+			close(lock_fd);
+			return gv_cli_error(err);
+		}
+	}
+
+	g_auto(GStrv) qargv = gv_qemu_argv(spec, &prep->facts);
+	if (dry_run) {
+		/* Nothing may remain of a dry run but the content-keyed caches. */
+		gv_prepared_remove_created(prep);
+		close(lock_fd);
+		print_argv(qargv, json);
+		return GV_EXIT_OK;
+	}
+	g_autoptr(JsonObject) plan = make_plan(spec, prep, qargv);
+	if (restore)
+		gv_restore_to_plan(restore, plan);
+	g_autoptr(JsonNode) plan_node = json_node_init_object(json_node_alloc(), plan);
+	g_autofree char *plan_text = gv_json_to_string(plan_node, TRUE);
+	g_autofree char *spec_text = gv_spec_to_data(spec, TRUE);
+	if (!gv_write_runtime_file(paths->plan, plan_text, strlen(plan_text), 0600, &err) ||
+	    !gv_write_file_atomic(paths->spec, spec_text, strlen(spec_text), 0600, &err)) {
+		gv_prepared_remove_created(prep);
+		close(lock_fd);
+		return gv_cli_error(err);
+	}
+
+	if (foreground) {
+		GvSupervisorOptions opts = { .notify_fd = -1, .notify = on_foreground_event,
+					     .notify_data = &report };
+		code = gv_supervisor_run(spec->name, &opts, &err);
+		close(lock_fd);
+		if (err)
+			return gv_cli_error(err);
+		if (report.message) {
+			if (!json)
+				g_printerr("grainvm: vm %s: %s\n", spec->name, report.message);
+			g_free(report.message);
+			if (code != GV_EXIT_OK)
+				gv_prepared_remove_created(prep);
+			return report.code;
+		}
+		return code;
+	}
+
+	g_auto(UpWait) w = { .sig_fd = take_signals() };
+	w.report_fd = spawn_supervisor(paths, lock_fd, FALSE, &w.supervisor, &err);
+	/* The supervisor holds the lock now (same open file); ours can go. */
+	close(lock_fd);
+	if (w.report_fd < 0) {
+		gv_prepared_remove_created(prep);
+		gv_vm_runtime_cleanup(paths);
+		return gv_cli_error(err);
+	}
+	g_autoptr(JsonObject) ev = read_report(&w);
+	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
+	if (!strcmp(what, "ready") && !w.signo) {
+		print_ready(ev, &report);
+		return GV_EXIT_OK;
+	}
+	/* Failed: the supervisor has already ended QEMU and removed the
+	 * sockets; it exits right after its report.  Wait for that (its lock
+	 * goes with it), so that nothing of this up runs when it returns.
+	 * Interrupted: it is stopping the guest, ready or not; wait longer,
+	 * since a guest that got ready meanwhile is powered off gracefully. */
+	wait_supervisor_gone(paths, &w, w.signo ? INTERRUPTED_WAIT_MS : FAILED_WAIT_MS);
+	gv_prepared_remove_created(prep);
+	if (w.signo) {
+		gboolean gone = !gv_vm_is_running(paths);
+		g_printerr("grainvm: vm %s: up interrupted (%s) before ready; %s\n", spec->name,
+			   g_strsignal(w.signo),
+			   gone ? "the VM was stopped" : "the VM is still stopping (grainvm down stops it)");
+		return 128 + w.signo;
+	}
+	if (ev) {
+		g_printerr("grainvm: vm %s: %s\n", spec->name,
+			   json_object_get_string_member_with_default(ev, "message", "failed"));
+		g_printerr("grainvm: console log: %s\n", paths->console_log);
+		return (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED);
+	}
+	g_printerr("grainvm: vm %s: the supervisor exited without a report; see %s/supervisor.log\n",
+		   spec->name, paths->run_dir);
+	return GV_EXIT_FAILED;
+}

@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: MIT */
+/* snapshot.c - snapshot directories, manifests, disk copies and restore checks (see snapshot.h) */
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "boot/argv.h"
+#include "grainvm-image.h"
+#include "gv-error.h"
+#include "liveness.h"
+
+#define MANIFEST_MAX (1u << 20)
+
+/* ---- paths ----------------------------------------------------------------- */
+
+char *gv_snapshot_root(const GvVmPaths *vm)
+{
+	return g_build_filename(vm->state_dir, "snapshots", NULL);
+}
+
+char *gv_snapshot_run_overlay(const GvVmPaths *vm)
+{
+	return g_build_filename(vm->state_dir, "snapshot-run.qcow2", NULL);
+}
+
+GvSnapshotPaths *gv_snapshot_paths_new(const GvVmPaths *vm, const char *tag)
+{
+	GvSnapshotPaths *sp = g_new0(GvSnapshotPaths, 1);
+	g_autofree char *root = gv_snapshot_root(vm);
+	sp->tag = g_strdup(tag);
+	sp->dir = g_build_filename(root, tag, NULL);
+	sp->manifest = g_build_filename(sp->dir, "manifest.json", NULL);
+	sp->state = g_build_filename(sp->dir, "state.zst", NULL);
+	sp->disk = g_build_filename(sp->dir, "disk.qcow2", NULL);
+	return sp;
+}
+
+void gv_snapshot_paths_free(GvSnapshotPaths *sp)
+{
+	if (!sp)
+		return;
+	g_free(sp->tag);
+	g_free(sp->dir);
+	g_free(sp->manifest);
+	g_free(sp->state);
+	g_free(sp->disk);
+	g_free(sp);
+}
+
+gboolean gv_snapshot_check_tag(const char *tag, GError **error)
+{
+	if (gv_spec_name_valid(tag))
+		return TRUE;
+	g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+		    "invalid snapshot tag \"%s\" (1-63 of A-Z a-z 0-9 _ . -, not starting with . or -)",
+		    tag);
+	return FALSE;
+}
+
+/* ---- reading, listing, removing ----------------------------------------------- */
+
+JsonObject *gv_snapshot_manifest_read(const GvVmPaths *vm, const char *tag, GError **error)
+{
+	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
+	g_autofree char *text = NULL;
+	gsize len;
+	g_autoptr(GError) err = NULL;
+
+	if (!g_file_test(sp->dir, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE,
+			    "vm %s has no snapshot %s (grainvm snapshot list %s)", vm->name, tag,
+			    vm->name);
+		return NULL;
+	}
+	if (!g_file_get_contents(sp->manifest, &text, &len, &err) || len > MANIFEST_MAX) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "snapshot %s of vm %s is damaged: %s",
+			    tag, vm->name, err ? err->message : "manifest.json is too large");
+		return NULL;
+	}
+	JsonObject *m = gv_json_parse_object(text, (gssize)len, &err);
+	if (!m) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "snapshot %s of vm %s is damaged: %s: %s",
+			    tag, vm->name, sp->manifest, err->message);
+		return NULL;
+	}
+	return m;
+}
+
+static gint by_created(gconstpointer a, gconstpointer b)
+{
+	JsonObject *x = *(JsonObject *const *)a, *y = *(JsonObject *const *)b;
+	gint64 cx = json_object_get_int_member_with_default(x, "created", 0);
+	gint64 cy = json_object_get_int_member_with_default(y, "created", 0);
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
+	return g_strcmp0(json_object_get_string_member_with_default(x, "tag", ""),
+			 json_object_get_string_member_with_default(y, "tag", ""));
+}
+
+GPtrArray *gv_snapshot_list(const GvVmPaths *vm, GError **error)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+	g_autofree char *root = gv_snapshot_root(vm);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GDir) d = g_dir_open(root, 0, &err);
+	const char *name;
+
+	if (!d) {
+		if (g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			return out;
+		g_propagate_error(error, g_steal_pointer(&err));
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	while ((name = g_dir_read_name(d))) {
+		if (name[0] == '.') /* a save in progress, or one that died */
+			continue;
+		g_autoptr(GError) merr = NULL;
+		JsonObject *m = gv_snapshot_manifest_read(vm, name, &merr);
+		if (!m) {
+			m = json_object_new();
+			json_object_set_string_member(m, "tag", name);
+			json_object_set_string_member(m, "error", merr->message);
+		}
+		g_ptr_array_add(out, m);
+	}
+	g_ptr_array_sort(out, by_created);
+	return out;
+}
+
+static gboolean rm_rf_at(int at, const char *name, const char *shown, GError **error)
+{
+	struct stat st;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return TRUE;
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			goto fail;
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			goto fail;
+		}
+		struct dirent *de;
+		gboolean ok = TRUE;
+		while (ok && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			g_autofree char *sub = g_build_filename(shown, de->d_name, NULL);
+			ok = rm_rf_at(dirfd(d), de->d_name, sub, error);
+		}
+		closedir(d);
+		if (!ok)
+			return FALSE;
+		if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			goto fail;
+		return TRUE;
+	}
+	if (unlinkat(at, name, 0) < 0 && errno != ENOENT)
+		goto fail;
+	return TRUE;
+fail:;
+	int e = errno;
+	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot remove %s: %s", shown,
+		    g_strerror(e));
+	return FALSE;
+}
+
+gboolean gv_rm_rf(const char *path, GError **error)
+{
+	return rm_rf_at(AT_FDCWD, path, path, error);
+}
+
+gboolean gv_snapshot_remove(const GvVmPaths *vm, const char *tag, GError **error)
+{
+	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
+	if (!g_file_test(sp->dir, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "vm %s has no snapshot %s", vm->name,
+			    tag);
+		return FALSE;
+	}
+	return gv_rm_rf(sp->dir, error);
+}
+
+/* ---- saving ----------------------------------------------------------------- */
+
+char *gv_snapshot_stage_new(const GvVmPaths *vm, GError **error)
+{
+	g_autofree char *root = gv_snapshot_root(vm);
+	if (!gv_mkdir_private(root, error))
+		return NULL;
+	char *stage = g_build_filename(root, ".stage-XXXXXX", NULL);
+	if (!g_mkdtemp_full(stage, 0700)) {
+		int e = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot create %s: %s",
+			    stage, g_strerror(e));
+		g_free(stage);
+		return NULL;
+	}
+	return stage;
+}
+
+gboolean gv_snapshot_commit(const GvVmPaths *vm, const char *tag, const char *stage,
+			    gboolean *replaced, GError **error)
+{
+	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
+	*replaced = FALSE;
+	int rc = rename(stage, sp->dir);
+	if (rc < 0 && (errno == EEXIST || errno == ENOTEMPTY)) {
+		/* TAG exists: swap, so that TAG is never missing, then drop the old one. */
+		rc = renameat2(AT_FDCWD, stage, AT_FDCWD, sp->dir, RENAME_EXCHANGE);
+		*replaced = rc == 0;
+	}
+	if (rc < 0) {
+		int e = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e),
+			    "cannot rename %s to %s: %s", stage, sp->dir, g_strerror(e));
+		return FALSE;
+	}
+	/* Should this fail, the old one stays as a hidden .stage-* directory:
+	 * never listed, never restored, removed with the VM. */
+	if (*replaced)
+		gv_rm_rf(stage, NULL);
+	return TRUE;
+}
+
+/* Copy [off, off+len) of @in to @out at the same offset. */
+static gboolean copy_range(int in, int out, off_t off, off_t len)
+{
+	loff_t ioff = off, ooff = off;
+	while (len > 0) {
+		ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+			      errno == EINVAL)) {
+			/* An old kernel or two filesystems: plain reads and writes. */
+			char buf[1 << 16];
+			ssize_t r = pread(in, buf, MIN((off_t)sizeof(buf), len), ioff);
+			if (r <= 0 || pwrite(out, buf, (size_t)r, ooff) != r)
+				return FALSE;
+			n = r;
+			ioff += n;
+			ooff += n;
+		} else if (n <= 0) {
+			return FALSE;
+		}
+		len -= n;
+	}
+	return TRUE;
+}
+
+/* A sparse copy: a reflink if the filesystem can, else only the data extents. */
+static gboolean copy_sparse(const char *src, const char *dst, GError **error)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	int out = -1;
+	struct stat st;
+	gboolean ok = FALSE;
+
+	if (in < 0 || fstat(in, &st) < 0)
+		goto out;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto out;
+	if (ioctl(out, FICLONE, in) == 0) {
+		ok = TRUE;
+		goto out;
+	}
+	for (off_t pos = 0; pos < st.st_size;) {
+		off_t data = lseek(in, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* a hole up to the end */
+		if (data < 0)
+			goto out;
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			goto out;
+		if (!copy_range(in, out, data, hole - data))
+			goto out;
+		pos = hole;
+	}
+	ok = ftruncate(out, st.st_size) == 0 && fsync(out) == 0;
+out:;
+	int e = errno;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (!ok) {
+		if (out >= 0)
+			unlink(dst);
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot copy %s to %s: %s", src, dst,
+			    g_strerror(e));
+	}
+	return ok;
+}
+
+static gboolean run_qemu_img(const char *const *args, GError **error)
+{
+	g_autofree char *qemu_img = gv_image_qemu_img_path();
+	if (!qemu_img) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "qemu-img not found (install qemu-utils or set GRAINVM_QEMU_IMG)");
+		return FALSE;
+	}
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_ptr_array_add(argv, qemu_img);
+	for (const char *const *a = args; *a; a++)
+		g_ptr_array_add(argv, (gpointer)*a);
+	g_ptr_array_add(argv, NULL);
+	g_autofree char *err_text = NULL;
+	int status;
+	if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+			  NULL, &err_text, &status, error))
+		return FALSE;
+	if (!g_spawn_check_wait_status(status, NULL)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "qemu-img %s: %s", args[0],
+			    g_strstrip(err_text));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Make @dst (a copy of an overlay) stand on @base alone. */
+static gboolean rebase_onto(const char *dst, const char *base, GError **error)
+{
+	g_autoptr(GvImageInfo) info = gv_image_info_read_full(dst, NULL, GV_IMAGE_INFO_NO_BACKING,
+							       error);
+	if (!info)
+		return FALSE;
+	if (!g_strcmp0(info->full_backing_file, base))
+		return TRUE;
+	/*
+	 * The VM runs on an overlay of another snapshot's disk: write that
+	 * snapshot's data into the copy ("safe" rebase compares old and new
+	 * backing chains cluster by cluster), so this one stands alone.  -U:
+	 * QEMU, stopped but alive, still holds its locks on the chain.
+	 */
+	g_autoptr(GvImageInfo) b = NULL;
+	if (base) {
+		b = gv_image_info_read_full(base, NULL, GV_IMAGE_INFO_NO_BACKING, error);
+		if (!b)
+			return FALSE;
+	}
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	const char *fixed[] = { "rebase", "-U", "-f", "qcow2", "-b", base ? base : "" };
+	for (gsize i = 0; i < G_N_ELEMENTS(fixed); i++)
+		g_ptr_array_add(args, (gpointer)fixed[i]);
+	if (b) {
+		g_ptr_array_add(args, "-F");
+		g_ptr_array_add(args, b->format);
+	}
+	g_ptr_array_add(args, (gpointer)dst);
+	g_ptr_array_add(args, NULL);
+	return run_qemu_img((const char *const *)args->pdata, error);
+}
+
+gboolean gv_snapshot_copy_disk(const char *active, const char *base, const char *dst,
+			       GError **error)
+{
+	if (!copy_sparse(active, dst, error))
+		return FALSE;
+	if (!rebase_onto(dst, base, error)) {
+		unlink(dst);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+JsonObject *gv_file_identity(const char *path)
+{
+	JsonObject *o = json_object_new();
+	struct stat st;
+	gboolean ok = stat(path, &st) == 0;
+	json_object_set_string_member(o, "path", path);
+	json_object_set_int_member(o, "size", ok ? (gint64)st.st_size : -1);
+	json_object_set_int_member(o, "mtime", ok ? (gint64)st.st_mtim.tv_sec * 1000000000 +
+						    st.st_mtim.tv_nsec : -1);
+	return o;
+}
+
+/* ---- restoring -------------------------------------------------------------- */
+
+void gv_restore_free(GvRestore *r)
+{
+	if (!r)
+		return;
+	g_free(r->tag);
+	g_free(r->state);
+	g_free(r->run_overlay);
+	g_free(r->boot);
+	g_free(r->boot_origin);
+	g_free(r);
+}
+
+static gboolean same_identity(JsonObject *a, JsonObject *b)
+{
+	return !g_strcmp0(json_object_get_string_member_with_default(a, "path", ""),
+			  json_object_get_string_member_with_default(b, "path", "")) &&
+	       json_object_get_int_member_with_default(a, "size", -2) ==
+		       json_object_get_int_member_with_default(b, "size", -3) &&
+	       json_object_get_int_member_with_default(a, "mtime", -2) ==
+		       json_object_get_int_member_with_default(b, "mtime", -3);
+}
+
+/* "7.2.22" from `qemu-system-x86_64 --version`, or NULL. */
+static char *qemu_version_of(const char *qemu)
+{
+	const char *argv[] = { qemu, "--version", NULL };
+	g_autofree char *out = NULL;
+	int status;
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+			  NULL, &status, NULL) || !g_spawn_check_wait_status(status, NULL))
+		return NULL;
+	const char *v = strstr(out, "version ");
+	if (!v)
+		return NULL;
+	v += strlen("version ");
+	gsize n = strspn(v, "0123456789.");
+	return n ? g_strndup(v, n) : NULL;
+}
+
+/*
+ * The same QEMU?  The same binary (path, size, mtime) settles it without
+ * running anything; another one must report the saved version.
+ */
+static gboolean check_qemu(JsonObject *m, const char *tag, const char *qemu, GError **error)
+{
+	JsonObject *q = json_object_has_member(m, "qemu") ? json_object_get_object_member(m, "qemu")
+							   : NULL;
+	if (!q) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "snapshot %s: manifest has no qemu",
+			    tag);
+		return FALSE;
+	}
+	g_autoptr(JsonObject) now = gv_file_identity(qemu);
+	if (same_identity(q, now))
+		return TRUE;
+	const char *saved = json_object_get_string_member_with_default(q, "version", "?");
+	g_autofree char *version = qemu_version_of(qemu);
+	if (version && !strcmp(version, saved))
+		return TRUE;
+	g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+		    "snapshot %s was saved by QEMU %s and %s is QEMU %s: its device state cannot be "
+		    "loaded into another version; boot cold and save the snapshot again", tag, saved,
+		    qemu, version ? version : "of unknown version");
+	return FALSE;
+}
+
+/* The kernel and initrd the snapshot booted: unchanged? */
+static gboolean check_files(JsonObject *m, const char *tag, GError **error)
+{
+	JsonArray *files = json_object_has_member(m, "files")
+				   ? json_object_get_array_member(m, "files") : NULL;
+	for (guint i = 0; files && i < json_array_get_length(files); i++) {
+		JsonObject *f = json_array_get_object_element(files, i);
+		const char *path = json_object_get_string_member_with_default(f, "path", "");
+		g_autoptr(JsonObject) now = gv_file_identity(path);
+		if (!same_identity(f, now)) {
+			g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+				    "snapshot %s: %s changed since the snapshot was saved (size or "
+				    "modification time differ)", tag, path);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static char **argv_of(JsonObject *m)
+{
+	JsonArray *a = json_object_has_member(m, "argv") ? json_object_get_array_member(m, "argv")
+							 : NULL;
+	GPtrArray *p = g_ptr_array_new();
+	for (guint i = 0; a && i < json_array_get_length(a); i++)
+		g_ptr_array_add(p, g_strdup(json_array_get_string_element(a, i)));
+	g_ptr_array_add(p, NULL);
+	return (char **)g_ptr_array_free(p, FALSE);
+}
+
+/* The state file is all there?  A cut-short file is caught here, before QEMU. */
+static gboolean check_state(JsonObject *m, const GvSnapshotPaths *sp, GError **error)
+{
+	JsonObject *s = json_object_has_member(m, "state")
+				? json_object_get_object_member(m, "state") : NULL;
+	gint64 want = s ? json_object_get_int_member_with_default(s, "bytes", -1) : -1;
+	struct stat st;
+	if (stat(sp->state, &st) < 0) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "snapshot %s is damaged: %s: %s",
+			    sp->tag, sp->state, g_strerror(errno));
+		return FALSE;
+	}
+	if (want < 0 || st.st_size != want) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
+			    "snapshot %s is damaged: %s is %s: %" G_GINT64_FORMAT " bytes, %"
+			    G_GINT64_FORMAT " were saved", sp->tag, sp->state,
+			    st.st_size < want ? "cut short" : "not the file that was saved",
+			    (gint64)st.st_size, want);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, const GvSpec *spec,
+				       GvPrepared *prep, GError **error)
+{
+	if (!gv_snapshot_check_tag(tag, error))
+		return NULL;
+	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
+	g_autoptr(JsonObject) m = gv_snapshot_manifest_read(vm, tag, error);
+	if (!m)
+		return NULL;
+	gint64 format = json_object_get_int_member_with_default(m, "format", 0);
+	if (format != GV_SNAPSHOT_FORMAT) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "snapshot %s has format %" G_GINT64_FORMAT " and this grainvm reads %d",
+			    tag, format, GV_SNAPSHOT_FORMAT);
+		return NULL;
+	}
+	if (!check_state(m, sp, error) || !check_qemu(m, tag, prep->qemu, error) ||
+	    !check_files(m, tag, error))
+		return NULL;
+
+	/* Compare with the argv this spec gives, disk and all, before creating anything. */
+	gboolean saved_disk = json_object_has_member(m, "disk");
+	if (saved_disk != (prep->disk != NULL)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "snapshot %s was saved %s a disk and vm %s now has %s", tag,
+			    saved_disk ? "with" : "without", vm->name, prep->disk ? "one" : "none");
+		return NULL;
+	}
+	g_auto(GStrv) saved = argv_of(m);
+	g_auto(GStrv) now_argv = gv_qemu_argv(spec, &prep->facts);
+	g_auto(GStrv) now = gv_snapshot_argv_normalize((const char *const *)now_argv);
+	g_autofree char *diff = gv_snapshot_argv_diff((const char *const *)saved,
+						      (const char *const *)now);
+	if (diff) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "snapshot %s does not fit vm %s as its spec is now: %s (restore needs the "
+			    "spec it was saved with; or boot cold and save again)", tag, vm->name, diff);
+		return NULL;
+	}
+
+	g_autoptr(GvRestore) r = g_new0(GvRestore, 1);
+	r->tag = g_strdup(tag);
+	r->state = g_strdup(sp->state);
+	g_autofree char *when = NULL;
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(
+		json_object_get_int_member_with_default(m, "created", 0));
+	when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+	r->boot_origin = g_strdup(json_object_get_string_member_with_default(m, "boot", "?"));
+	r->boot = g_strdup_printf("snapshot %s, saved %s (it booted: %s)", tag, when,
+				  r->boot_origin);
+	if (saved_disk) {
+		/* A new overlay per run: nothing one run writes reaches the next. */
+		r->run_overlay = gv_snapshot_run_overlay(vm);
+		if (!gv_image_create_qcow2(r->run_overlay, 0, sp->disk, "qcow2", 0, error)) {
+			gv_prefix_error(error, "snapshot %s", tag);
+			return NULL;
+		}
+		g_ptr_array_add(prep->created, g_strdup(r->run_overlay));
+		g_free(prep->disk);
+		prep->disk = g_strdup(r->run_overlay);
+		prep->facts.disk = prep->disk;
+	}
+	prep->facts.incoming = TRUE;
+	return g_steal_pointer(&r);
+}
+
+void gv_restore_to_plan(const GvRestore *r, JsonObject *plan)
+{
+	JsonObject *o = json_object_new();
+	json_object_set_string_member(o, "tag", r->tag);
+	json_object_set_string_member(o, "state", r->state);
+	if (r->run_overlay)
+		json_object_set_string_member(o, "run-overlay", r->run_overlay);
+	json_object_set_object_member(plan, "restore", o);
+	json_object_set_string_member(plan, "boot", r->boot);
+	json_object_set_string_member(plan, "boot-origin", r->boot_origin);
+}

@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * supervisor-net.c - the supervisor's part in a VM's networking
+ *
+ * Before QEMU starts: open what each NIC in plan.json needs handed to QEMU
+ * as a descriptor: a tap on the bridge (as root), or a connection to the
+ * network's switch, starting the switch if this is its first VM.
+ *
+ * While QEMU runs, for the first user-mode NIC:
+ *  - host port forwards added and removed at runtime (`grainvm forward`),
+ *    with QEMU's hostfwd_add/hostfwd_remove through human-monitor-command,
+ *    after checking by bind() that the host port is free, so "in use" is
+ *    said plainly instead of QEMU's "could not set up host forwarding";
+ *  - auto-forward: every AUTO_POLL_MS the agent's grain-listeners says which
+ *    TCP ports the guest listens on; each new one is forwarded from the same
+ *    port on 127.0.0.1 when that is free, and the forward goes when the
+ *    guest stops listening.
+ * The supervisor keeps the list of forwards (from the spec, added at
+ * runtime, automatic), which `status` and `forward list` show.
+ *
+ * Guest addresses for `status` and `ip` come from the agent's
+ * guest-network-get-interfaces, asked when status is.
+ */
+#include "supervisor/supervisor-priv.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gv-error.h"
+#include "net/switch-net.h"
+#include "net/nic.h"
+
+/*
+ * Once a second: a port opened in the guest is reachable within about a
+ * second, and a grain-listeners round (read /proc/net/tcp{,6}, one small
+ * reply) costs the guest well under a millisecond even under TCG.
+ */
+#define AUTO_POLL_MS 1000
+#define AGENT_CALL_MS 5000
+#define QMP_CALL_MS 10000
+
+typedef struct {
+	GvForward rule;     /* host_addr owned */
+	const char *origin; /* "spec", "runtime" or "auto" (static strings) */
+	gboolean pending;   /* hostfwd_add is in flight */
+} SvForward;
+
+struct SvNet {
+	JsonArray *nics;          /* plan.json's "nics" */
+	char *user_netdev;        /* the first user-mode NIC's netdev id, or NULL */
+	gboolean auto_forward;    /* that NIC has auto-forward=true */
+	char *auto_problem;       /* why auto-forward stopped, for status */
+	GPtrArray *forwards;      /* SvForward* */
+	JsonArray *interfaces;    /* the guest's, without statistics, or NULL */
+	guint poll_timer;
+	gboolean polling;         /* grain-listeners is in flight */
+};
+
+static void sv_forward_free(SvForward *f)
+{
+	g_free(f->rule.host_addr);
+	g_free(f);
+}
+
+gboolean sv_net_init(Supervisor *sv, GError **error)
+{
+	SvNet *net = g_new0(SvNet, 1);
+	sv->net = net;
+	net->forwards = g_ptr_array_new_with_free_func((GDestroyNotify)sv_forward_free);
+	JsonArray *nics = json_object_has_member(sv->plan, "nics")
+				  ? json_object_get_array_member(sv->plan, "nics") : NULL;
+	net->nics = nics ? json_array_ref(nics) : json_array_new();
+	for (guint i = 0; i < json_array_get_length(net->nics); i++) {
+		JsonObject *n = json_array_get_object_element(net->nics, i);
+		if (!n || g_strcmp0(json_object_get_string_member_with_default(n, "mode", ""), "user") ||
+		    net->user_netdev)
+			continue;
+		net->user_netdev = g_strdup(json_object_get_string_member_with_default(n, "netdev", "net0"));
+		net->auto_forward = json_object_get_boolean_member_with_default(n, "auto-forward", FALSE);
+		JsonArray *fw = json_object_has_member(n, "forwards")
+					? json_object_get_array_member(n, "forwards") : NULL;
+		for (guint j = 0; fw && j < json_array_get_length(fw); j++) {
+			JsonObject *o = json_array_get_object_element(fw, j);
+			SvForward *f = g_new0(SvForward, 1);
+			g_strlcpy(f->rule.proto, json_object_get_string_member_with_default(o, "proto", "tcp"),
+				  sizeof(f->rule.proto));
+			f->rule.host_addr = g_strdup(json_object_get_string_member_with_default(
+				o, "host-addr", "127.0.0.1"));
+			f->rule.host_port = (guint16)json_object_get_int_member_with_default(o, "host-port", 0);
+			f->rule.guest_port = (guint16)json_object_get_int_member_with_default(o, "guest-port", 0);
+			f->origin = "spec";
+			g_ptr_array_add(net->forwards, f);
+		}
+	}
+	return TRUE;
+}
+
+void sv_net_free(Supervisor *sv)
+{
+	SvNet *net = sv->net;
+	if (!net)
+		return;
+	g_clear_handle_id(&net->poll_timer, g_source_remove);
+	g_clear_pointer(&net->nics, json_array_unref);
+	g_clear_pointer(&net->interfaces, json_array_unref);
+	g_clear_pointer(&net->forwards, g_ptr_array_unref);
+	g_free(net->user_netdev);
+	g_free(net->auto_problem);
+	g_free(net);
+	sv->net = NULL;
+}
+
+/* ---- descriptors for QEMU ------------------------------------------------------- */
+
+gboolean sv_net_open_fds(Supervisor *sv, GArray *src, GArray *dst, GError **error)
+{
+	for (guint i = 0; i < json_array_get_length(sv->net->nics); i++) {
+		JsonObject *n = json_array_get_object_element(sv->net->nics, i);
+		if (!n || !json_object_has_member(n, "fd"))
+			continue;
+		int target = (int)json_object_get_int_member(n, "fd");
+		const char *mode = json_object_get_string_member_with_default(n, "mode", "");
+		int fd = -1;
+		if (!strcmp(mode, "bridge")) {
+			fd = gv_tap_open(json_object_get_string_member_with_default(n, "tap", ""),
+					 json_object_get_string_member_with_default(n, "bridge", ""),
+					 error);
+		} else if (!strcmp(mode, "switch")) {
+			fd = gv_network_connect(json_object_get_string_member_with_default(n, "network",
+											   "default"),
+						error);
+		} else {
+			g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
+				    "plan.json: NIC %u of mode %s has a descriptor", i, mode);
+		}
+		if (fd < 0)
+			return FALSE;
+		g_array_append_val(src, fd);
+		g_array_append_val(dst, target);
+	}
+	return TRUE;
+}
+
+/* ---- forwards -------------------------------------------------------------------- */
+
+static JsonObject *forward_object(const SvForward *f)
+{
+	JsonObject *o = json_object_new();
+	json_object_set_string_member(o, "proto", f->rule.proto);
+	json_object_set_string_member(o, "host-addr", f->rule.host_addr);
+	json_object_set_int_member(o, "host-port", f->rule.host_port);
+	json_object_set_int_member(o, "guest-port", f->rule.guest_port);
+	json_object_set_string_member(o, "origin", f->origin);
+	return o;
+}
+
+static JsonArray *forward_list(Supervisor *sv)
+{
+	JsonArray *a = json_array_new();
+	for (guint i = 0; i < sv->net->forwards->len; i++) {
+		const SvForward *f = g_ptr_array_index(sv->net->forwards, i);
+		if (!f->pending)
+			json_array_add_object_element(a, forward_object(f));
+	}
+	return a;
+}
+
+static SvForward *find_forward(Supervisor *sv, const char *proto, const char *addr, guint16 port)
+{
+	for (guint i = 0; i < sv->net->forwards->len; i++) {
+		SvForward *f = g_ptr_array_index(sv->net->forwards, i);
+		if (f->rule.host_port == port && !strcmp(f->rule.proto, proto) &&
+		    !strcmp(f->rule.host_addr, addr))
+			return f;
+	}
+	return NULL;
+}
+
+typedef struct {
+	Supervisor *sv;
+	GvQmpClient *qmp;        /* a reference */
+	SvForward *fwd;          /* add: the entry, in the list, pending */
+	gboolean add;
+	ControlClient *client;   /* (nullable) a reference: who to answer */
+	JsonNode *id;
+} HostfwdOp;
+
+static void op_free(HostfwdOp *op)
+{
+	gv_qmp_client_unref(op->qmp);
+	if (op->client)
+		sv_client_unref(op->client);
+	if (op->id)
+		json_node_unref(op->id);
+	g_free(op);
+}
+
+static void on_hostfwd(GObject *src, GAsyncResult *res, gpointer data)
+{
+	HostfwdOp *op = data;
+	Supervisor *sv = op->sv;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(op->qmp, res, &err);
+	/* HMP answers text: nothing on success, or why not ("host forwarding
+	 * rule for ... removed" is a success too). */
+	const char *text = r && JSON_NODE_HOLDS_VALUE(r) ? json_node_get_string(r) : NULL;
+	gboolean ok = text && (op->add ? *text == '\0' : strstr(text, " removed") != NULL);
+	if (!ok && !err) {
+		g_autofree char *msg = g_strstrip(g_strdup(text ? text : "no answer"));
+		g_set_error(&err, GV_ERROR, GV_ERROR_FAILED, "QEMU: %s", msg);
+	}
+	if (op->add && sv->net) {
+		if (ok)
+			op->fwd->pending = FALSE;
+		else
+			g_ptr_array_remove(sv->net->forwards, op->fwd);
+	}
+	if (op->client)
+		sv_control_reply(op->client, op->id, NULL, ok ? NULL : err);
+	else if (!ok)
+		g_printerr("grainvm supervisor: auto-forward: %s\n", err->message);
+	op_free(op);
+}
+
+static void hostfwd(Supervisor *sv, gboolean add, const GvForward *rule, SvForward *entry,
+		    ControlClient *client, JsonNode *id)
+{
+	HostfwdOp *op = g_new0(HostfwdOp, 1);
+	op->sv = sv;
+	op->qmp = gv_qmp_client_ref(sv->qmp);
+	op->add = add;
+	op->fwd = entry;
+	op->client = client ? sv_client_ref(client) : NULL;
+	op->id = id ? json_node_copy(id) : NULL;
+	g_autofree char *line = add
+		? g_strdup_printf("hostfwd_add %s %s:%s:%u-:%u", sv->net->user_netdev, rule->proto,
+				  rule->host_addr, rule->host_port, rule->guest_port)
+		: g_strdup_printf("hostfwd_remove %s %s:%s:%u", sv->net->user_netdev, rule->proto,
+				  rule->host_addr, rule->host_port);
+	g_autoptr(JsonObject) args = json_object_new();
+	json_object_set_string_member(args, "command-line", line);
+	gv_qmp_client_execute_async(sv->qmp, "human-monitor-command", args, QMP_CALL_MS, NULL,
+				    on_hostfwd, op);
+}
+
+static gboolean qmp_ok(Supervisor *sv, GError **error)
+{
+	if (!sv->net->user_netdev) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "vm %s has no user-mode NIC to forward to ([net] mode=user)", sv->paths->name);
+		return FALSE;
+	}
+	if (!sv->qmp || gv_qmp_client_is_closed(sv->qmp) || sv->phase < GV_PHASE_BOOTING ||
+	    sv->phase >= GV_PHASE_STOPPING) {
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "vm %s is not running",
+			    sv->paths->name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void control_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboolean add)
+{
+	Supervisor *sv = c->sv;
+	g_autoptr(GError) err = NULL;
+	const char *text = args ? json_object_get_string_member_with_default(args, "rule", NULL)
+				: NULL;
+	GvForward rule = { 0 };
+	if (!text) {
+		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID, "missing \"rule\"");
+		goto fail;
+	}
+	if (!gv_parse_forward(text, &rule, &err) || !qmp_ok(sv, &err))
+		goto fail;
+	SvForward *old = find_forward(sv, rule.proto, rule.host_addr, rule.host_port);
+	if (!add) {
+		if (!old || old->pending) {
+			g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
+				    "host port %s %s:%u is not forwarded", rule.proto, rule.host_addr,
+				    rule.host_port);
+			goto fail;
+		}
+		hostfwd(sv, FALSE, &rule, NULL, c, id);
+		g_ptr_array_remove(sv->net->forwards, old);
+		g_free(rule.host_addr);
+		return;
+	}
+	if (old) {
+		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
+			    "host port %s %s:%u is already forwarded (to guest port %u)", rule.proto,
+			    rule.host_addr, rule.host_port, old->rule.guest_port);
+		goto fail;
+	}
+	if (!gv_host_port_free(&rule, &err))
+		goto fail;
+	SvForward *f = g_new0(SvForward, 1);
+	f->rule = rule;
+	f->origin = "runtime";
+	f->pending = TRUE;
+	g_ptr_array_add(sv->net->forwards, f);
+	hostfwd(sv, TRUE, &f->rule, f, c, id);
+	return;
+fail:
+	g_free(rule.host_addr);
+	sv_control_reply(c, id, NULL, err);
+}
+
+gboolean sv_net_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args)
+{
+	if (!strcmp(cmd, "forward-add")) {
+		control_forward(c, id, args, TRUE);
+	} else if (!strcmp(cmd, "forward-remove")) {
+		control_forward(c, id, args, FALSE);
+	} else if (!strcmp(cmd, "forward-list")) {
+		g_autoptr(JsonArray) list = forward_list(c->sv);
+		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), list);
+		sv_control_reply(c, id, n, NULL);
+	} else {
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- auto-forward ----------------------------------------------------------------- */
+
+static gboolean on_auto_poll(gpointer data);
+
+static void auto_arm(Supervisor *sv)
+{
+	if (sv->net->auto_forward && !sv->net->poll_timer && sv->phase == GV_PHASE_READY)
+		sv->net->poll_timer = g_timeout_add(AUTO_POLL_MS, on_auto_poll, sv);
+}
+
+/* Listening on an address the forward can reach: any, or not loopback. */
+static gboolean reachable_listener(JsonObject *l)
+{
+	const char *addr = json_object_get_string_member_with_default(l, "address", "");
+	return !g_str_has_prefix(addr, "127.") && strcmp(addr, "::1");
+}
+
+static void auto_sync(Supervisor *sv, JsonArray *listeners)
+{
+	SvNet *net = sv->net;
+	g_autoptr(GHashTable) want = g_hash_table_new(NULL, NULL);
+	for (guint i = 0; i < json_array_get_length(listeners); i++) {
+		JsonObject *l = json_array_get_object_element(listeners, i);
+		gint64 port = l ? json_object_get_int_member_with_default(l, "port", 0) : 0;
+		if (port > 0 && port <= 65535 && reachable_listener(l))
+			g_hash_table_add(want, GINT_TO_POINTER((int)port));
+	}
+	/* Gone from the guest: remove. */
+	for (guint i = 0; i < net->forwards->len;) {
+		SvForward *f = g_ptr_array_index(net->forwards, i);
+		if (strcmp(f->origin, "auto") || f->pending ||
+		    g_hash_table_contains(want, GINT_TO_POINTER((int)f->rule.guest_port))) {
+			i++;
+			continue;
+		}
+		hostfwd(sv, FALSE, &f->rule, NULL, NULL, NULL);
+		g_ptr_array_remove_index(net->forwards, i);
+	}
+	/* New in the guest: add, unless a forward already reaches that guest port
+	 * or takes that host port. */
+	GHashTableIter it;
+	gpointer key;
+	g_hash_table_iter_init(&it, want);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		guint16 port = (guint16)GPOINTER_TO_INT(key);
+		gboolean covered = FALSE;
+		for (guint i = 0; i < net->forwards->len && !covered; i++) {
+			SvForward *f = g_ptr_array_index(net->forwards, i);
+			covered = !strcmp(f->rule.proto, "tcp") &&
+				  (f->rule.guest_port == port ||
+				   (f->rule.host_port == port && !strcmp(f->rule.host_addr, "127.0.0.1")));
+		}
+		GvForward rule = { .proto = "tcp", .host_addr = (char *)"127.0.0.1",
+				   .host_port = port, .guest_port = port };
+		if (covered || !gv_host_port_free(&rule, NULL))
+			continue;
+		SvForward *f = g_new0(SvForward, 1);
+		f->rule = rule;
+		f->rule.host_addr = g_strdup("127.0.0.1");
+		f->origin = "auto";
+		f->pending = TRUE;
+		g_ptr_array_add(net->forwards, f);
+		hostfwd(sv, TRUE, &f->rule, f, NULL, NULL);
+	}
+}
+
+static void on_listeners(GObject *src, GAsyncResult *res, gpointer data)
+{
+	Supervisor *sv = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
+	if (!sv->net)
+		return;
+	sv->net->polling = FALSE;
+	if (sv->phase != GV_PHASE_READY)
+		return;
+	if (g_error_matches(err, GV_QMP_ERROR, GV_QMP_ERROR_COMMAND_NOT_FOUND)) {
+		/* An agent without grain-listeners (qemu-ga, an older grainvm-agent). */
+		sv->net->auto_forward = FALSE;
+		g_free(sv->net->auto_problem);
+		sv->net->auto_problem = g_strdup("the guest's agent has no grain-listeners");
+		return;
+	}
+	JsonObject *o = r && JSON_NODE_HOLDS_OBJECT(r) ? json_node_get_object(r) : NULL;
+	JsonArray *tcp = o && json_object_has_member(o, "tcp")
+				 ? json_object_get_array_member(o, "tcp") : NULL;
+	if (tcp && sv->qmp && !gv_qmp_client_is_closed(sv->qmp))
+		auto_sync(sv, tcp);
+	auto_arm(sv);
+}
+
+static gboolean on_auto_poll(gpointer data)
+{
+	Supervisor *sv = data;
+	SvNet *net = sv->net;
+	net->poll_timer = 0;
+	if (sv->phase != GV_PHASE_READY || net->polling)
+		return G_SOURCE_REMOVE;
+	if (!sv->agent || !sv->agent_synced || gv_qmp_client_is_closed(sv->agent)) {
+		auto_arm(sv); /* the agent is resyncing; try again later */
+		return G_SOURCE_REMOVE;
+	}
+	net->polling = TRUE;
+	gv_qmp_client_execute_async(sv->agent, "grain-listeners", NULL, AGENT_CALL_MS, NULL,
+				    on_listeners, sv);
+	return G_SOURCE_REMOVE;
+}
+
+void sv_net_ready(Supervisor *sv)
+{
+	auto_arm(sv);
+}
+
+/* ---- state and interfaces ------------------------------------------------------------ */
+
+gboolean sv_net_wants_interfaces(Supervisor *sv)
+{
+	return sv->net && json_array_get_length(sv->net->nics) > 0;
+}
+
+void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply)
+{
+	if (!sv->net || !reply || !JSON_NODE_HOLDS_ARRAY(reply))
+		return;
+	JsonArray *in = json_node_get_array(reply);
+	JsonArray *out = json_array_new();
+	/* The guest is untrusted: keep the members status shows, of the right types. */
+	for (guint i = 0; i < json_array_get_length(in) && i < 64; i++) {
+		JsonNode *en = json_array_get_element(in, i);
+		if (!JSON_NODE_HOLDS_OBJECT(en))
+			continue;
+		JsonObject *e = json_node_get_object(en);
+		JsonObject *o = json_object_new();
+		const char *keep[] = { "name", "hardware-address" };
+		for (gsize k = 0; k < G_N_ELEMENTS(keep); k++) {
+			JsonNode *v = json_object_get_member(e, keep[k]);
+			if (v && JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
+				json_object_set_string_member(o, keep[k], json_node_get_string(v));
+		}
+		JsonNode *ips = json_object_get_member(e, "ip-addresses");
+		JsonArray *ia = json_array_new();
+		for (guint j = 0; ips && JSON_NODE_HOLDS_ARRAY(ips) &&
+				  j < json_array_get_length(json_node_get_array(ips)) && j < 64; j++) {
+			JsonNode *an = json_array_get_element(json_node_get_array(ips), j);
+			if (!JSON_NODE_HOLDS_OBJECT(an))
+				continue;
+			JsonObject *a = json_node_get_object(an);
+			JsonObject *ao = json_object_new();
+			json_object_set_string_member(ao, "ip-address-type",
+				json_object_get_string_member_with_default(a, "ip-address-type", ""));
+			json_object_set_string_member(ao, "ip-address",
+				json_object_get_string_member_with_default(a, "ip-address", ""));
+			json_object_set_int_member(ao, "prefix",
+				json_object_get_int_member_with_default(a, "prefix", 0));
+			json_array_add_object_element(ia, ao);
+		}
+		json_object_set_array_member(o, "ip-addresses", ia);
+		json_array_add_object_element(out, o);
+	}
+	g_clear_pointer(&sv->net->interfaces, json_array_unref);
+	sv->net->interfaces = out;
+}
+
+void sv_net_state(Supervisor *sv, JsonObject *o)
+{
+	SvNet *net = sv->net;
+	if (!net)
+		return;
+	json_object_set_array_member(o, "nics", json_array_ref(net->nics));
+	if (net->user_netdev)
+		json_object_set_array_member(o, "forwards", forward_list(sv));
+	if (net->auto_problem)
+		json_object_set_string_member(o, "auto-forward-problem", net->auto_problem);
+	if (net->interfaces && sv->phase == GV_PHASE_READY)
+		json_object_set_array_member(o, "interfaces", json_array_ref(net->interfaces));
+}
