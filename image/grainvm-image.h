@@ -90,15 +90,33 @@ gboolean gv_image_error_is_bad_input(const GError *error);
 void gv_image_install_signal_cleanup(void);
 
 /**
- * gv_image_parse_size() - parse a size such as "10G", "512M", "4096"
- * @text: digits with an optional suffix k, M, G, T, P (powers of 1024,
- *        either case, optionally followed by "iB" or "B")
+ * gv_image_parse_size_in() - parse a size such as "10G", "1.5G", "4096"
+ * @text: digits, an optional fraction, an optional unit K, M, G, T or P
+ *        (powers of 1024, either case, optionally followed by "iB" or "B"),
+ *        or the unit "B"; no spaces
+ * @bare_unit: what a number without a unit counts (1 for bytes, 1 MiB for
+ *        memory sizes, as QEMU's -m)
  * @out: (out): bytes, set on success only
  * @error: GV_IMAGE_ERROR_INVALID naming the text
  *
+ * The one size grammar of grainvm: spec keys and image commands use it.
+ *
  * Return: TRUE when @text is a size that fits in 63 bits.
  */
+gboolean gv_image_parse_size_in(const char *text, guint64 bare_unit, guint64 *out,
+				GError **error);
+
+/** gv_image_parse_size() - gv_image_parse_size_in() counting bare numbers as bytes */
 gboolean gv_image_parse_size(const char *text, guint64 *out, GError **error);
+
+/**
+ * gv_rm_rf() - remove a file or a directory tree, not following symlinks
+ * @path: what to remove; a missing path is success
+ * @error: return location
+ *
+ * Return: TRUE when @path no longer exists.
+ */
+gboolean gv_rm_rf(const char *path, GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* Creation                                                                 */

@@ -10,6 +10,7 @@
  */
 #include "gv-image-private.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -38,38 +39,77 @@ gboolean gv_image_error_is_bad_input(const GError *error)
 	return FALSE;
 }
 
+/*
+ * The one size grammar of grainvm, for spec keys ([vm] memory, [disk] size,
+ * [share] msize) and the image commands alike, so that "1.5G" means the same
+ * in grainvm.conf and on the command line: digits, an optional fraction
+ * (kept to 1/1000 of the unit: enough for sizes), an optional binary unit
+ * K, M, G, T or P in either case, optionally followed by "iB" or "B", or
+ * the unit "B" alone.  No sign, no spaces, at most 2^63 - 1 bytes (what
+ * qcow2 and off_t can hold).
+ */
+static gboolean parse_size(const char *text, guint64 bare_unit, guint64 *out)
+{
+	static const char units[] = "KMGTP";
+	if (!text || !g_ascii_isdigit(text[0]))
+		return FALSE;
+	char *end = NULL;
+	errno = 0;
+	guint64 whole = g_ascii_strtoull(text, &end, 10);
+	if (errno)
+		return FALSE;
+	guint64 frac_milli = 0;
+	if (*end == '.') {
+		end++;
+		if (!g_ascii_isdigit(*end))
+			return FALSE;
+		for (guint64 scale = 100; g_ascii_isdigit(*end); scale /= 10, end++)
+			frac_milli += (guint64)(*end - '0') * scale;
+	}
+	guint64 unit = bare_unit;
+	const char *u = *end ? strchr(units, g_ascii_toupper(*end)) : NULL;
+	if (u) {
+		unit = G_GUINT64_CONSTANT(1) << (10 * (u - units + 1));
+		end++;
+		if (g_ascii_strncasecmp(end, "iB", 2) == 0)
+			end += 2;
+		else if (g_ascii_toupper(*end) == 'B')
+			end++;
+	} else if (g_ascii_toupper(*end) == 'B') {
+		unit = 1;
+		end++;
+	}
+	if (*end)
+		return FALSE;
+	if (frac_milli && unit < 1024)
+		return FALSE; /* "1.5" bytes */
+	const guint64 max = G_MAXINT64;
+	if (whole > max / unit)
+		return FALSE;
+	/* unit is a power of two >= 1024 when there is a fraction, so unit / 8
+	 * is exact and x / 1000 = x / 8 / 125. */
+	guint64 v = whole * unit + frac_milli * (unit / 8) / 125;
+	if (v > max || v < whole * unit)
+		return FALSE;
+	*out = v;
+	return TRUE;
+}
+
+gboolean gv_image_parse_size_in(const char *text, guint64 bare_unit, guint64 *out,
+				GError **error)
+{
+	g_return_val_if_fail(bare_unit >= 1, FALSE);
+	if (parse_size(text, bare_unit, out))
+		return TRUE;
+	g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
+		    "bad size \"%s\" (expected a number with an optional K, M, G, T or P suffix, "
+		    "such as 512M or 1.5G)", text ? text : "");
+	return FALSE;
+}
+
 gboolean gv_image_parse_size(const char *text, guint64 *out, GError **error)
 {
-	static const char suffixes[] = "KMGTP";
-	const char *end = NULL;
-	guint64 value;
-	guint shift = 0;
-
-	if (!text || !g_ascii_isdigit(text[0]))
-		goto bad;
-	errno = 0;
-	value = g_ascii_strtoull(text, (char **)&end, 10);
-	if (errno)
-		goto bad;
-	if (*end) {
-		const char *s = strchr(suffixes, g_ascii_toupper(*end));
-		if (!s)
-			goto bad;
-		shift = 10 * (guint)(s - suffixes + 1);
-		end++;
-		if (g_ascii_strcasecmp(end, "") != 0 && g_ascii_strcasecmp(end, "B") != 0 &&
-		    g_ascii_strcasecmp(end, "iB") != 0)
-			goto bad;
-	}
-	if (value > (G_GUINT64_CONSTANT(1) << (63 - shift)) - 1)
-		goto bad;
-	*out = value << shift;
-	return TRUE;
-bad:
-	g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID,
-		    "bad size \"%s\" (expected a number of bytes with an optional K, M, G, T or P suffix)",
-		    text ? text : "");
-	return FALSE;
+	return gv_image_parse_size_in(text, 1, out, error);
 }
 
 gboolean gv_io_error(GError **error, int errsv, const char *action,
@@ -153,6 +193,58 @@ void gv_image_install_signal_cleanup(void)
 	 * like a full disk, so the normal error path cleans up.
 	 */
 	signal(SIGXFSZ, SIG_IGN);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Removing trees                                                           */
+/* ------------------------------------------------------------------------ */
+
+static gboolean rm_rf_at(int at, const char *name, const char *shown, GError **error)
+{
+	struct stat st;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return TRUE;
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			goto fail;
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			goto fail;
+		}
+		struct dirent *de;
+		gboolean ok = TRUE;
+		while (ok && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			g_autofree char *sub = g_build_filename(shown, de->d_name, NULL);
+			ok = rm_rf_at(dirfd(d), de->d_name, sub, error);
+		}
+		closedir(d);
+		if (!ok)
+			return FALSE;
+		if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			goto fail;
+		return TRUE;
+	}
+	if (unlinkat(at, name, 0) < 0 && errno != ENOENT)
+		goto fail;
+	return TRUE;
+fail:;
+	int e = errno;
+	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot remove %s: %s", shown,
+		    g_strerror(e));
+	return FALSE;
+}
+
+gboolean gv_rm_rf(const char *path, GError **error)
+{
+	return rm_rf_at(AT_FDCWD, path, path, error);
 }
 
 /* ------------------------------------------------------------------------ */

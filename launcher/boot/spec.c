@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grainvm-image.h"
 #include "gv-error.h"
 #include "net/switch-net.h"
 
@@ -183,58 +184,8 @@ const char *const *gv_spec_key_names(void)
 
 gboolean gv_parse_size(const char *text, guint64 bare_unit, guint64 *out)
 {
-	const char *p = text;
-	while (g_ascii_isspace(*p))
-		p++;
-	if (!g_ascii_isdigit(*p))
-		return FALSE;
-	char *end = NULL;
-	errno = 0;
-	guint64 whole = g_ascii_strtoull(p, &end, 10);
-	if (errno)
-		return FALSE;
-	/* A fraction ("1.5G") is kept to 1/1000 precision: enough for sizes. */
-	guint64 frac_milli = 0;
-	if (*end == '.') {
-		end++;
-		guint64 scale = 100;
-		if (!g_ascii_isdigit(*end))
-			return FALSE;
-		while (g_ascii_isdigit(*end)) {
-			frac_milli += (guint64)(*end - '0') * scale;
-			scale /= 10;
-			end++;
-		}
-	}
-	guint64 unit = bare_unit;
-	switch (g_ascii_toupper(*end)) {
-	case 'K': unit = 1024ull; end++; break;
-	case 'M': unit = MiB; end++; break;
-	case 'G': unit = 1024 * MiB; end++; break;
-	case 'T': unit = 1024ull * 1024 * MiB; end++; break;
-	case 'B': unit = 1; end++; break;
-	default: break;
-	}
-	if (unit != bare_unit || unit == 1) {
-		if (g_ascii_strncasecmp(end, "iB", 2) == 0)
-			end += 2;
-		else if (g_ascii_toupper(*end) == 'B' && unit != 1)
-			end++;
-	}
-	while (g_ascii_isspace(*end))
-		end++;
-	if (*end)
-		return FALSE;
-	if (frac_milli && unit < 1000)
-		return FALSE; /* "1.5" bytes */
-	if (whole > G_MAXUINT64 / unit)
-		return FALSE;
-	/* unit is a power of two >= 1024 here, so unit / 8 is exact and x/1000 = x/8/125. */
-	guint64 v = whole * unit + frac_milli * (unit / 8) / 125;
-	if (v < whole * unit)
-		return FALSE;
-	*out = v;
-	return TRUE;
+	g_autofree char *t = g_strstrip(g_strdup(text));
+	return gv_image_parse_size_in(t, bare_unit, out, NULL);
 }
 
 gboolean gv_spec_name_valid(const char *name)

@@ -182,9 +182,10 @@ char *gv_spec_default_name(const char *dir);
  * @bare_unit: multiplier for a number without a unit (1 or 1 MiB)
  * @out: (out): the size, set only on success
  *
- * Units K, M, G, T (binary), optionally followed by "iB" or "B".
+ * The grammar of gv_image_parse_size_in() (one for spec and image commands),
+ * with spaces around the value allowed.
  *
- * Return: TRUE when @text is a size that fits in 64 bits.
+ * Return: TRUE when @text is a size that fits in 63 bits.
  */
 gboolean gv_parse_size(const char *text, guint64 bare_unit, guint64 *out);
 

@@ -521,6 +521,12 @@ static void test_cli(void)
 	g_assert_nonnull(strstr(out, "No errors"));
 	g_clear_pointer(&out, g_free);
 
+	/* The size grammar is the spec's: "1.5G" as in [disk] size=1.5G. */
+	g_assert_cmpint(cli(NULL, NULL, "create", "frac.qcow2", "1.5G", NULL), ==, 0);
+	g_autoptr(JsonNode) frac = it_qemu_img_info("frac.qcow2", FALSE);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(frac), "virtual-size"), ==,
+			G_GINT64_CONSTANT(3) << 29);
+
 	/* create with --backing and no size takes the base's size */
 	const char *ov2 = "ov2.qcow2";
 	g_assert_cmpint(cli(NULL, NULL, "create", "--backing", base, "--cluster-size", "2M", ov2, NULL),

@@ -348,8 +348,10 @@ static void test_parse_size(void)
 		{ "0", 0 }, { "4096", 4096 }, { "1k", 1024 }, { "1K", 1024 }, { "1KiB", 1024 },
 		{ "512M", 512u << 20 }, { "10G", G_GUINT64_CONSTANT(10) << 30 },
 		{ "2T", G_GUINT64_CONSTANT(2) << 40 }, { "1PB", G_GUINT64_CONSTANT(1) << 50 },
+		/* The spec's grammar too: a fraction, the unit B. */
+		{ "1.5G", G_GUINT64_CONSTANT(3) << 29 }, { "0.5K", 512 }, { "100B", 100 },
 	};
-	static const char *const bad[] = { "", "G", "-1", "1.5G", "10X", "10GG", "8192P",
+	static const char *const bad[] = { "", "G", "-1", "1.5", "1.G", "10X", "10GG", "8192P",
 					   "99999999999999999999", " 1G" };
 
 	for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
