@@ -15,13 +15,31 @@
 
 #define CONTROL_CONNECT_MS 5000
 
+void gv_cli_add_help(GOptionContext *ctx, gboolean *help)
+{
+	const GOptionEntry entries[] = {
+		{ "help", 'h', 0, G_OPTION_ARG_NONE, help, "Show this help", NULL },
+		{ NULL },
+	};
+	g_option_context_set_help_enabled(ctx, FALSE);
+	g_option_context_add_main_entries(ctx, entries, NULL);
+}
+
+void gv_cli_print_help(GOptionContext *ctx)
+{
+	g_autofree char *text = g_option_context_get_help(ctx, TRUE, NULL);
+	fputs(text, stdout);
+}
+
 gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
 		      const char *params, const char *summary, int *exit_code)
 {
 	g_autoptr(GOptionContext) ctx = g_option_context_new(params);
+	gboolean help = FALSE;
 	g_option_context_set_summary(ctx, summary);
 	if (entries)
 		g_option_context_add_main_entries(ctx, entries, NULL);
+	gv_cli_add_help(ctx, &help);
 	g_autofree char *prg = g_strdup_printf("grainvm %s", (*argv)[0]);
 	g_set_prgname(prg);
 	g_autoptr(GError) err = NULL;
@@ -29,6 +47,11 @@ gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
 		g_printerr("grainvm %s: %s (see grainvm %s --help)\n", (*argv)[0], err->message,
 			   (*argv)[0]);
 		*exit_code = GV_EXIT_INVALID;
+		return FALSE;
+	}
+	if (help) {
+		gv_cli_print_help(ctx);
+		*exit_code = GV_EXIT_OK;
 		return FALSE;
 	}
 	return TRUE;

@@ -24,6 +24,20 @@ gboolean gv_cli_parse(int *argc, char ***argv, const GOptionEntry *entries,
 		      const char *params, const char *summary, int *exit_code);
 
 /**
+ * gv_cli_add_help() - give @ctx a --help (-h) that is an ordinary flag
+ * @ctx: the context, after its own entries were added
+ * @help: set to TRUE by the parse when --help was given
+ *
+ * GLib's built-in --help calls exit(), which a handler must not do
+ * (gv-cli.h): with this, the caller prints the help (gv_cli_print_help())
+ * and returns 0.  Every option parser of the CLI goes through here.
+ */
+void gv_cli_add_help(GOptionContext *ctx, gboolean *help);
+
+/** gv_cli_print_help() - the help text of @ctx on stdout */
+void gv_cli_print_help(GOptionContext *ctx);
+
+/**
  * gv_cli_split_command() - cut a subcommand's argv at its first "--"
  * @argc: (inout): shortened to the options before "--"
  * @argv: the arguments

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli-common.h"
 #include "cli/gv-cli.h"
 #include "grainvm-image.h"
 
@@ -27,19 +28,14 @@ typedef struct {
 static const ImageCommand *find_command(const char *name);
 
 /*
- * Parse @argv with @entries; on error set GV_IMAGE_ERROR_INVALID.  GLib's
- * own --help calls exit(), which a handler must not do, so --help is an
- * ordinary flag here: the help is printed and *rest is left NULL, which
- * callers treat as "done, exit 0".
+ * Parse @argv with @entries; on error set GV_IMAGE_ERROR_INVALID.  --help
+ * is an ordinary flag (gv_cli_add_help()): the help is printed and *rest is
+ * left NULL, which callers treat as "done, exit 0".
  */
 static gboolean parse_options(int argc, char **argv, const char *sub, const GOptionEntry *entries,
 			      const GOptionEntry *more, GStrv *rest, GError **error)
 {
 	gboolean help = FALSE;
-	const GOptionEntry help_entry[] = {
-		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL },
-		{ NULL },
-	};
 	const ImageCommand *cmd = find_command(sub);
 	g_autofree char *param = g_strdup_printf("image %s %s", sub, cmd->args);
 	g_autoptr(GOptionContext) ctx = g_option_context_new(param);
@@ -51,19 +47,17 @@ static gboolean parse_options(int argc, char **argv, const char *sub, const GOpt
 	for (int i = 1; i < argc; i++)
 		args[i] = g_strdup(argv[i]);
 	g_option_context_set_summary(ctx, cmd->summary);
-	g_option_context_set_help_enabled(ctx, FALSE);
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	if (more)
 		g_option_context_add_main_entries(ctx, more, NULL);
-	g_option_context_add_main_entries(ctx, help_entry, NULL);
+	gv_cli_add_help(ctx, &help);
 	if (!g_option_context_parse_strv(ctx, &args, &local)) {
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID, "image %s: %s", sub,
 			    local->message);
 		return FALSE;
 	}
 	if (help) {
-		g_autofree char *text = g_option_context_get_help(ctx, TRUE, NULL);
-		fputs(text, stdout);
+		gv_cli_print_help(ctx);
 		*rest = NULL;
 		return TRUE;
 	}

@@ -2,9 +2,10 @@
 /*
  * gv-image-cli.c - run `grainvm image` without the rest of the launcher
  *
- * The launcher links launcher/cmd-image.c into grainvm and provides
- * gv_cli_error(); until then this harness does both, so the image
- * commands can be tested as the real CLI runs them:
+ * grainvm links launcher/cli/cmd-image.c with main.c, which provides
+ * gv_cli_error(); this harness links cmd-image.c with its own
+ * gv_cli_error() and nothing else of the CLI, so the image commands can
+ * be tested as the real CLI runs them:
  *
  *   gv-image-cli create disk.qcow2 10G   ==   grainvm image create disk.qcow2 10G
  *
