@@ -74,13 +74,6 @@ typedef struct {
 	char *rootfs_dir;  /* a tarball extracted, or NULL */
 } Temps;
 
-static void remove_tree(const char *path)
-{
-	const char *argv[] = { "rm", "-rf", "--", path, NULL };
-
-	gv_run_tool(argv, NULL, NULL, NULL);
-}
-
 static void temps_clear(Temps *t)
 {
 	if (t->esp)
@@ -90,9 +83,9 @@ static void temps_clear(Temps *t)
 	gv_temp_unregister(t->esp_slot);
 	gv_temp_unregister(t->root_slot);
 	if (t->files_dir)
-		remove_tree(t->files_dir);
+		gv_rm_rf(t->files_dir, NULL);
 	if (t->rootfs_dir)
-		remove_tree(t->rootfs_dir);
+		gv_rm_rf(t->rootfs_dir, NULL);
 	g_clear_pointer(&t->esp, g_free);
 	g_clear_pointer(&t->root, g_free);
 	g_clear_pointer(&t->files_dir, g_free);

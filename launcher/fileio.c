@@ -50,6 +50,15 @@ static gboolean write_atomic(const char *path, const void *data, gsize len, mode
 	fd = -1;
 	if (rename(tmp, path) < 0)
 		goto fail;
+	if (sync) {
+		/* The rename is durable only once the directory is synced. */
+		g_autofree char *dir = g_path_get_dirname(path);
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) { /* best effort: the new contents are in place */
+			fsync(dfd);
+			close(dfd);
+		}
+	}
 	return TRUE;
 
 fail:;

@@ -18,8 +18,9 @@
  * @mode: permissions of the new file
  * @error: return location
  *
- * Writes PATH.tmp-XXXXXX in the same directory, fsyncs it and renames it
- * over @path.  On failure the temporary file is removed and @path is
+ * Writes PATH.tmp-XXXXXX in the same directory, fsyncs it, renames it
+ * over @path and fsyncs the directory, so the new contents survive a
+ * crash once this returns.  On failure the temporary file is removed and @path is
  * untouched.
  *
  * Return: TRUE on success.

@@ -137,54 +137,6 @@ GPtrArray *gv_snapshot_list(const GvVmPaths *vm, GError **error)
 	return out;
 }
 
-static gboolean rm_rf_at(int at, const char *name, const char *shown, GError **error)
-{
-	struct stat st;
-
-	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return TRUE;
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			goto fail;
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			goto fail;
-		}
-		struct dirent *de;
-		gboolean ok = TRUE;
-		while (ok && (de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			g_autofree char *sub = g_build_filename(shown, de->d_name, NULL);
-			ok = rm_rf_at(dirfd(d), de->d_name, sub, error);
-		}
-		closedir(d);
-		if (!ok)
-			return FALSE;
-		if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			goto fail;
-		return TRUE;
-	}
-	if (unlinkat(at, name, 0) < 0 && errno != ENOENT)
-		goto fail;
-	return TRUE;
-fail:;
-	int e = errno;
-	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot remove %s: %s", shown,
-		    g_strerror(e));
-	return FALSE;
-}
-
-gboolean gv_rm_rf(const char *path, GError **error)
-{
-	return rm_rf_at(AT_FDCWD, path, path, error);
-}
-
 gboolean gv_snapshot_remove(const GvVmPaths *vm, const char *tag, GError **error)
 {
 	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);

@@ -106,14 +106,6 @@ GPtrArray *gv_snapshot_list(const GvVmPaths *vm, GError **error);
  */
 gboolean gv_snapshot_remove(const GvVmPaths *vm, const char *tag, GError **error);
 
-/**
- * gv_rm_rf() - remove a file or a directory tree, not following symlinks
- * @path: what to remove; a missing path is success
- * @error: return location
- *
- * Return: TRUE when @path no longer exists.
- */
-gboolean gv_rm_rf(const char *path, GError **error);
 
 /* ---- saving ----------------------------------------------------------------- */
 
