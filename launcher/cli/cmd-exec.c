@@ -30,6 +30,7 @@
 
 #include "cli/cli-common.h"
 #include "paths.h"
+#include "plan.h"
 #include "fileio.h"
 #include "cli/gv-cli.h"
 #include "gv-error.h"
@@ -340,27 +341,22 @@ static gboolean on_timeout(gpointer data)
  */
 static char *default_cwd(const GvVmPaths *paths)
 {
-	g_autofree char *text = NULL;
-	if (!g_file_get_contents(paths->plan, &text, NULL, NULL))
+	g_autoptr(GvPlan) plan = gv_plan_load(paths->plan, NULL);
+	if (!plan)
 		return NULL;
-	g_autoptr(JsonObject) plan = gv_json_parse_object(text, -1, NULL);
-	JsonArray *shares = plan && json_object_has_member(plan, "shares")
-				    ? json_object_get_array_member(plan, "shares") : NULL;
 	g_autofree char *cwd = g_get_current_dir();
 	char *workspace = NULL;
-	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
-		JsonObject *s = json_array_get_object_element(shares, i);
-		const char *src = json_object_get_string_member_with_default(s, "source", NULL);
-		const char *mnt = json_object_get_string_member_with_default(s, "mount", NULL);
-		if (!src || !mnt)
-			continue;
-		gsize n = strlen(src);
-		if (!strcmp(cwd, src) || (g_str_has_prefix(cwd, src) && cwd[n] == '/')) {
+	for (guint i = 0; i < plan->shares->len; i++) {
+		const GvPlanShare *s = g_ptr_array_index(plan->shares, i);
+		gsize n = strlen(s->source);
+		if (!strcmp(cwd, s->source) || (g_str_has_prefix(cwd, s->source) && cwd[n] == '/')) {
 			g_free(workspace);
-			return g_strconcat(mnt, cwd + n, NULL);
+			return g_strconcat(s->mount, cwd + n, NULL);
 		}
-		if (!g_strcmp0(json_object_get_string_member_with_default(s, "id", ""), "workspace"))
-			workspace = g_strdup(mnt);
+		if (!strcmp(s->id, "workspace")) {
+			g_free(workspace);
+			workspace = g_strdup(s->mount);
+		}
 	}
 	return workspace;
 }

@@ -50,6 +50,7 @@
 #include "snapshot/snapshot-state.h"
 #include "snapshot/snapshot.h"
 #include "boot/spec.h"
+#include "plan.h"
 #include "unix-socket.h"
 #include "liveness.h"
 #include "fileio.h"
@@ -130,7 +131,7 @@ static gpointer receive_main(gpointer data)
 typedef struct {
 	GvVmPaths *paths;
 	GvQmpClient *ctl;
-	JsonObject *plan;
+	GvPlan *plan;
 	const char *tag;
 	char *stage;
 	JsonArray *unmounted;   /* from grain-quiesce */
@@ -232,23 +233,13 @@ static void add_file_identity(JsonArray *files, char **argv, const char *opt)
 			json_array_add_object_element(files, gv_file_identity(p[1]));
 }
 
-static char **plan_argv(JsonObject *plan)
-{
-	JsonArray *a = json_object_get_array_member(plan, "argv");
-	GPtrArray *p = g_ptr_array_new();
-	for (guint i = 0; a && i < json_array_get_length(a); i++)
-		g_ptr_array_add(p, g_strdup(json_array_get_string_element(a, i)));
-	g_ptr_array_add(p, NULL);
-	return (char **)g_ptr_array_free(p, FALSE);
-}
-
 /* Steps 4 and 5's first half: the disk, then manifest.json. */
 static gboolean save_disk_and_manifest(Save *s, JsonNode *qv, GError **error)
 {
-	const char *disk = json_object_get_string_member_with_default(s->plan, "disk", NULL);
-	const char *base = json_object_get_string_member_with_default(s->plan, "disk-image", NULL);
+	const char *disk = s->plan->disk;
+	const char *base = s->plan->disk_image;
 	g_autoptr(JsonObject) m = json_object_new();
-	g_auto(GStrv) argv = plan_argv(s->plan);
+	char **argv = s->plan->argv;
 
 	if (disk) {
 		g_autofree char *dst = g_build_filename(s->stage, "disk.qcow2", NULL);
@@ -285,12 +276,10 @@ static gboolean save_disk_and_manifest(Save *s, JsonNode *qv, GError **error)
 	add_file_identity(files, argv, "-initrd");
 	json_object_set_array_member(m, "files", files);
 	/* A VM that was itself restored: name what it originally booted. */
-	const char *boot = json_object_get_string_member_with_default(
-		s->plan, "boot-origin",
-		json_object_get_string_member_with_default(s->plan, "boot", "?"));
+	const char *boot = s->plan->boot_origin ? s->plan->boot_origin : s->plan->boot;
 	json_object_set_string_member(m, "boot", boot);
-	json_object_set_int_member(m, "memory", json_object_get_int_member_with_default(s->plan, "memory", 0));
-	json_object_set_int_member(m, "cpus", json_object_get_int_member_with_default(s->plan, "cpus", 0));
+	json_object_set_int_member(m, "memory", (gint64)s->plan->memory);
+	json_object_set_int_member(m, "cpus", s->plan->cpus);
 	JsonObject *st = json_object_new();
 	json_object_set_string_member(st, "file", "state.zst");
 	json_object_set_string_member(st, "codec", "zstd");
@@ -304,15 +293,6 @@ static gboolean save_disk_and_manifest(Save *s, JsonNode *qv, GError **error)
 	g_autofree char *text = gv_json_to_string(n, TRUE);
 	g_autofree char *path = g_build_filename(s->stage, "manifest.json", NULL);
 	return gv_write_file_atomic(path, text, strlen(text), 0600, error);
-}
-
-static JsonObject *read_plan(const GvVmPaths *paths, GError **error)
-{
-	g_autofree char *text = NULL;
-	gsize len;
-	if (!g_file_get_contents(paths->plan, &text, &len, error))
-		return NULL;
-	return gv_json_parse_object(text, (gssize)len, error);
 }
 
 /* Steps 1-5.  *stopped says whether the VM must be resumed. */
@@ -419,7 +399,7 @@ static int cmd_save(int argc, char **argv)
 			    paths->name, phase);
 		return gv_cli_error(err);
 	}
-	g_autoptr(JsonObject) plan = read_plan(paths, &err);
+	g_autoptr(GvPlan) plan = gv_plan_load(paths->plan, &err);
 	if (!plan)
 		return gv_cli_error(err);
 
@@ -465,7 +445,7 @@ static int cmd_save(int argc, char **argv)
 		       "  state    %s (%s of RAM and devices before compression)\n",
 		       paths->name, tag, replaced ? " (replacing the older one)" : "", total,
 		       s.paused_s, state, raw);
-		if (json_object_has_member(plan, "disk"))
+		if (plan->disk)
 			printf("  disk     %s\n", disk);
 		printf("  restore  grainvm up %s --from %s\n", paths->name, tag);
 	}
@@ -555,10 +535,8 @@ static int cmd_rm(int argc, char **argv)
 		return gv_cli_error(err);
 	if (gv_vm_is_running(paths)) {
 		/* The running VM's disk may be an overlay on this snapshot's disk. */
-		g_autoptr(JsonObject) plan = read_plan(paths, NULL);
-		JsonObject *r = plan && json_object_has_member(plan, "restore")
-					? json_object_get_object_member(plan, "restore") : NULL;
-		if (r && !g_strcmp0(json_object_get_string_member_with_default(r, "tag", ""), argv[2])) {
+		g_autoptr(GvPlan) plan = gv_plan_load(paths->plan, NULL);
+		if (plan && plan->restore && !g_strcmp0(plan->restore->tag, argv[2])) {
 			g_set_error(&err, GV_ERROR, GV_ERROR_STATE,
 				    "vm %s is running from snapshot %s: grainvm down %s first",
 				    paths->name, argv[2], paths->name);
@@ -608,19 +586,18 @@ static char *next_top_file(const GvVmPaths *paths, guint *n)
 	}
 }
 
-static gboolean take_disk_snapshot(const GvVmPaths *paths, GvQmpClient *ctl, JsonObject *plan,
+static gboolean take_disk_snapshot(const GvVmPaths *paths, GvQmpClient *ctl, GvPlan *plan,
 				   const char *tag, char **frozen_out, char **top_out,
 				   GError **error)
 {
 	/* A copy: the plan's "disk" is replaced below. */
-	g_autofree char *disk =
-		g_strdup(json_object_get_string_member_with_default(plan, "disk", NULL));
+	g_autofree char *disk = g_strdup(plan->disk);
 	if (!disk) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "vm %s has no disk ([disk] image or size) to snapshot", paths->name);
 		return FALSE;
 	}
-	if (json_object_has_member(plan, "restore")) {
+	if (plan->restore) {
 		/* Its disk is a per-run overlay that the next run replaces. */
 		g_set_error(error, GV_ERROR, GV_ERROR_STATE,
 			    "vm %s runs from a saved snapshot, on a disk the next up --from throws "
@@ -678,10 +655,9 @@ static gboolean take_disk_snapshot(const GvVmPaths *paths, GvQmpClient *ctl, Jso
 		return FALSE;
 	}
 	/* The plan says which file a full snapshot (save) copies. */
-	json_object_set_string_member(plan, "disk", top);
-	g_autoptr(JsonNode) pn = json_node_init_object(json_node_alloc(), json_object_ref(plan));
-	g_autofree char *text = gv_json_to_string(pn, TRUE);
-	if (!gv_write_runtime_file(paths->plan, text, strlen(text), 0600, error)) {
+	g_free(plan->disk);
+	plan->disk = g_strdup(top);
+	if (!gv_plan_save(plan, paths->plan, error)) {
 		gv_prefix_error(error, "disk snapshot %s taken, but", tag);
 		return FALSE;
 	}
@@ -712,7 +688,7 @@ static int cmd_disk(int argc, char **argv)
 	g_autoptr(GvQmpClient) ctl = gv_cli_control(paths, &err);
 	if (!ctl)
 		return gv_cli_error(err);
-	g_autoptr(JsonObject) plan = read_plan(paths, &err);
+	g_autoptr(GvPlan) plan = gv_plan_load(paths->plan, &err);
 	g_autofree char *frozen = NULL, *top = NULL;
 	if (!plan || !take_disk_snapshot(paths, ctl, plan, tag, &frozen, &top, &err))
 		return gv_cli_error(err);

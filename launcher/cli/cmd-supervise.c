@@ -2,7 +2,8 @@
 /*
  * cmd-supervise.c - grainvm __supervise NAME (internal)
  *
- * Started by `up` with the VM's lock on fd 3 and the report pipe on fd 4;
+ * Started by `up` with the VM's lock on fd 3, the report pipe on fd 4 and
+ * the plan, a sealed memfd, on fd 5 (plan.h says why not a path);
  * `__supervise --adopt NAME` takes over a QEMU whose supervisor died.
  * Not meant to be run by hand: `grainvm up --foreground` is the supported
  * way to supervise in the foreground.
@@ -29,9 +30,11 @@ int gv_cmd_supervise(int argc, char **argv)
 	int notify_fd = fcntl(4, F_GETFD) >= 0 ? 4 : -1;
 	if (notify_fd >= 0)
 		fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
-	GvSupervisorOptions opts = { .notify_fd = notify_fd, .adopt = adopt };
 	g_autoptr(GError) err = NULL;
-	int code = gv_supervisor_run(name, &opts, &err);
+	g_autoptr(GvPlan) plan = gv_plan_read_fd(GV_SUPERVISE_PLAN_FD, &err);
+	close(GV_SUPERVISE_PLAN_FD);
+	GvSupervisorOptions opts = { .plan = plan, .notify_fd = notify_fd, .adopt = adopt };
+	int code = plan ? gv_supervisor_run(name, &opts, &err) : gv_exit_code_for(err);
 	if (err)
 		g_printerr("grainvm supervisor: %s\n", err->message);
 	return code;

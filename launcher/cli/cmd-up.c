@@ -112,42 +112,35 @@ static void on_foreground_event(JsonObject *ev, gpointer data)
 	}
 }
 
-static JsonObject *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv)
+static GvPlan *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv)
 {
-	JsonObject *plan = json_object_new();
-	json_object_set_string_member(plan, "name", spec->name);
-	JsonArray *a = json_array_new();
-	for (char **p = argv; *p; p++)
-		json_array_add_string_element(a, *p);
-	json_object_set_array_member(plan, "argv", a);
-	json_object_set_int_member(plan, "ready-timeout", spec->ready_timeout);
-	json_object_set_string_member(plan, "accel", gv_accel_name(prep->facts.accel));
-	json_object_set_string_member(plan, "accel-reason", prep->accel_reason);
-	json_object_set_string_member(plan, "boot", prep->boot);
-	json_object_set_string_member(plan, "project-dir", spec->project_dir);
-	json_object_set_int_member(plan, "memory", (gint64)spec->memory);
-	json_object_set_int_member(plan, "cpus", spec->cpus);
+	GvPlan *plan = gv_plan_new();
+	plan->name = g_strdup(spec->name);
+	plan->argv = g_strdupv(argv);
+	plan->ready_timeout = spec->ready_timeout;
+	plan->accel = g_strdup(gv_accel_name(prep->facts.accel));
+	plan->accel_reason = g_strdup(prep->accel_reason);
+	plan->boot = g_strdup(prep->boot);
+	plan->project_dir = g_strdup(spec->project_dir);
+	plan->memory = spec->memory;
+	plan->cpus = spec->cpus;
 	/* For `snapshot save`: the image QEMU writes and the base it must stay on. */
-	if (prep->disk)
-		json_object_set_string_member(plan, "disk", prep->disk);
-	if (spec->disk_image)
-		json_object_set_string_member(plan, "disk-image", spec->disk_image);
-	JsonArray *shares = json_array_new();
+	plan->disk = g_strdup(prep->disk);
+	plan->disk_image = g_strdup(spec->disk_image);
 	for (guint i = 0; i < spec->shares->len; i++) {
 		const GvShare *s = g_ptr_array_index(spec->shares, i);
-		JsonObject *o = json_object_new();
-		json_object_set_string_member(o, "id", s->id);
-		json_object_set_string_member(o, "source", s->source);
-		json_object_set_string_member(o, "tag", s->tag);
-		json_object_set_string_member(o, "mount", s->mount);
-		json_object_set_boolean_member(o, "readonly", s->readonly);
-		json_object_set_int_member(o, "msize", (gint64)s->msize);
-		json_object_set_string_member(o, "cache", s->cache);
-		json_object_set_string_member(o, "security", s->security);
-		json_array_add_object_element(shares, o);
+		GvPlanShare *o = gv_plan_share_new();
+		o->id = g_strdup(s->id);
+		o->source = g_strdup(s->source);
+		o->tag = g_strdup(s->tag);
+		o->mount = g_strdup(s->mount);
+		o->readonly = s->readonly;
+		o->msize = s->msize;
+		o->cache = g_strdup(s->cache);
+		o->security = g_strdup(s->security);
+		g_ptr_array_add(plan->shares, o);
 	}
-	json_object_set_array_member(plan, "shares", shares);
-	json_object_set_array_member(plan, "nics", gv_net_plan(spec, prep->net));
+	gv_net_plan(spec, prep->net, plan->nics);
 	return plan;
 }
 
@@ -244,33 +237,43 @@ static void wait_supervisor_gone(const GvVmPaths *paths, UpWait *w, guint ms)
 	}
 }
 
-/* Start `grainvm __supervise [--adopt] NAME` detached; returns the read end of its report pipe. */
-static int spawn_supervisor(const GvVmPaths *paths, int lock_fd, gboolean adopt, GPid *pid_out,
-			    GError **error)
+/*
+ * Start `grainvm __supervise [--adopt] NAME` detached, @plan handed over
+ * in a sealed memfd; returns the read end of its report pipe.
+ */
+static int spawn_supervisor(const GvVmPaths *paths, const GvPlan *plan, int lock_fd,
+			    gboolean adopt, GPid *pid_out, GError **error)
 {
 	int pipefd[2];
-	if (!g_unix_open_pipe(pipefd, FD_CLOEXEC, error))
+	int plan_fd = gv_plan_memfd(plan, error);
+	if (plan_fd < 0)
 		return -1;
+	if (!g_unix_open_pipe(pipefd, FD_CLOEXEC, error)) {
+		close(plan_fd);
+		return -1;
+	}
 	g_autofree char *exe = g_file_read_link("/proc/self/exe", error);
 	if (!exe) {
 		close(pipefd[0]);
 		close(pipefd[1]);
+		close(plan_fd);
 		return -1;
 	}
 	g_autofree char *log = g_build_filename(paths->run_dir, "supervisor.log", NULL);
 	int log_fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC | (adopt ? O_APPEND : O_TRUNC), 0600);
 	const char *argv[] = { exe, "__supervise", adopt ? "--adopt" : paths->name,
 			       adopt ? paths->name : NULL, NULL };
-	const int src[2] = { lock_fd, pipefd[1] };
-	const int dst[2] = { 3, 4 };
+	const int src[3] = { lock_fd, pipefd[1], plan_fd };
+	const int dst[3] = { GV_SUPERVISE_LOCK_FD, GV_SUPERVISE_REPORT_FD, GV_SUPERVISE_PLAN_FD };
 	GPid pid;
 	gboolean ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DEFAULT,
 						       supervisor_child_setup, NULL, -1, log_fd,
-						       log_fd, src, dst, 2, &pid, NULL, NULL, NULL,
+						       log_fd, src, dst, 3, &pid, NULL, NULL, NULL,
 						       error);
 	if (log_fd >= 0)
 		close(log_fd);
 	close(pipefd[1]);
+	close(plan_fd);
 	if (!ok) {
 		close(pipefd[0]);
 		return -1;
@@ -308,12 +311,17 @@ static JsonObject *read_report(UpWait *w)
 	return o;
 }
 
-/* Supervise the QEMU a dead supervisor left; the lock fd is consumed. */
-static int adopt(const GvVmPaths *paths, int lock_fd, gboolean foreground, UpReport *report)
+/*
+ * Supervise the QEMU a dead supervisor left, with the plan it left
+ * (plan.h: why plan.json, and how it is checked); the lock fd is consumed.
+ */
+static int adopt(const GvVmPaths *paths, const GvPlan *plan, int lock_fd, gboolean foreground,
+		 UpReport *report)
 {
 	g_autoptr(GError) err = NULL;
 	if (foreground) {
-		GvSupervisorOptions opts = { .notify_fd = -1, .notify = on_foreground_event,
+		GvSupervisorOptions opts = { .plan = plan, .notify_fd = -1,
+					     .notify = on_foreground_event,
 					     .notify_data = report, .adopt = TRUE };
 		int code = gv_supervisor_run(paths->name, &opts, &err);
 		close(lock_fd);
@@ -329,7 +337,7 @@ static int adopt(const GvVmPaths *paths, int lock_fd, gboolean foreground, UpRep
 	/* No signal handling here: the QEMU ran before this up, so Ctrl-C
 	 * leaves it to the adopting supervisor rather than stopping it. */
 	UpWait w = { .sig_fd = -1 };
-	w.report_fd = spawn_supervisor(paths, lock_fd, TRUE, &w.supervisor, &err);
+	w.report_fd = spawn_supervisor(paths, plan, lock_fd, TRUE, &w.supervisor, &err);
 	close(lock_fd);
 	if (w.report_fd < 0)
 		return gv_cli_error(err);
@@ -408,7 +416,14 @@ int gv_cmd_up(int argc, char **argv)
 				    dry_run ? "" : " and no plan.json to adopt it with", spec->name);
 			return gv_cli_error(err);
 		}
-		return adopt(paths, lock_fd, foreground, &report);
+		g_autoptr(GvPlan) old = gv_plan_load(paths->plan, &err);
+		if (!old) {
+			close(lock_fd);
+			gv_prefix_error(&err, "vm %s has a QEMU (pid %d) left by a supervisor that "
+					"died, and its plan cannot be used", spec->name, orphan);
+			return gv_cli_error(err);
+		}
+		return adopt(paths, old, lock_fd, foreground, &report);
 	}
 	gv_vm_runtime_cleanup(paths);
 
@@ -440,13 +455,11 @@ int gv_cmd_up(int argc, char **argv)
 		print_argv(qargv, json);
 		return GV_EXIT_OK;
 	}
-	g_autoptr(JsonObject) plan = make_plan(spec, prep, qargv);
+	g_autoptr(GvPlan) plan = make_plan(spec, prep, qargv);
 	if (restore)
 		gv_restore_to_plan(restore, plan);
-	g_autoptr(JsonNode) plan_node = json_node_init_object(json_node_alloc(), plan);
-	g_autofree char *plan_text = gv_json_to_string(plan_node, TRUE);
 	g_autofree char *spec_text = gv_spec_to_data(spec, TRUE);
-	if (!gv_write_runtime_file(paths->plan, plan_text, strlen(plan_text), 0600, &err) ||
+	if (!gv_plan_save(plan, paths->plan, &err) ||
 	    !gv_write_file_atomic(paths->spec, spec_text, strlen(spec_text), 0600, &err)) {
 		gv_prepared_remove_created(prep);
 		close(lock_fd);
@@ -454,8 +467,8 @@ int gv_cmd_up(int argc, char **argv)
 	}
 
 	if (foreground) {
-		GvSupervisorOptions opts = { .notify_fd = -1, .notify = on_foreground_event,
-					     .notify_data = &report };
+		GvSupervisorOptions opts = { .plan = plan, .notify_fd = -1,
+					     .notify = on_foreground_event, .notify_data = &report };
 		code = gv_supervisor_run(spec->name, &opts, &err);
 		close(lock_fd);
 		if (err)
@@ -472,7 +485,7 @@ int gv_cmd_up(int argc, char **argv)
 	}
 
 	g_auto(UpWait) w = { .sig_fd = take_signals() };
-	w.report_fd = spawn_supervisor(paths, lock_fd, FALSE, &w.supervisor, &err);
+	w.report_fd = spawn_supervisor(paths, plan, lock_fd, FALSE, &w.supervisor, &err);
 	/* The supervisor holds the lock now (same open file); ours can go. */
 	close(lock_fd);
 	if (w.report_fd < 0) {

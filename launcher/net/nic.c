@@ -353,45 +353,33 @@ GvNetPrepared *gv_net_prepare(const GvSpec *spec, GError **error)
 	return g_steal_pointer(&np);
 }
 
-JsonArray *gv_net_plan(const GvSpec *spec, const GvNetPrepared *np)
+void gv_net_plan(const GvSpec *spec, const GvNetPrepared *np, GPtrArray *nics)
 {
-	JsonArray *arr = json_array_new();
 	for (guint i = 0; i < spec->nics->len; i++) {
 		const GvNic *n = g_ptr_array_index(spec->nics, i);
 		const GvNicFacts *nf = np ? &np->facts[i] : NULL;
-		JsonObject *o = json_object_new();
-		json_object_set_string_member(o, "id", n->id);
-		json_object_set_string_member(o, "netdev", n->netdev);
-		json_object_set_string_member(o, "mode", gv_net_mode_name(n->mode));
-		json_object_set_string_member(o, "mac", n->mac);
-		if (nf && nf->fd >= 0)
-			json_object_set_int_member(o, "fd", nf->fd);
-		if (np && np->taps[i])
-			json_object_set_string_member(o, "tap", np->taps[i]);
-		if (n->bridge)
-			json_object_set_string_member(o, "bridge", n->bridge);
-		if (n->network)
-			json_object_set_string_member(o, "network", n->network);
-		const char *addr = n->address ? n->address : nf ? nf->address : NULL;
-		if (addr)
-			json_object_set_string_member(o, "address", addr);
-		if (n->mtu)
-			json_object_set_int_member(o, "mtu", n->mtu);
+		GvPlanNic *o = gv_plan_nic_new();
+		o->id = g_strdup(n->id);
+		o->netdev = g_strdup(n->netdev);
+		o->mode = n->mode;
+		o->mac = g_strdup(n->mac);
+		o->fd = nf && nf->fd >= 0 ? nf->fd : -1;
+		o->tap = np ? g_strdup(np->taps[i]) : NULL;
+		o->bridge = g_strdup(n->bridge);
+		o->network = g_strdup(n->network);
+		o->address = g_strdup(n->address ? n->address : nf ? nf->address : NULL);
+		o->mtu = n->mtu;
 		if (n->mode == GV_NET_USER) {
-			JsonArray *fw = json_array_new();
+			o->forwards = g_ptr_array_new_with_free_func((GDestroyNotify)gv_forward_free);
 			for (guint j = 0; j < n->forwards->len; j++) {
 				const GvForward *f = g_ptr_array_index(n->forwards, j);
-				JsonObject *fo = json_object_new();
-				json_object_set_string_member(fo, "proto", f->proto);
-				json_object_set_string_member(fo, "host-addr", f->host_addr);
-				json_object_set_int_member(fo, "host-port", f->host_port);
-				json_object_set_int_member(fo, "guest-port", f->guest_port);
-				json_array_add_object_element(fw, fo);
+				GvForward *c = g_new0(GvForward, 1);
+				*c = *f;
+				c->host_addr = g_strdup(f->host_addr);
+				g_ptr_array_add(o->forwards, c);
 			}
-			json_object_set_array_member(o, "forwards", fw);
-			json_object_set_boolean_member(o, "auto-forward", n->auto_forward);
+			o->auto_forward = n->auto_forward;
 		}
-		json_array_add_object_element(arr, o);
+		g_ptr_array_add(nics, o);
 	}
-	return arr;
 }

@@ -6,7 +6,7 @@
  * NIC needs on the host (the bridge exists; without root, QEMU's bridge
  * helper may use it; forwarded host ports are free), leases switch
  * addresses, and numbers the descriptors QEMU will inherit.  The result
- * feeds the pure argv builder (GvNicFacts) and plan.json, from which the
+ * feeds the pure argv builder (GvNicFacts) and the plan (plan.h), from which the
  * supervisor opens the taps and switch connections right before it spawns
  * QEMU (supervisor-net.c).
  *
@@ -20,6 +20,7 @@
 
 #include "boot/argv.h"
 #include "paths.h"
+#include "plan.h"
 #include "boot/spec.h"
 
 typedef struct {
@@ -48,14 +49,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvNetPrepared, gv_net_prepared_free)
 GvNetPrepared *gv_net_prepare(const GvSpec *spec, GError **error);
 
 /**
- * gv_net_plan() - the "nics" array of plan.json: what the supervisor sets up
+ * gv_net_plan() - the plan's NICs: what the supervisor sets up
  * @spec: the spec
- * @np: its prepared facts
- *
- * Return: (transfer full): [{id, netdev, mode, mac, fd?, tap?, bridge?,
- * network?, address?, mtu?, forwards?, auto-forward?}, ...]
+ * @np: (nullable): its prepared facts
+ * @nics: GvPlanNic*: one is appended per NIC of @spec
  */
-JsonArray *gv_net_plan(const GvSpec *spec, const GvNetPrepared *np);
+void gv_net_plan(const GvSpec *spec, const GvNetPrepared *np, GPtrArray *nics);
 
 /**
  * gv_tap_name() - the tap device name for NIC @index of VM @vm

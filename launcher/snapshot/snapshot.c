@@ -533,14 +533,14 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 	return g_steal_pointer(&r);
 }
 
-void gv_restore_to_plan(const GvRestore *r, JsonObject *plan)
+void gv_restore_to_plan(const GvRestore *r, GvPlan *plan)
 {
-	JsonObject *o = json_object_new();
-	json_object_set_string_member(o, "tag", r->tag);
-	json_object_set_string_member(o, "state", r->state);
-	if (r->run_overlay)
-		json_object_set_string_member(o, "run-overlay", r->run_overlay);
-	json_object_set_object_member(plan, "restore", o);
-	json_object_set_string_member(plan, "boot", r->boot);
-	json_object_set_string_member(plan, "boot-origin", r->boot_origin);
+	plan->restore = g_new0(GvPlanRestore, 1);
+	plan->restore->tag = g_strdup(r->tag);
+	plan->restore->state = g_strdup(r->state);
+	plan->restore->run_overlay = g_strdup(r->run_overlay);
+	g_free(plan->boot);
+	plan->boot = g_strdup(r->boot);
+	g_free(plan->boot_origin);
+	plan->boot_origin = g_strdup(r->boot_origin);
 }

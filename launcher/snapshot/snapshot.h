@@ -31,6 +31,7 @@
 #include <json-glib/json-glib.h>
 
 #include "paths.h"
+#include "plan.h"
 #include "boot/prepare.h"
 #include "boot/spec.h"
 
@@ -229,8 +230,8 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 				       GvPrepared *prep, GError **error);
 
 /**
- * gv_restore_to_plan() - add "restore" to a plan.json object
+ * gv_restore_to_plan() - add the restore to a plan
  * @r: the restore
- * @plan: the plan; its "boot" line is replaced by @r's
+ * @plan: the plan; its boot line is replaced by @r's, boot_origin set
  */
-void gv_restore_to_plan(const GvRestore *r, JsonObject *plan);
+void gv_restore_to_plan(const GvRestore *r, GvPlan *plan);

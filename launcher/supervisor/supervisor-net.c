@@ -2,7 +2,7 @@
 /*
  * supervisor-net.c - the supervisor's part in a VM's networking
  *
- * Before QEMU starts: open what each NIC in plan.json needs handed to QEMU
+ * Before QEMU starts: open what each NIC in the plan needs handed to QEMU
  * as a descriptor: a tap on the bridge (as root), or a connection to the
  * network's switch, starting the switch if this is its first VM.
  *
@@ -47,7 +47,7 @@ typedef struct {
 } SvForward;
 
 struct SvNet {
-	JsonArray *nics;          /* plan.json's "nics" */
+	JsonArray *nics;          /* the plan's NICs, as status shows them */
 	char *user_netdev;        /* the first user-mode NIC's netdev id, or NULL */
 	gboolean auto_forward;    /* that NIC has auto-forward=true */
 	char *auto_problem;       /* why auto-forward stopped, for status */
@@ -68,27 +68,19 @@ gboolean sv_net_init(Supervisor *sv, GError **error)
 	SvNet *net = g_new0(SvNet, 1);
 	sv->net = net;
 	net->forwards = g_ptr_array_new_with_free_func((GDestroyNotify)sv_forward_free);
-	JsonArray *nics = json_object_has_member(sv->plan, "nics")
-				  ? json_object_get_array_member(sv->plan, "nics") : NULL;
-	net->nics = nics ? json_array_ref(nics) : json_array_new();
-	for (guint i = 0; i < json_array_get_length(net->nics); i++) {
-		JsonObject *n = json_array_get_object_element(net->nics, i);
-		if (!n || g_strcmp0(json_object_get_string_member_with_default(n, "mode", ""), "user") ||
-		    net->user_netdev)
+	/* status shows the NICs as the plan has them. */
+	net->nics = gv_plan_nics_to_json(sv->plan);
+	for (guint i = 0; i < sv->plan->nics->len; i++) {
+		const GvPlanNic *n = g_ptr_array_index(sv->plan->nics, i);
+		if (n->mode != GV_NET_USER || net->user_netdev)
 			continue;
-		net->user_netdev = g_strdup(json_object_get_string_member_with_default(n, "netdev", "net0"));
-		net->auto_forward = json_object_get_boolean_member_with_default(n, "auto-forward", FALSE);
-		JsonArray *fw = json_object_has_member(n, "forwards")
-					? json_object_get_array_member(n, "forwards") : NULL;
-		for (guint j = 0; fw && j < json_array_get_length(fw); j++) {
-			JsonObject *o = json_array_get_object_element(fw, j);
+		net->user_netdev = g_strdup(n->netdev);
+		net->auto_forward = n->auto_forward;
+		for (guint j = 0; n->forwards && j < n->forwards->len; j++) {
+			const GvForward *o = g_ptr_array_index(n->forwards, j);
 			SvForward *f = g_new0(SvForward, 1);
-			g_strlcpy(f->rule.proto, json_object_get_string_member_with_default(o, "proto", "tcp"),
-				  sizeof(f->rule.proto));
-			f->rule.host_addr = g_strdup(json_object_get_string_member_with_default(
-				o, "host-addr", "127.0.0.1"));
-			f->rule.host_port = (guint16)json_object_get_int_member_with_default(o, "host-port", 0);
-			f->rule.guest_port = (guint16)json_object_get_int_member_with_default(o, "guest-port", 0);
+			f->rule = *o;
+			f->rule.host_addr = g_strdup(o->host_addr);
 			f->origin = "spec";
 			g_ptr_array_add(net->forwards, f);
 		}
@@ -115,24 +107,20 @@ void sv_net_free(Supervisor *sv)
 
 gboolean sv_net_open_fds(Supervisor *sv, GArray *src, GArray *dst, GError **error)
 {
-	for (guint i = 0; i < json_array_get_length(sv->net->nics); i++) {
-		JsonObject *n = json_array_get_object_element(sv->net->nics, i);
-		if (!n || !json_object_has_member(n, "fd"))
+	for (guint i = 0; i < sv->plan->nics->len; i++) {
+		const GvPlanNic *n = g_ptr_array_index(sv->plan->nics, i);
+		if (n->fd < 0)
 			continue;
-		int target = (int)json_object_get_int_member(n, "fd");
-		const char *mode = json_object_get_string_member_with_default(n, "mode", "");
+		int target = n->fd;
 		int fd = -1;
-		if (!strcmp(mode, "bridge")) {
-			fd = gv_tap_open(json_object_get_string_member_with_default(n, "tap", ""),
-					 json_object_get_string_member_with_default(n, "bridge", ""),
-					 error);
-		} else if (!strcmp(mode, "switch")) {
-			fd = gv_network_connect(json_object_get_string_member_with_default(n, "network",
-											   "default"),
-						error);
+		if (n->mode == GV_NET_BRIDGE) {
+			fd = gv_tap_open(n->tap ? n->tap : "", n->bridge ? n->bridge : "", error);
+		} else if (n->mode == GV_NET_SWITCH) {
+			fd = gv_network_connect(n->network ? n->network : "default", error);
 		} else {
 			g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
-				    "plan.json: NIC %u of mode %s has a descriptor", i, mode);
+				    "plan: NIC %u of mode %s has a descriptor", i,
+				    gv_net_mode_name(n->mode));
 		}
 		if (fd < 0)
 			return FALSE;

@@ -9,6 +9,7 @@
 
 #include "grainvm-qmp.h"
 #include "paths.h"
+#include "plan.h"
 #include "supervisor/supervisor.h"
 #include "liveness.h"
 
@@ -30,8 +31,8 @@ struct Supervisor {
 	GvVmPaths *paths;
 	GvSupervisorOptions opts;
 
-	/* From plan.json. */
-	JsonObject *plan;
+	/* From the plan up handed over (plan.h). */
+	GvPlan *plan;
 	char **argv;
 	guint ready_timeout_s;
 	GPtrArray *expected_tags; /* char*: tags that must be mounted */

@@ -75,21 +75,15 @@ struct SvRestore {
 
 gboolean sv_restore_load(Supervisor *sv, GError **error)
 {
-	if (!json_object_has_member(sv->plan, "restore"))
+	const GvPlanRestore *o = sv->plan->restore;
+	if (!o)
 		return TRUE;
-	JsonObject *o = json_object_get_object_member(sv->plan, "restore");
-	const char *state = o ? json_object_get_string_member_with_default(o, "state", NULL) : NULL;
-	if (!state) {
-		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "%s: restore has no state file",
-			    sv->paths->plan);
-		return FALSE;
-	}
 	SvRestore *r = g_new0(SvRestore, 1);
 	r->sv = sv;
 	r->pipe_r = r->pipe_w = -1;
-	r->tag = g_strdup(json_object_get_string_member_with_default(o, "tag", "?"));
-	r->state = g_strdup(state);
-	r->run_overlay = g_strdup(json_object_get_string_member_with_default(o, "run-overlay", NULL));
+	r->tag = g_strdup(o->tag);
+	r->state = g_strdup(o->state);
+	r->run_overlay = g_strdup(o->run_overlay);
 	sv->restore = r;
 	return TRUE;
 }

@@ -141,15 +141,16 @@ JsonObject *sv_state_object(Supervisor *sv)
 	json_object_set_int_member(o, "supervisor-pid", getpid());
 	if (sv->qemu_pid > 0 && sv->phase <= GV_PHASE_STOPPING)
 		json_object_set_int_member(o, "qemu-pid", sv->qemu_pid);
-	const char *copy[] = { "accel", "accel-reason", "boot", "project-dir", "memory", "cpus" };
-	for (gsize i = 0; i < G_N_ELEMENTS(copy); i++) {
-		if (json_object_has_member(sv->plan, copy[i]))
-			json_object_set_member(o, copy[i],
-					       json_node_copy(json_object_get_member(sv->plan, copy[i])));
-	}
-	if (json_object_has_member(sv->plan, "shares"))
-		json_object_set_member(o, "shares",
-				       json_node_copy(json_object_get_member(sv->plan, "shares")));
+	const GvPlan *p = sv->plan;
+	json_object_set_string_member(o, "accel", p->accel);
+	if (p->accel_reason)
+		json_object_set_string_member(o, "accel-reason", p->accel_reason);
+	json_object_set_string_member(o, "boot", p->boot);
+	if (p->project_dir)
+		json_object_set_string_member(o, "project-dir", p->project_dir);
+	json_object_set_int_member(o, "memory", (gint64)p->memory);
+	json_object_set_int_member(o, "cpus", p->cpus);
+	json_object_set_array_member(o, "shares", gv_plan_shares_to_json(p));
 	sv_net_state(sv, o);
 	if (sv->spawned_wall)
 		json_object_set_int_member(o, "started-at", sv->spawned_wall);
@@ -879,32 +880,21 @@ static gboolean adopt_qemu(Supervisor *sv, GError **error)
 
 static gboolean load_plan(Supervisor *sv, GError **error)
 {
-	g_autofree char *text = NULL;
-	gsize len;
-	if (!g_file_get_contents(sv->paths->plan, &text, &len, error))
-		return FALSE;
-	sv->plan = gv_json_parse_object(text, (gssize)len, error);
-	if (!sv->plan)
-		return FALSE;
-	JsonArray *argv = json_object_get_array_member(sv->plan, "argv");
-	if (!argv || json_array_get_length(argv) == 0) {
-		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "%s has no argv", sv->paths->plan);
+	/* A plan for another VM would run its QEMU under this VM's name. */
+	if (!sv->opts.plan || g_strcmp0(sv->opts.plan->name, sv->paths->name)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "the plan handed over is %s%s, not vm %s's",
+			    sv->opts.plan ? "vm " : "", sv->opts.plan ? sv->opts.plan->name : "missing",
+			    sv->paths->name);
 		return FALSE;
 	}
-	GPtrArray *a = g_ptr_array_new();
-	for (guint i = 0; i < json_array_get_length(argv); i++)
-		g_ptr_array_add(a, g_strdup(json_array_get_string_element(argv, i)));
-	g_ptr_array_add(a, NULL);
-	sv->argv = (char **)g_ptr_array_free(a, FALSE);
-	sv->ready_timeout_s = (guint)json_object_get_int_member_with_default(sv->plan,
-									    "ready-timeout", 300);
+	sv->plan = gv_plan_copy(sv->opts.plan);
+	sv->opts.plan = NULL; /* the caller's: not to be used after this call */
+	sv->argv = g_strdupv(sv->plan->argv);
+	sv->ready_timeout_s = sv->plan->ready_timeout;
 	sv->expected_tags = g_ptr_array_new_with_free_func(g_free);
-	JsonArray *shares = json_object_has_member(sv->plan, "shares")
-				    ? json_object_get_array_member(sv->plan, "shares") : NULL;
-	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
-		JsonObject *s = json_array_get_object_element(shares, i);
-		g_ptr_array_add(sv->expected_tags,
-				g_strdup(json_object_get_string_member_with_default(s, "tag", "")));
+	for (guint i = 0; i < sv->plan->shares->len; i++) {
+		const GvPlanShare *s = g_ptr_array_index(sv->plan->shares, i);
+		g_ptr_array_add(sv->expected_tags, g_strdup(s->tag));
 	}
 	return sv_restore_load(sv, error);
 }
@@ -1039,7 +1029,7 @@ static void supervisor_free(Supervisor *sv)
 	g_clear_pointer(&sv->qmp, gv_qmp_client_unref);
 	g_clear_pointer(&sv->agent, gv_qmp_client_unref);
 	g_clear_pointer(&sv->qga, gv_qmp_client_unref);
-	g_clear_pointer(&sv->plan, json_object_unref);
+	g_clear_pointer(&sv->plan, gv_plan_free);
 	g_clear_pointer(&sv->grain_status, json_object_unref);
 	g_clear_pointer(&sv->expected_tags, g_ptr_array_unref);
 	g_clear_pointer(&sv->down_waiters, g_ptr_array_unref);

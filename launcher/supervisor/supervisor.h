@@ -2,8 +2,9 @@
 /*
  * supervisor.h - the process that owns one VM's QEMU
  *
- * `grainvm up` prepares everything, writes RUNDIR/plan.json and starts
- * the supervisor (detached, or in the foreground with --foreground).  The
+ * `grainvm up` prepares everything, writes the plan (plan.h) and starts
+ * the supervisor (detached, or in the foreground with --foreground),
+ * handing it the plan in memory or as a sealed memfd, never by path.  The
  * supervisor spawns QEMU, holds its QMP, console and agent connections,
  * decides when the guest is ready, answers the CLI on RUNDIR/control.sock,
  * runs the shutdown sequence for `down`, and when QEMU ends records why in
@@ -14,6 +15,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "plan.h"
+
 /**
  * GvSupervisorNotify - progress for whoever started the supervisor
  * @event: {"event": "ready", ...} once, or {"event": "failed",
@@ -22,7 +25,13 @@
  */
 typedef void (*GvSupervisorNotify)(JsonObject *event, gpointer user_data);
 
+/* `grainvm __supervise`'s descriptors: the VM lock, the report pipe, the plan. */
+#define GV_SUPERVISE_LOCK_FD 3
+#define GV_SUPERVISE_REPORT_FD 4
+#define GV_SUPERVISE_PLAN_FD 5
+
 typedef struct {
+	const GvPlan *plan;            /* what to run; the supervisor takes a copy */
 	int notify_fd;                 /* -1, or a pipe: events as JSON lines */
 	GvSupervisorNotify notify;     /* or a callback (foreground) */
 	gpointer notify_data;
@@ -31,9 +40,10 @@ typedef struct {
 
 /**
  * gv_supervisor_run() - supervise VM @name until its QEMU has ended
- * @name: the VM; its plan.json must exist
- * @opts: how to report readiness
- * @error: setup failures (no plan, cannot bind sockets, cannot spawn)
+ * @name: the VM; @opts->plan must be its plan
+ * @opts: the plan and how to report readiness
+ * @error: setup failures (a plan for another VM, cannot bind sockets,
+ *         cannot spawn)
  *
  * The caller holds the VM lock (vmstate.h) for the whole call.
  *
