@@ -15,6 +15,12 @@
  * once the process has exited and both pipes reached end of file; the
  * entry is dropped by that report.
  *
+ * grain-exec-start with "tty" runs the command on a new pseudo-terminal
+ * instead of pipes (as its controlling terminal, in its own session): the
+ * master is the one output stream ("stdout") and takes the input, and the
+ * terminal's line discipline turns ^C and ^Z typed on the host into
+ * SIGINT and SIGTSTP for the foreground job, as over ssh.
+ *
  * grain-exec-start streams instead: each read from a pipe becomes one
  * grain-output event for the connection that started the command, and a
  * grain-exit event follows the last of them.  Nothing is buffered beyond
@@ -39,7 +45,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -80,6 +88,7 @@ struct exec {
 	char *in_buf;
 	size_t in_off, in_len, in_cap;
 	bool in_eof;            /* close stdin once the queue drains */
+	bool tty;               /* out.fd and in_fd are a pseudo-terminal's master */
 };
 
 static struct exec execs[EXEC_MAX];
@@ -371,6 +380,9 @@ struct exec_opts {
 	const struct json *arg, *env;
 	const char *cwd;
 	bool capture_out, capture_err, merged, input;
+	bool tty;               /* run on a new pseudo-terminal */
+	struct winsize size;
+	const char *term;       /* TERM for the command, or NULL */
 };
 
 static char **strv_from(const char *first, const struct json *list)
@@ -387,6 +399,73 @@ static char **strv_from(const char *first, const struct json *list)
 	return v;
 }
 
+/*
+ * The environment of a command that asked for TERM: @env (or the agent's
+ * own) with TERM replaced.  Entries point into @env or environ, except
+ * the new TERM=, which is returned in @term_kv for the caller to free.
+ */
+static char **env_with_term(char **env, const char *term, char **term_kv)
+{
+	extern char **environ;
+	char **base = env ? env : environ;
+	size_t n = 0, j = 0;
+
+	while (base[n])
+		n++;
+	char **v = calloc(n + 2, sizeof(*v));
+	*term_kv = malloc(strlen(term) + 6);
+	if (!v || !*term_kv) {
+		free(v);
+		free(*term_kv);
+		*term_kv = NULL;
+		return NULL;
+	}
+	strcpy(*term_kv, "TERM=");
+	strcat(*term_kv, term);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(base[i], "TERM=", 5) != 0)
+			v[j++] = base[i];
+	v[j++] = *term_kv;
+	return v;
+}
+
+/*
+ * A pseudo-terminal for @e: the master, non-blocking, is both the output
+ * we read and the input we write (two descriptors, so that closing stdin
+ * at eof leaves the output open); the slave, returned in @slave, becomes
+ * the command's stdin, stdout, stderr and controlling terminal.
+ */
+static int open_tty(struct exec *e, const struct winsize *size, int *slave)
+{
+	char name[64];
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (m < 0)
+		return -errno;
+	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0)
+		goto fail;
+	*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*slave < 0)
+		goto fail;
+	ioctl(m, TIOCSWINSZ, size);
+	e->in_fd = fcntl(m, F_DUPFD_CLOEXEC, 3);
+	if (e->in_fd < 0) {
+		int err = errno;
+		close(*slave);
+		*slave = -1;
+		close(m);
+		return -err;
+	}
+	fcntl(m, F_SETFL, O_NONBLOCK); /* shared with in_fd: one open file */
+	e->out.fd = m;
+	e->tty = true;
+	return 0;
+fail:;
+	int err = errno;
+	close(m);
+	return -err;
+}
+
 /* Start the process of @e; on failure the request is failed. */
 static int exec_spawn(struct req *r, struct exec *e, const struct exec_opts *o)
 {
@@ -396,6 +475,7 @@ static int exec_spawn(struct req *r, struct exec *e, const struct exec_opts *o)
 	enum spawn_step step;
 	char **argv = strv_from(o->path, o->arg);
 	char **envp = o->env ? strv_from(NULL, o->env) : NULL;
+	char *term_kv = NULL;
 
 	memset(e, 0, sizeof(*e));
 	e->out.fd = e->err.fd = e->in_fd = -1;
@@ -406,15 +486,34 @@ static int exec_spawn(struct req *r, struct exec *e, const struct exec_opts *o)
 		rc = req_error(r, "GenericError", "out of memory");
 		goto out;
 	}
-	if ((o->capture_out && make_pipe(&e->out.fd, &out_child, true) < 0) ||
+	if (o->term) {
+		char **with = env_with_term(envp, o->term, &term_kv);
+		if (!with) {
+			rc = req_error(r, "GenericError", "out of memory");
+			goto out;
+		}
+		free(envp);
+		envp = with;
+	}
+	if (o->tty) {
+		int err = open_tty(e, &o->size, &out_child);
+		if (err < 0) {
+			rc = req_error(r, "GenericError", "cannot open a pseudo-terminal: %s",
+				       strerror(-err));
+			goto fail;
+		}
+		s.fd_in = s.fd_out = s.fd_err = out_child;
+		s.ctty = true;
+	} else if ((o->capture_out && make_pipe(&e->out.fd, &out_child, true) < 0) ||
 	    (o->capture_err && !o->merged && make_pipe(&e->err.fd, &err_child, true) < 0) ||
 	    (o->input && make_pipe(&e->in_fd, &in_child, false) < 0)) {
 		rc = req_error(r, "GenericError", "pipe: %s", strerror(errno));
 		goto fail;
+	} else {
+		s.fd_out = out_child;
+		s.fd_err = o->merged ? out_child : err_child;
+		s.fd_in = in_child;
 	}
-	s.fd_out = out_child;
-	s.fd_err = o->merged ? out_child : err_child;
-	s.fd_in = in_child;
 	s.argv = argv;
 	s.envp = envp;
 	e->pid = spawn_child(&s, &step);
@@ -464,6 +563,7 @@ out:
 		close(in_child);
 	free(argv);
 	free(envp);
+	free(term_kv);
 	return rc;
 }
 
@@ -573,6 +673,36 @@ int cmd_guest_exec_status(struct req *r)
 	return 0;
 }
 
+/* rows and cols of a terminal: 1 to 65535 each, 24x80 when not given. */
+static bool tty_size(struct req *r, struct winsize *ws)
+{
+	int64_t rows = req_int(r, "rows", 24), cols = req_int(r, "cols", 80);
+
+	if (rows < 1 || rows > 65535 || cols < 1 || cols > 65535) {
+		req_error(r, "GenericError", "Invalid parameter '%s'",
+			  rows < 1 || rows > 65535 ? "rows" : "cols");
+		return false;
+	}
+	memset(ws, 0, sizeof(*ws));
+	ws->ws_row = (unsigned short)rows;
+	ws->ws_col = (unsigned short)cols;
+	return true;
+}
+
+/* A terminal type is a short name such as xterm-256color, nothing else. */
+static bool term_valid(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (; *t; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+		      (*t >= '0' && *t <= '9') || *t == '-' || *t == '_' || *t == '.' || *t == '+'))
+			return false;
+	return true;
+}
+
 int cmd_grain_exec_start(struct req *r)
 {
 	static const struct arg_spec spec[] = {
@@ -582,6 +712,10 @@ int cmd_grain_exec_start(struct req *r)
 		{ "cwd", ARG_STR, true },
 		{ "stream", ARG_BOOL, true },
 		{ "input", ARG_BOOL, true },
+		{ "tty", ARG_BOOL, true },
+		{ "rows", ARG_INT, true },
+		{ "cols", ARG_INT, true },
+		{ "term", ARG_STR, true },
 	};
 	struct exec_opts o = { .capture_out = true, .capture_err = true };
 	struct exec *e;
@@ -593,6 +727,12 @@ int cmd_grain_exec_start(struct req *r)
 	o.env = req_arg(r, "env");
 	o.cwd = req_str(r, "cwd", NULL);
 	o.input = req_bool(r, "input", false);
+	o.tty = req_bool(r, "tty", false);
+	if (o.tty && !tty_size(r, &o.size))
+		return -1;
+	o.term = req_str(r, "term", NULL);
+	if (o.term && !term_valid(o.term))
+		return req_error(r, "GenericError", "Invalid parameter 'term'");
 	e = slot_new();
 	if (!e)
 		return req_error(r, "GenericError",
@@ -687,6 +827,36 @@ int cmd_grain_exec_signal(struct req *r)
 	/* The whole group: a shell's children get it too, as with ^C. */
 	if (kill(-e->pid, (int)sig) < 0 && kill(e->pid, (int)sig) < 0)
 		return req_error(r, "GenericError", "kill: %s", strerror(errno));
+	jw_obj_open(r->w);
+	jw_obj_close(r->w);
+	return 0;
+}
+
+int cmd_grain_exec_resize(struct req *r)
+{
+	static const struct arg_spec spec[] = {
+		{ "handle", ARG_INT, false },
+		{ "rows", ARG_INT, false },
+		{ "cols", ARG_INT, false },
+	};
+	struct winsize ws;
+	struct exec *e;
+
+	if (req_check_args(r, spec, ARRAY_SIZE(spec)) < 0)
+		return -1;
+	e = find_streamed(r);
+	if (!e)
+		return -1;
+	if (!tty_size(r, &ws))
+		return -1;
+	if (!e->tty)
+		return req_error(r, "GenericError", "handle '%" PRId64 "' has no terminal", e->handle);
+	if (e->out.fd < 0)
+		return req_error(r, "GenericError", "the terminal of handle '%" PRId64 "' is closed",
+				 e->handle);
+	/* The kernel sends SIGWINCH to the terminal's foreground group. */
+	if (ioctl(e->out.fd, TIOCSWINSZ, &ws) < 0)
+		return req_error(r, "GenericError", "TIOCSWINSZ: %s", strerror(errno));
 	jw_obj_open(r->w);
 	jw_obj_close(r->w);
 	return 0;

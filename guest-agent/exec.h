@@ -55,5 +55,6 @@ int cmd_guest_exec_status(struct req *r);
 int cmd_grain_exec_start(struct req *r);
 int cmd_grain_exec_input(struct req *r);
 int cmd_grain_exec_signal(struct req *r);
+int cmd_grain_exec_resize(struct req *r);
 
 #endif

@@ -24,6 +24,7 @@ static const char *const all_commands[] = {
 	"guest-exec", "guest-exec-status", "guest-get-osinfo",
 	"guest-get-fsinfo", "guest-network-get-interfaces", "guest-get-time",
 	"grain-exec-start", "grain-exec-input", "grain-exec-signal",
+	"grain-exec-resize",
 	"grain-build-start", "grain-build-status", "grain-build-attach",
 	"grain-listeners",
 	"grain-quiesce", "grain-thaw",
