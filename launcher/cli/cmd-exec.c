@@ -19,11 +19,21 @@
  * A guest with only qemu-ga: the supervisor runs the command with
  * guest-exec instead and the output arrives at once when it has exited;
  * stdin is collected and handed over at the start.
+ *
+ * With a terminal (`exec -t`, `grainvm shell`), the agent runs the command
+ * on a new pseudo-terminal in the guest and our terminal goes raw: every
+ * key, ^C and ^Z included, is input for the guest's terminal, whose line
+ * discipline signals the foreground job as ssh's remote end does; window
+ * size changes (SIGWINCH) are sent as exec-resize.  The terminal is
+ * restored before grainvm exits.  When stdin is not a terminal, both run
+ * as a plain exec (like ssh without a terminal).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -68,6 +78,10 @@ typedef struct {
 	gint64 next_seq;
 	guint64 lost;
 	gboolean stdout_gone;
+	/* terminal */
+	gboolean tty;
+	gboolean raw;           /* saved holds the terminal to restore */
+	struct termios saved;
 	/* signals and --timeout */
 	int pending_signal;
 	guint timeout_s;
@@ -101,6 +115,68 @@ static void send_signal(ExecRun *r, int sig)
 	json_object_set_int_member(a, "handle", r->handle);
 	json_object_set_int_member(a, "signal", sig);
 	gv_qmp_client_call(r->ctl, "exec-signal", a, START_TIMEOUT_MS, on_signal_sent, r, NULL);
+}
+
+/* ---- terminal ------------------------------------------------------------------ */
+
+static void window_size(int *rows, int *cols)
+{
+	struct winsize ws = { 0 };
+	*rows = 24;
+	*cols = 80;
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+	}
+}
+
+static void on_resized(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
+{
+	/* A command that has just exited cannot be resized: nothing to say. */
+}
+
+static gboolean on_winch(gpointer data)
+{
+	ExecRun *r = data;
+	if (!r->started || r->done)
+		return G_SOURCE_CONTINUE;
+	int rows, cols;
+	window_size(&rows, &cols);
+	g_autoptr(JsonObject) a = json_object_new();
+	json_object_set_int_member(a, "handle", r->handle);
+	json_object_set_int_member(a, "rows", rows);
+	json_object_set_int_member(a, "cols", cols);
+	gv_qmp_client_call(r->ctl, "exec-resize", a, START_TIMEOUT_MS, on_resized, r, NULL);
+	return G_SOURCE_CONTINUE;
+}
+
+static void terminal_raw(ExecRun *r)
+{
+	if (tcgetattr(STDIN_FILENO, &r->saved) < 0)
+		return;
+	struct termios raw = r->saved;
+	cfmakeraw(&raw);
+	if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0)
+		r->raw = TRUE;
+}
+
+static void terminal_restore(ExecRun *r)
+{
+	if (r->raw)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &r->saved);
+	r->raw = FALSE;
+}
+
+/* $TERM when the agent would take it (a short plain name), else xterm. */
+static const char *terminal_type(void)
+{
+	const char *t = g_getenv("TERM");
+	if (!t || !*t || strlen(t) > 64)
+		return "xterm";
+	for (const char *p = t; *p; p++)
+		if (!g_ascii_isalnum(*p) && !strchr("-_.+", *p))
+			return "xterm";
+	return t;
 }
 
 /* ---- output -------------------------------------------------------------------- */
@@ -293,6 +369,8 @@ static void on_started(GvQmpClient *client, JsonNode *ret, const GError *error, 
 	r->handle = json_object_get_int_member_with_default(o, "handle", -1);
 	r->qga = !g_strcmp0(json_object_get_string_member_with_default(o, "agent", ""), "qemu-ga");
 	r->started = TRUE;
+	if (r->tty)
+		terminal_raw(r);
 	input_watch(r);
 	if (r->pending_signal)
 		send_signal(r, r->pending_signal);
@@ -372,30 +450,55 @@ static gboolean env_valid(const char *kv)
 	return TRUE;
 }
 
-int gv_cmd_exec(int argc, char **argv)
+/*
+ * exec and shell: @shell runs the guest user's login shell when no
+ * COMMAND is given, and asks for a terminal whenever stdin is one.
+ */
+static int exec_main(int argc, char **argv, gboolean shell)
 {
 	g_autofree char *cwd = NULL;
 	g_auto(GStrv) env = NULL;
 	int timeout = 0;
+	gboolean want_tty = shell;
+	const GOptionEntry shell_entries[] = {
+		{ "cwd", 'C', 0, G_OPTION_ARG_STRING, &cwd, "Guest directory to start in (default: the "
+		  "guest path of this directory when it is shared, else the workspace)", "DIR" },
+		{ "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "Add a variable to the shell's "
+		  "environment (repeatable)", "NAME=VALUE" },
+		{ NULL },
+	};
 	const GOptionEntry entries[] = {
 		{ "cwd", 'C', 0, G_OPTION_ARG_STRING, &cwd, "Guest directory to run in (default: the "
 		  "guest path of this directory when it is shared, else the workspace)", "DIR" },
 		{ "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "Add a variable to the command's "
 		  "environment (repeatable)", "NAME=VALUE" },
-		{ "timeout", 't', 0, G_OPTION_ARG_INT, &timeout, "Stop the command after S seconds "
+		{ "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Stop the command after S seconds "
 		  "(SIGTERM, SIGKILL 5 s later) and exit 124", "S" },
+		{ "tty", 't', 0, G_OPTION_ARG_NONE, &want_tty, "Run the command on a terminal in the "
+		  "guest when stdin is one (raw keys, window size, ^C to the command)", NULL },
 		{ NULL },
 	};
 	int code;
 	int cmd_argc;
 	char **cmd_argv;
 	gboolean has_dash = gv_cli_split_command(&argc, argv, &cmd_argc, &cmd_argv);
-	if (!gv_cli_parse(&argc, &argv, entries, "[NAME] -- COMMAND [ARG]...",
-			  "Run COMMAND in the guest. Its stdout and stderr stream to ours, our stdin "
-			  "is forwarded unless it is a terminal, and grainvm exits with the command's "
-			  "status (128+N for signal N; 125 when grainvm itself fails).", &code))
+	if (shell ? !gv_cli_parse(&argc, &argv, shell_entries, "[NAME] [-- COMMAND [ARG]...]",
+				  "Open a terminal in the guest: the login shell of the guest's user "
+				  "(or COMMAND) on a pseudo-terminal, in the guest path of this "
+				  "directory; exit with its status. Without a terminal on stdin, "
+				  "the shell reads commands from stdin.", &code)
+		  : !gv_cli_parse(&argc, &argv, entries, "[NAME] -- COMMAND [ARG]...",
+				  "Run COMMAND in the guest. Its stdout and stderr stream to ours, our "
+				  "stdin is forwarded unless it is a terminal (with --tty it is the "
+				  "command's terminal), and grainvm exits with the command's status "
+				  "(128+N for signal N; 125 when grainvm itself fails).", &code))
 		return code ? GV_EXIT_EXEC_FAILED : 0;
-	if (!has_dash || cmd_argc == 0 || argc > 2 || timeout < 0) {
+	if (shell && (argc > 2 || (has_dash && cmd_argc == 0))) {
+		g_printerr("grainvm shell: usage: grainvm shell [NAME] [--cwd DIR] [--env NAME=VALUE]... "
+			   "[-- COMMAND [ARG]...]\n");
+		return GV_EXIT_EXEC_FAILED;
+	}
+	if (!shell && (!has_dash || cmd_argc == 0 || argc > 2 || timeout < 0)) {
 		g_printerr("grainvm exec: usage: grainvm exec [NAME] [--cwd DIR] [--env NAME=VALUE]... "
 			   "[--timeout S] -- COMMAND [ARG]...\n");
 		return GV_EXIT_EXEC_FAILED;
@@ -428,6 +531,18 @@ int gv_cmd_exec(int argc, char **argv)
 	 * environment; the agent's "env" would replace it, PATH included. */
 	g_autoptr(JsonObject) args = json_object_new();
 	JsonArray *a = json_array_new();
+	/* The guest user's login shell from /etc/passwd, /bin/sh without one. */
+	static const char *const login_shell[] = {
+		"sh", "-c",
+		"s=$(awk -F: -v u=\"$(id -un 2>/dev/null || echo root)\" "
+		"'$1 == u { print $7; exit }' /etc/passwd 2>/dev/null); "
+		"[ -x \"$s\" ] || s=/bin/sh; exec \"$s\" -l",
+		NULL,
+	};
+	if (shell && !has_dash) {
+		cmd_argv = (char **)login_shell;
+		cmd_argc = 3;
+	}
 	const char *path = cmd_argv[0];
 	if (env && env[0]) {
 		for (char **e = env; *e; e++)
@@ -444,8 +559,18 @@ int gv_cmd_exec(int argc, char **argv)
 
 	ExecRun r = { .ctl = ctl, .ctx = gv_qmp_client_get_context(ctl), .vm = paths->name,
 		      .handle = -1, .timeout_s = (guint)timeout };
-	r.forward_stdin = !isatty(STDIN_FILENO);
+	r.tty = want_tty && isatty(STDIN_FILENO);
+	r.forward_stdin = r.tty || !isatty(STDIN_FILENO);
 	json_object_set_boolean_member(args, "input", r.forward_stdin);
+	GSource *winch = NULL;
+	if (r.tty) {
+		int rows, cols;
+		window_size(&rows, &cols);
+		json_object_set_boolean_member(args, "tty", TRUE);
+		json_object_set_int_member(args, "rows", rows);
+		json_object_set_int_member(args, "cols", cols);
+		json_object_set_string_member(args, "term", terminal_type());
+	}
 	/* A closed reader of our stdout is an EPIPE to act on, not a death. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -461,6 +586,11 @@ int gv_cmd_exec(int argc, char **argv)
 		g_source_set_callback(sigsrc[i], on_forward_signal, &sf[i], NULL);
 		g_source_attach(sigsrc[i], r.ctx);
 	}
+	if (r.tty) {
+		winch = g_unix_signal_source_new(SIGWINCH);
+		g_source_set_callback(winch, on_winch, &r, NULL);
+		g_source_attach(winch, r.ctx);
+	}
 	if (timeout > 0) {
 		r.timer = g_timeout_source_new_seconds((guint)timeout);
 		g_source_set_callback(r.timer, on_timeout, &r, NULL);
@@ -470,6 +600,11 @@ int gv_cmd_exec(int argc, char **argv)
 		fail(&r, g_strdup_printf("exec: %s", err->message));
 	while (!r.done)
 		g_main_context_iteration(r.ctx, TRUE);
+	terminal_restore(&r);
+	if (winch) {
+		g_source_destroy(winch);
+		g_source_unref(winch);
+	}
 
 	input_stop(&r);
 	if (r.in_retry)
@@ -501,4 +636,14 @@ int gv_cmd_exec(int argc, char **argv)
 		return EXIT_TIMED_OUT;
 	}
 	return r.code;
+}
+
+int gv_cmd_exec(int argc, char **argv)
+{
+	return exec_main(argc, argv, FALSE);
+}
+
+int gv_cmd_shell(int argc, char **argv)
+{
+	return exec_main(argc, argv, TRUE);
 }

@@ -43,6 +43,7 @@ int gv_cmd_rm(int argc, char **argv);
 int gv_cmd_agent(int argc, char **argv);
 int gv_cmd_image(int argc, char **argv);
 int gv_cmd_exec(int argc, char **argv);
+int gv_cmd_shell(int argc, char **argv);
 int gv_cmd_build(int argc, char **argv);
 int gv_cmd_snapshot(int argc, char **argv);
 int gv_cmd_supervise(int argc, char **argv);

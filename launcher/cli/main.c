@@ -26,6 +26,7 @@ static const GvCommand commands[] = {
 	{ "rm", gv_cmd_rm, "Delete a stopped VM's disk, UEFI variables and logs" },
 	{ "image", gv_cmd_image, "Make and inspect qcow2 images" },
 	{ "exec", gv_cmd_exec, "Run a command in the guest, its output streamed" },
+	{ "shell", gv_cmd_shell, "Open a terminal in the guest (login shell or a command)" },
 	{ "build", gv_cmd_build, "Run the spec's [build] in the guest, or follow the running one" },
 	{ "forward", gv_cmd_forward, "Add, remove or list a running VM's host port forwards" },
 	{ "ip", gv_cmd_ip, "Print a running VM's guest address" },

@@ -32,7 +32,7 @@
  * offset for a build log) and a last grain-exit.  A connection may run
  * several streams; events carry the handle.
  *
- *   exec-start {path, arg?, env?, cwd?, input?}
+ *   exec-start {path, arg?, env?, cwd?, input?, tty?, rows?, cols?, term?}
  *                               grain-exec-start with stream=true; returns
  *                               {handle, pid, agent, streamed}.  Output events
  *                               follow, grain-exit ends them ({handle, pid,
@@ -50,6 +50,9 @@
  *                               connection started; returns {pending}
  *   exec-signal {handle, signal}
  *                               grain-exec-signal (not with qemu-ga)
+ *   exec-resize {handle, rows, cols}
+ *                               grain-exec-resize, for a command started
+ *                               with tty=true (grainvm-agent only)
  *   build-start {command, cwd?, env?}
  *                               grain-build-start; returns {handle, pid, log}
  *                               (no events: follow with build-attach)

@@ -561,10 +561,21 @@ static void cmd_exec_start(ControlClient *c, JsonNode *id, JsonObject *args)
 		sv_control_reply_error(c, id, "GenericError", "exec-start: \"cwd\" must be a string");
 		return;
 	}
+	gboolean tty = json_object_has_member(args, "tty") && member_is(args, "tty", G_TYPE_BOOLEAN) &&
+		       json_object_get_boolean_member(args, "tty");
+	if (tty && !sv_agent_usable(sv)) {
+		sv_control_reply_error(c, id, "GenericError",
+				       sv_qga_usable(sv)
+				       ? "only qemu-ga answers in this guest; a terminal needs grainvm-agent"
+				       : "the guest agent is not connected (exec-start)");
+		return;
+	}
 	Req *r = req_new(c, id);
 	g_autoptr(GError) err = NULL;
 	if (sv_agent_usable(sv)) {
-		static const char *const keep[] = { "path", "arg", "env", "cwd", "input", NULL };
+		/* tty, rows, cols and term are checked by the agent. */
+		static const char *const keep[] = { "path", "arg", "env", "cwd", "input",
+						    "tty", "rows", "cols", "term", NULL };
 		g_autoptr(JsonObject) a = pick(args, keep);
 		json_object_set_boolean_member(a, "stream", TRUE);
 		if (gv_qmp_client_call(sv->agent, "grain-exec-start", a, AGENT_CALL_MS,
@@ -704,6 +715,21 @@ static void cmd_exec_signal(ControlClient *c, JsonNode *id, JsonObject *args)
 	static const char *const keep[] = { "handle", "signal", NULL };
 	g_autoptr(JsonObject) a = pick(args, keep);
 	forward(c, id, "grain-exec-signal", a);
+}
+
+static void cmd_exec_resize(ControlClient *c, JsonNode *id, JsonObject *args)
+{
+	SvExec *e = owned_exec(c, id, args, "exec-resize");
+	if (!e)
+		return;
+	if (e->qga) {
+		sv_control_reply_error(c, id, "GenericError",
+				       "exec-resize: qemu-ga runs commands without a terminal");
+		return;
+	}
+	static const char *const keep[] = { "handle", "rows", "cols", NULL };
+	g_autoptr(JsonObject) a = pick(args, keep);
+	forward(c, id, "grain-exec-resize", a);
 }
 
 /* ---- build ---------------------------------------------------------------------- */
@@ -939,6 +965,7 @@ gboolean sv_stream_dispatch(ControlClient *c, const char *cmd, JsonNode *id, Jso
 		{ "exec-start", cmd_exec_start },
 		{ "exec-input", cmd_exec_input },
 		{ "exec-signal", cmd_exec_signal },
+		{ "exec-resize", cmd_exec_resize },
 		{ "build-start", cmd_build_start },
 		{ "build-status", cmd_build_status },
 		{ "build-attach", cmd_build_attach },

@@ -38,6 +38,9 @@ expect_code 0 "$GRAINVM" exec --cwd /tmp --env X=y -- sh -c 'echo "$(pwd) $X"'
 [ "$OUT" = "/tmp y" ] || fail "cwd/env through qemu-ga: $OUT"
 
 expect_code 1 "$GRAINVM" build -- true
+# A terminal needs grainvm-agent: one clear line, exit 125.
+printf 'expect a terminal needs grainvm-agent\nexit 125\n' >"$T/steps"
+python3 "$(dirname "$0")/pty-drive.py" "$T/steps" -- "$GRAINVM" shell "$vm" || fail "shell on qemu-ga"
 echo "$OUT" | grep -q "only qemu-ga answers in this guest" || fail "build: $OUT"
 expect_code 0 "$GRAINVM" agent "$vm" guest-info
 echo "$OUT" | grep -q '"guest-exec"' || fail "agent passthrough to qemu-ga: $OUT"
