@@ -15,6 +15,23 @@ PREFIX=t$$
 CLEANUP_HOOKS=()
 on_cleanup() { CLEANUP_HOOKS+=("$*"); }
 
+# kill_leftovers: a process grainvm started for this test and that still
+# runs is a leak: kill it by the PID its pid file holds, once /proc shows
+# that this PID is still ours (our temp dir in its command line or its
+# GRAINVM_HOME), never by name.
+kill_leftovers() {
+	local f pid
+	for f in "$GRAINVM_HOME"/run/*/*.pid "$GRAINVM_HOME"/run/.networks/*/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		case $pid in '' | *[!0-9]*) continue ;; esac
+		if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$T" ||
+			tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "GRAINVM_HOME=$GRAINVM_HOME"; then
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+}
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -27,8 +44,7 @@ cleanup() {
 	for hook in "${CLEANUP_HOOKS[@]}"; do
 		$hook
 	done
-	# Whatever still runs with our temp dir in its command line is a leak.
-	pkill -9 -f "$T" 2>/dev/null || true
+	kill_leftovers
 	if [ $rc -ne 0 ] && [ -d "$GRAINVM_HOME/run" ]; then
 		for f in "$GRAINVM_HOME"/run/*/console.log "$GRAINVM_HOME"/run/*/qemu.log "$GRAINVM_HOME"/run/*/supervisor.log; do
 			[ -f "$f" ] || continue

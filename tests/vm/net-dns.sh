@@ -10,7 +10,8 @@
 
 [ "$(id -u)" -eq 0 ] || fail "this test needs root (network namespaces)"
 NS=gvt-dns-$$
-dns_down() { pkill -f "$T/dns.log"; ip netns del "$NS"; rm -rf "/etc/netns/$NS"; }
+DNS_PID=
+dns_down() { [ -z "$DNS_PID" ] || kill "$DNS_PID"; ip netns del "$NS"; rm -rf "/etc/netns/$NS"; }
 on_cleanup dns_down
 ip netns add "$NS"
 in_ns() { ip netns exec "$NS" "$@"; }
@@ -42,6 +43,7 @@ while True:
     ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 55]) if an else b""
     s.sendto(hdr + q[12:end] + ans, addr)
 PY
+DNS_PID=$!
 for _ in $(seq 50); do in_ns ss -uln | grep -q "127.0.0.1:53 " && break; sleep 0.1; done
 in_ns ss -uln | grep -q "127.0.0.1:53 " || fail "the test's DNS server did not start"
 
