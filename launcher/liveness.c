@@ -32,7 +32,7 @@ gboolean gv_vm_lock(const GvVmPaths *paths, int *fd_out, GError **error)
 	if (!gv_mkdir_private(paths->run_dir, error))
 		return FALSE;
 	g_autofree char *path = lock_path(paths);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int err = errno;
 		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s: %s", path,
@@ -58,7 +58,7 @@ gboolean gv_vm_lock(const GvVmPaths *paths, int *fd_out, GError **error)
 gboolean gv_vm_is_running(const GvVmPaths *paths)
 {
 	g_autofree char *path = lock_path(paths);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return FALSE;
 	gboolean held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -113,13 +114,173 @@ void gv_vm_paths_free(GvVmPaths *p)
 	g_free(p);
 }
 
-gboolean gv_mkdir_private(const char *dir, GError **error)
+/*
+ * Where the part of @dir that grainvm owns begins: the state, runtime or
+ * cache root when @dir is one of them or lies below one, else @dir itself.
+ * Above that point the path is the user's (a symlinked /home, /var/run ->
+ * /run, an XDG_RUNTIME_DIR made by logind) and is only required to lead
+ * to a directory.
+ */
+static gsize private_start(const char *dir)
 {
-	if (g_mkdir_with_parents(dir, 0700) < 0) {
+	char *roots[] = { gv_state_root(), gv_runtime_root(), gv_cache_root() };
+	gsize start = strlen(dir);
+	for (gsize i = 0; i < G_N_ELEMENTS(roots); i++) {
+		gsize n = strlen(roots[i]);
+		while (n > 1 && roots[i][n - 1] == '/')
+			n--;
+		if (!strncmp(dir, roots[i], n) && (dir[n] == '/' || !dir[n]) && n < start) {
+			/* The root's own last component is grainvm's too. */
+			start = n;
+			while (start > 0 && dir[start - 1] != '/')
+				start--;
+		}
+		g_free(roots[i]);
+	}
+	if (start == strlen(dir)) {
+		/* Not under a root: only the last component is grainvm's. */
+		const char *slash = strrchr(dir, '/');
+		start = slash ? (gsize)(slash - dir) + 1 : 0;
+	}
+	return start;
+}
+
+/*
+ * Is the directory open on @fd one that only the caller controls?  It must
+ * be a directory (not a symlink: the fd was opened O_NOFOLLOW), owned by
+ * the caller, mode 0700.  @created: grainvm just made it, so a mode the
+ * umask narrowed is set right rather than refused.
+ */
+static gboolean check_private(int fd, const char *path, gboolean created, GError **error)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
 		int err = errno;
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-			    "cannot create directory %s: %s", dir, g_strerror(err));
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot stat %s: %s", path,
+			    g_strerror(err));
 		return FALSE;
 	}
+	if (!S_ISDIR(st.st_mode)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "%s is not a directory: grainvm keeps its files there (remove it)", path);
+		return FALSE;
+	}
+	if (st.st_uid != geteuid()) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "%s belongs to uid %u, not to uid %u running grainvm: another user "
+			    "may have made it to take over this one's VMs (remove it)", path,
+			    (unsigned)st.st_uid, (unsigned)geteuid());
+		return FALSE;
+	}
+	if ((st.st_mode & 07777) != 0700) {
+		if (created && fchmod(fd, 0700) == 0)
+			return TRUE;
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "%s has mode %04o, not 0700: other users could change what grainvm "
+			    "reads from it (chmod 0700 %s, or remove it)", path,
+			    (unsigned)(st.st_mode & 07777), path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * Open (and with @create make) @dir, checking what grainvm owns of it.
+ * Without @create a missing component ends the walk: -1 with no error
+ * when even the user's part is missing, else the deepest directory's fd.
+ */
+static int walk_private(const char *dir, gboolean create, GError **error)
+{
+	gsize start = private_start(dir);
+	g_autofree char *upper = g_strndup(dir, start);
+	int fd;
+	if (!*upper) {
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		/* The user's part of the path: create it as mkdir -p would. */
+		if (create && g_mkdir_with_parents(upper, 0700) < 0) {
+			int err = errno;
+			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+				    "cannot create directory %s: %s", upper, g_strerror(err));
+			return -1;
+		}
+		fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0 && !create && errno == ENOENT)
+		return -1; /* nothing there: nothing planted either; no error */
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+			    "cannot open directory %s: %s", *upper ? upper : ".", g_strerror(err));
+		return -1;
+	}
+	/* grainvm's part: one component at a time, never through a symlink. */
+	g_auto(GStrv) parts = g_strsplit(dir + start, "/", -1);
+	GString *path = g_string_new(upper);
+	for (char **c = parts; *c; c++) {
+		if (!**c || !strcmp(*c, "."))
+			continue;
+		if (path->len && path->str[path->len - 1] != '/')
+			g_string_append_c(path, '/');
+		g_string_append(path, *c);
+		gboolean created = FALSE;
+		if (create) {
+			if (mkdirat(fd, *c, 0700) == 0)
+				created = TRUE;
+			else if (errno != EEXIST) {
+				int err = errno;
+				g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+					    "cannot create directory %s: %s", path->str,
+					    g_strerror(err));
+				goto fail;
+			}
+		}
+		int next = openat(fd, *c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && !create && errno == ENOENT)
+			break; /* checked as far as it exists */
+		if (next < 0) {
+			int err = errno;
+			struct stat st;
+			if ((err == ELOOP || err == ENOTDIR) &&
+			    fstatat(fd, *c, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+					    "%s is %s, not a directory: grainvm keeps its files "
+					    "there (remove it)", path->str,
+					    S_ISLNK(st.st_mode) ? "a symlink" : "a file");
+			else
+				g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+					    "cannot open directory %s: %s", path->str,
+					    g_strerror(err));
+			goto fail;
+		}
+		close(fd);
+		fd = next;
+		if (!check_private(fd, path->str, created, error))
+			goto fail;
+	}
+	g_string_free(path, TRUE);
+	return fd;
+
+fail:
+	g_string_free(path, TRUE);
+	close(fd);
+	return -1;
+}
+
+gboolean gv_mkdir_private(const char *dir, GError **error)
+{
+	int fd = walk_private(dir, TRUE, error);
+	if (fd < 0)
+		return FALSE;
+	close(fd);
+	return TRUE;
+}
+
+gboolean gv_dir_check_private(const char *dir, GError **error)
+{
+	int fd = walk_private(dir, FALSE, error);
+	if (fd < 0)
+		return !error || !*error;
+	close(fd);
 	return TRUE;
 }

@@ -61,10 +61,33 @@ void gv_vm_paths_free(GvVmPaths *paths);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvVmPaths, gv_vm_paths_free)
 
 /**
- * gv_mkdir_private() - mkdir -p with mode 0700 for what it creates
+ * gv_mkdir_private() - mkdir -p, then make sure only the caller controls it
  * @dir: the directory
- * @error: return location
+ * @error: return location; GV_ERROR_INVALID naming the path and what is
+ *         wrong when a component grainvm owns is a symlink or a file, is
+ *         owned by another user, or has a mode other than 0700
  *
- * Return: TRUE when @dir exists afterwards.
+ * The components grainvm owns are the state, runtime or cache root and
+ * everything below it (or only the last component of a path under none):
+ * each is created with mode 0700 or, when it exists, must already be a
+ * directory of the caller's with mode 0700.  They are walked with openat
+ * and O_NOFOLLOW, so a symlink swapped in meanwhile is refused too.  This
+ * stops another local user who pre-creates /tmp/grainvm-UID (the runtime
+ * root without XDG_RUNTIME_DIR) from planting or swapping files in it.
+ *
+ * Return: TRUE when @dir exists afterwards and passed the checks.
  */
 gboolean gv_mkdir_private(const char *dir, GError **error);
+
+/**
+ * gv_dir_check_private() - gv_mkdir_private()'s checks, creating nothing
+ * @dir: the directory
+ * @error: as gv_mkdir_private()
+ *
+ * For commands that only read a VM's runtime files (down, status, ...):
+ * a directory that does not exist passes, when what exists of its
+ * grainvm-owned ancestors passes.
+ *
+ * Return: TRUE when what exists of @dir is the caller's alone.
+ */
+gboolean gv_dir_check_private(const char *dir, GError **error);

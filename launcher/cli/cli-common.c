@@ -86,7 +86,12 @@ GvVmPaths *gv_cli_vm_paths(const char *name, GError **error)
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID, "\"%s\" is not a valid VM name", name);
 		return NULL;
 	}
-	return gv_vm_paths_new(name, error);
+	g_autoptr(GvVmPaths) paths = gv_vm_paths_new(name, error);
+	/* Read nothing (pids, sockets, state) from a directory another user planted. */
+	if (!paths || !gv_dir_check_private(paths->run_dir, error) ||
+	    !gv_dir_check_private(paths->state_dir, error))
+		return NULL;
+	return g_steal_pointer(&paths);
 }
 
 GvQmpClient *gv_cli_control(const GvVmPaths *paths, GError **error)

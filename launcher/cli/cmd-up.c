@@ -260,7 +260,7 @@ static int spawn_supervisor(const GvVmPaths *paths, const GvPlan *plan, int lock
 		return -1;
 	}
 	g_autofree char *log = g_build_filename(paths->run_dir, "supervisor.log", NULL);
-	int log_fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC | (adopt ? O_APPEND : O_TRUNC), 0600);
+	int log_fd = open(log, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (adopt ? O_APPEND : O_TRUNC), 0600);
 	const char *argv[] = { exe, "__supervise", adopt ? "--adopt" : paths->name,
 			       adopt ? paths->name : NULL, NULL };
 	const int src[3] = { lock_fd, pipefd[1], plan_fd };

@@ -135,7 +135,7 @@ static gboolean vm_running(const char *vm, gpointer data)
 
 static int lock_file(const char *path, GError **error)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
 		int err = errno;
 		if (fd >= 0)
@@ -208,7 +208,7 @@ static gboolean start_switch(const GvNetworkPaths *p, GError **error)
 		close(pipefd[1]);
 		return FALSE;
 	}
-	int log_fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int log_fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	/* RUNDIR on the command line: tests find their switches by their temp dir. */
 	const char *argv[] = { exe, "__switch", p->name, p->run_dir, NULL };
 	const int src[1] = { pipefd[1] };

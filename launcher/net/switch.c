@@ -421,7 +421,7 @@ static gboolean may_exit(Switch *sw)
 {
 	if (!sw->had_port && now_ms() - sw->started_ms < START_IDLE_MS)
 		return FALSE;
-	int lock = open(sw->paths->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int lock = open(sw->paths->lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lock >= 0)
 		flock(lock, LOCK_EX);
 	accept_ports(sw);

@@ -224,7 +224,7 @@ static gboolean on_console(int fd, GIOCondition cond, gpointer data)
 			if (rename(sv->paths->console_log, old) == 0) {
 				close(sv->console_log_fd);
 				sv->console_log_fd = open(sv->paths->console_log,
-							  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+							  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW |
 							  O_CLOEXEC, 0600);
 			}
 		}
@@ -933,7 +933,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 			g_array_append_val(dst, t);
 		}
 	}
-	int log_fd = ok ? open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
+	int log_fd = ok ? open(sv->paths->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)
 			: -1;
 	if (ok && log_fd < 0) {
 		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s: %s",
@@ -1061,7 +1061,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 		goto out;
 	/* An adopted VM's console log goes on where the last one stopped. */
 	sv->console_log_fd = open(sv->paths->console_log,
-				  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+				  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC |
 				  (opts->adopt ? 0 : O_TRUNC), 0600);
 	sv_set_phase(sv, GV_PHASE_STARTING);
 	if (!sv_control_listen(sv, error))
