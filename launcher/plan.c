@@ -85,6 +85,7 @@ void gv_plan_nic_free(GvPlanNic *n)
 	g_free(n->netdev);
 	g_free(n->mac);
 	g_free(n->tap);
+	g_free(n->helper);
 	g_free(n->bridge);
 	g_free(n->network);
 	g_free(n->address);
@@ -133,6 +134,7 @@ JsonArray *gv_plan_nics_to_json(const GvPlan *plan)
 		if (n->fd >= 0)
 			json_object_set_int_member(o, "fd", n->fd);
 		set_str(o, "tap", n->tap);
+		set_str(o, "helper", n->helper);
 		set_str(o, "bridge", n->bridge);
 		set_str(o, "network", n->network);
 		set_str(o, "address", n->address);
@@ -346,6 +348,7 @@ static gboolean decode_nic(const Obj *c, GvPlanNic *n, GError **error)
 	    !get_str(c, "mac", TRUE, &n->mac, error) ||
 	    !get_int(c, "fd", FALSE, GV_FD_NIC_BASE, GV_FD_NIC_BASE + GV_NICS_MAX - 1, &fd, error) ||
 	    !get_str(c, "tap", FALSE, &n->tap, error) ||
+	    !get_str(c, "helper", FALSE, &n->helper, error) ||
 	    !get_str(c, "bridge", FALSE, &n->bridge, error) ||
 	    !get_str(c, "network", FALSE, &n->network, error) ||
 	    !get_str(c, "address", FALSE, &n->address, error) ||

@@ -75,6 +75,8 @@ typedef struct {
 	char *mac;
 	int fd;            /* the descriptor number QEMU expects, or -1 */
 	char *tap;         /* bridge as root: the tap grainvm creates, or NULL */
+	char *helper;      /* bridge without root: qemu-bridge-helper, which the
+			    * supervisor runs for the tap (QEMU may not: spawn=deny); or NULL */
 	char *bridge;      /* or NULL */
 	char *network;     /* switch network, or NULL */
 	char *address;     /* guest address, or NULL */

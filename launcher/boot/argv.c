@@ -15,7 +15,8 @@
  *  - every NIC is virtio-net-pci with the spec's MAC; the guest finds its
  *    configuration by that MAC (grainvm.net=), not by an interface name
  *    that depends on probe order.  Bridge NICs get a tap the supervisor
- *    opened (as root) or QEMU's bridge helper; switch NICs a connected
+ *    opened (as root) or got from QEMU's bridge helper (without root: QEMU
+ *    may not run it under -sandbox spawn=deny); switch NICs a connected
  *    unix socket to the network's switch (-netdev stream).
  */
 #include "boot/argv.h"
@@ -188,6 +189,17 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 	add(a, "-S");
 	add(a, "-msg");
 	add(a, "timestamp=on");
+	/*
+	 * QEMU's seccomp filter: no obsolete system calls, no setuid/setgid
+	 * (QEMU never needs to change its identity: grainvm drops privileges
+	 * before the exec), no fork or exec (the bridge helper is run by the
+	 * supervisor instead), no changes to scheduling or CPU affinity.  A
+	 * guest that takes over QEMU gets only what a VMM needs.
+	 */
+	if (!facts->no_sandbox) {
+		add(a, "-sandbox");
+		add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	}
 
 	if (facts->firmware == GV_FIRMWARE_UEFI) {
 		g_autofree char *code = opt_escape(facts->ovmf_code);

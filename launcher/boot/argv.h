@@ -49,6 +49,7 @@ typedef struct {
 	const char *nixos_params;   /* [nixos]: the system's kernel-params */
 	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
 	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
+	gboolean no_sandbox;     /* GRAINVM_BENCH_NO_SANDBOX: no -sandbox (to measure its cost) */
 } GvHostFacts;
 
 /**

@@ -19,6 +19,7 @@
 #include "boot/kernel.h"
 #include "boot/nixos.h"
 #include "fileio.h"
+#include "privdrop.h"
 
 void gv_prepared_free(GvPrepared *p)
 {
@@ -357,6 +358,7 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 
 	p->facts.qemu = p->qemu;
 	p->facts.accel = accel;
+	p->facts.no_sandbox = gv_bench_no_sandbox();
 	p->facts.kernel = p->kernel;
 	p->facts.initrd = p->initrd;
 	p->facts.ovmf_code = p->ovmf_code;

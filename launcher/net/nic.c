@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/sockios.h>
@@ -287,6 +288,74 @@ fail:;
 	return -1;
 }
 
+/*
+ * Without root grainvm runs qemu-bridge-helper itself rather than let QEMU
+ * do it: QEMU runs under -sandbox spawn=deny, which forbids its fork and
+ * exec.  The helper's protocol is QEMU's: it gets one end of a socketpair
+ * as --fd=N and sends the tap's descriptor over it (SCM_RIGHTS, one byte
+ * of payload), then exits 0.
+ */
+int gv_bridge_helper_open(const char *helper, const char *bridge, GError **error)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "bridge %s: socketpair: %s", bridge,
+			    g_strerror(errno));
+		return -1;
+	}
+	g_autofree char *br = g_strdup_printf("--br=%s", bridge);
+	/* The helper's end keeps its number across the exec (fd 3). */
+	const char *argv[] = { helper, "--use-vnet", br, "--fd=3", NULL };
+	const int src[1] = { sv[1] };
+	const int dst[1] = { 3 };
+	g_autoptr(GError) err = NULL;
+	GPid pid;
+	gboolean ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL,
+						       G_SPAWN_DO_NOT_REAP_CHILD |
+						       G_SPAWN_STDOUT_TO_DEV_NULL,
+						       NULL, NULL, -1, -1, -1, src, dst, 1, &pid,
+						       NULL, NULL, NULL, &err);
+	close(sv[1]);
+	if (!ok) {
+		close(sv[0]);
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "bridge %s: cannot run %s: %s",
+			    bridge, helper, err->message);
+		return -1;
+	}
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+	do
+		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	close(sv[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	g_spawn_close_pid(pid);
+	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	int fd = -1;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (fd < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (fd >= 0)
+			close(fd);
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
+			    "bridge %s: %s gave no tap (exit status %d; its message is in "
+			    "supervisor.log)", bridge, helper,
+			    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return -1;
+	}
+	return fd;
+}
+
 /* ---- prepare ------------------------------------------------------------------------ */
 
 GvNetPrepared *gv_net_prepare(const GvSpec *spec, GError **error)
@@ -323,7 +392,9 @@ GvNetPrepared *gv_net_prepare(const GvSpec *spec, GError **error)
 				np->helpers[i] = bridge_helper_check(n, error);
 				if (!np->helpers[i])
 					return NULL;
+				/* The supervisor runs it and hands QEMU the tap (gv_bridge_helper_open). */
 				np->facts[i].helper = np->helpers[i];
+				np->facts[i].fd = next_fd++;
 			}
 			break;
 		case GV_NET_SWITCH:
@@ -369,6 +440,7 @@ void gv_net_plan(const GvSpec *spec, const GvNetPrepared *np, GPtrArray *nics)
 		o->network = g_strdup(n->network);
 		o->address = g_strdup(n->address ? n->address : nf ? nf->address : NULL);
 		o->mtu = n->mtu;
+		o->helper = np ? g_strdup(np->helpers[i]) : NULL;
 		if (n->mode == GV_NET_USER) {
 			o->forwards = g_ptr_array_new_with_free_func((GDestroyNotify)gv_forward_free);
 			for (guint j = 0; j < n->forwards->len; j++) {

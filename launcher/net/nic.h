@@ -82,6 +82,20 @@ char *gv_tap_name(const char *vm, guint index);
 int gv_tap_open(const char *name, const char *bridge, GError **error);
 
 /**
+ * gv_bridge_helper_open() - a tap on @bridge from QEMU's setuid bridge helper
+ * @helper: qemu-bridge-helper's path
+ * @bridge: the bridge, which the helper's ACL must allow
+ * @error: GV_ERROR_FAILED when the helper gave no tap
+ *
+ * For grainvm without root: the helper creates the tap, attaches it and
+ * passes its descriptor back, as it would to QEMU, which may not run it
+ * itself under -sandbox spawn=deny.
+ *
+ * Return: the tap's descriptor (close-on-exec), or -1.
+ */
+int gv_bridge_helper_open(const char *helper, const char *bridge, GError **error);
+
+/**
  * gv_bridge_check() - does @bridge exist on this host (netns) as a bridge?
  * @bridge: the name
  * @group: the spec group, for the message

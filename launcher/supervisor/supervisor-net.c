@@ -113,7 +113,10 @@ gboolean sv_net_open_fds(Supervisor *sv, GArray *src, GArray *dst, GError **erro
 			continue;
 		int target = n->fd;
 		int fd = -1;
-		if (n->mode == GV_NET_BRIDGE) {
+		if (n->mode == GV_NET_BRIDGE && n->helper) {
+			/* Without root: QEMU may not run the helper itself (spawn=deny). */
+			fd = gv_bridge_helper_open(n->helper, n->bridge ? n->bridge : "", error);
+		} else if (n->mode == GV_NET_BRIDGE) {
 			fd = gv_tap_open(n->tap ? n->tap : "", n->bridge ? n->bridge : "", error);
 		} else if (n->mode == GV_NET_SWITCH) {
 			fd = gv_network_connect(n->network ? n->network : "default", error);

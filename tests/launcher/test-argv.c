@@ -29,10 +29,12 @@ static const GvNicFacts nics_root[] = {
 	{ .fd = GV_FD_NIC_BASE + 1, .address = "10.0.2.16/24" },
 	{ .fd = -1 },
 };
-/* Bridge without root: QEMU's helper; a switch NIC whose guest runs its own DHCP. */
+/* Bridge without root: the tap comes from QEMU's helper, which the
+ * supervisor runs (QEMU may not, under spawn=deny); a switch NIC whose
+ * guest runs its own DHCP. */
 static const GvNicFacts nics_helper[] = {
-	{ .fd = -1, .helper = "/usr/lib/qemu/qemu-bridge-helper" },
-	{ .fd = GV_FD_NIC_BASE },
+	{ .fd = GV_FD_NIC_BASE, .helper = "/usr/lib/qemu/qemu-bridge-helper" },
+	{ .fd = GV_FD_NIC_BASE + 1 },
 };
 
 static const Case cases[] = {
