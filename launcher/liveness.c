@@ -110,4 +110,6 @@ void gv_vm_runtime_cleanup(const GvVmPaths *paths)
 				paths->qemu_pid, paths->plan };
 	for (gsize i = 0; i < G_N_ELEMENTS(files); i++)
 		gv_unlink_if_exists(files[i], NULL);
+	g_autofree char *start = g_build_filename(paths->run_dir, "qemu.start", NULL);
+	gv_unlink_if_exists(start, NULL);
 }

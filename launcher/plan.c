@@ -24,6 +24,8 @@ GvPlan *gv_plan_new(void)
 	GvPlan *p = g_new0(GvPlan, 1);
 	p->shares = g_ptr_array_new_with_free_func((GDestroyNotify)gv_plan_share_free);
 	p->nics = g_ptr_array_new_with_free_func((GDestroyNotify)gv_plan_nic_free);
+	p->files = g_ptr_array_new_with_free_func((GDestroyNotify)gv_plan_file_free);
+	p->qemu_user.kvm_gid = (gid_t)-1;
 	return p;
 }
 
@@ -52,6 +54,8 @@ void gv_plan_free(GvPlan *p)
 	g_free(p->disk_image);
 	g_ptr_array_unref(p->shares);
 	g_ptr_array_unref(p->nics);
+	g_ptr_array_unref(p->files);
+	g_free(p->qemu_user.name);
 	restore_free(p->restore);
 	g_free(p);
 }
@@ -70,6 +74,12 @@ void gv_plan_share_free(GvPlanShare *s)
 	g_free(s->cache);
 	g_free(s->security);
 	g_free(s);
+}
+
+void gv_plan_file_free(GvPlanFile *f)
+{
+	g_free(f->path);
+	g_free(f);
 }
 
 GvPlanNic *gv_plan_nic_new(void)
@@ -185,6 +195,27 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 		json_object_set_string_member(r, "state", plan->restore->state);
 		set_str(r, "run-overlay", plan->restore->run_overlay);
 		json_object_set_object_member(o, "restore", r);
+	}
+	if (plan->qemu_user.drop) {
+		JsonObject *u = json_object_new();
+		json_object_set_string_member(u, "name", plan->qemu_user.name);
+		json_object_set_int_member(u, "uid", plan->qemu_user.uid);
+		json_object_set_int_member(u, "gid", plan->qemu_user.gid);
+		if (plan->qemu_user.kvm_gid != (gid_t)-1)
+			json_object_set_int_member(u, "kvm-gid", plan->qemu_user.kvm_gid);
+		json_object_set_object_member(o, "qemu-user", u);
+	}
+	if (plan->files->len) {
+		JsonArray *fa = json_array_new();
+		for (guint i = 0; i < plan->files->len; i++) {
+			const GvPlanFile *f = g_ptr_array_index(plan->files, i);
+			JsonObject *fo = json_object_new();
+			json_object_set_int_member(fo, "fd", f->fd);
+			json_object_set_string_member(fo, "path", f->path);
+			json_object_set_boolean_member(fo, "directory", f->directory);
+			json_array_add_object_element(fa, fo);
+		}
+		json_object_set_array_member(o, "files", fa);
 	}
 	return o;
 }
@@ -406,6 +437,53 @@ static gboolean decode_restore(const Obj *top, GvPlan *p, GError **error)
 	       get_str(&c, "run-overlay", FALSE, &p->restore->run_overlay, error);
 }
 
+/* "qemu-user": whom QEMU runs as; never root (the drop would be no drop). */
+static gboolean decode_qemu_user(const Obj *top, GvPlan *p, GError **error)
+{
+	JsonNode *n;
+	if (!member(top, "qemu-user", FALSE, &n, error))
+		return FALSE;
+	if (!n)
+		return TRUE;
+	if (!JSON_NODE_HOLDS_OBJECT(n))
+		return fail(error, top, "qemu-user", "must be an object");
+	Obj c = { json_node_get_object(n), "qemu-user." };
+	gint64 uid = 0, gid = 0, kvm = -1;
+	if (!get_str(&c, "name", TRUE, &p->qemu_user.name, error) ||
+	    !get_int(&c, "uid", TRUE, 1, G_MAXUINT32 - 1, &uid, error) ||
+	    !get_int(&c, "gid", TRUE, 1, G_MAXUINT32 - 1, &gid, error) ||
+	    !get_int(&c, "kvm-gid", FALSE, 1, G_MAXUINT32 - 1, &kvm, error))
+		return FALSE;
+	p->qemu_user.drop = TRUE;
+	p->qemu_user.uid = (uid_t)uid;
+	p->qemu_user.gid = (gid_t)gid;
+	p->qemu_user.kvm_gid = kvm > 0 ? (gid_t)kvm : (gid_t)-1;
+	return TRUE;
+}
+
+/* "files": descriptors QEMU gets at GV_FD_KERNEL and above (argv.h). */
+static gboolean decode_files(const Obj *c, GvPlan *p, GError **error)
+{
+	JsonArray *a;
+	if (!get_array(c, "files", FALSE, &a, error))
+		return FALSE;
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		Obj e;
+		g_autofree char *at = NULL;
+		if (!element_obj(c, "files", a, i, &e, &at, error))
+			return FALSE;
+		GvPlanFile *f = g_new0(GvPlanFile, 1);
+		g_ptr_array_add(p->files, f);
+		gint64 fd = -1;
+		if (!get_int(&e, "fd", TRUE, GV_FD_KERNEL, G_MAXINT16, &fd, error) ||
+		    !get_path(&e, "path", TRUE, &f->path, error) ||
+		    !get_bool(&e, "directory", &f->directory, error))
+			return FALSE;
+		f->fd = (int)fd;
+	}
+	return TRUE;
+}
+
 static gboolean decode_argv(const Obj *c, GvPlan *p, GError **error)
 {
 	JsonArray *a;
@@ -475,7 +553,8 @@ GvPlan *gv_plan_from_json(JsonObject *o, GError **error)
 	    !get_int(&c, "cpus", TRUE, 1, G_MAXUINT16, &cpus, error) ||
 	    !get_str(&c, "disk", FALSE, &p->disk, error) ||
 	    !get_str(&c, "disk-image", FALSE, &p->disk_image, error) ||
-	    !decode_lists(&c, p, error) || !decode_restore(&c, p, error))
+	    !decode_lists(&c, p, error) || !decode_restore(&c, p, error) ||
+	    !decode_qemu_user(&c, p, error) || !decode_files(&c, p, error))
 		return NULL;
 	p->ready_timeout = (guint)timeout;
 	p->memory = (guint64)memory;

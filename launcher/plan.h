@@ -54,6 +54,7 @@
 #include <json-glib/json-glib.h>
 
 #include "boot/spec.h"
+#include "privdrop.h"
 
 /* A 9p share the guest must have mounted for the VM to be ready. */
 typedef struct {
@@ -85,6 +86,13 @@ typedef struct {
 	gboolean auto_forward;
 } GvPlanNic;
 
+/* A file the supervisor opens for a QEMU that runs as another user (argv.h). */
+typedef struct {
+	int fd;            /* the number QEMU finds it under (GV_FD_KERNEL...) */
+	char *path;        /* absolute */
+	gboolean directory; /* a share: opened O_DIRECTORY */
+} GvPlanFile;
+
 /* `up --from TAG`: the saved state QEMU loads (supervisor-restore.c). */
 typedef struct {
 	char *tag;
@@ -108,6 +116,8 @@ typedef struct {
 	GPtrArray *shares;     /* GvPlanShare* */
 	GPtrArray *nics;       /* GvPlanNic* */
 	GvPlanRestore *restore; /* or NULL */
+	GvQemuUser qemu_user;  /* .drop: QEMU runs as that user (GRAINVM_QEMU_USER, privdrop.h) */
+	GPtrArray *files;      /* GvPlanFile*: opened for that QEMU; empty without the drop */
 } GvPlan;
 
 /* The largest plan read from a file or descriptor: a real one is a few KiB. */
@@ -121,6 +131,7 @@ GvPlanShare *gv_plan_share_new(void);
 void gv_plan_share_free(GvPlanShare *s);
 GvPlanNic *gv_plan_nic_new(void);
 void gv_plan_nic_free(GvPlanNic *n);
+void gv_plan_file_free(GvPlanFile *f);
 
 /**
  * gv_plan_to_json() - encode @plan as plan.json's object

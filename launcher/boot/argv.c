@@ -240,7 +240,9 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 
 	for (guint i = 0; i < spec->shares->len; i++) {
 		const GvShare *sh = g_ptr_array_index(spec->shares, i);
-		g_autofree char *src = opt_escape(sh->source);
+		g_autofree char *src = facts->files_by_fd
+			? g_strdup_printf("/proc/self/fd/%u", GV_FD_SHARE_BASE + i)
+			: opt_escape(sh->source);
 		add(a, "-fsdev");
 		addf(a, "local,id=fs-%s,path=%s,security_model=%s%s", sh->id, src, sh->security,
 		     sh->readonly ? ",readonly=on" : "");
@@ -253,10 +255,16 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 
 	if (facts->kernel) {
 		add(a, "-kernel");
-		add(a, facts->kernel);
+		if (facts->files_by_fd)
+			addf(a, "/proc/self/fd/%d", GV_FD_KERNEL);
+		else
+			add(a, facts->kernel);
 		if (facts->initrd) {
 			add(a, "-initrd");
-			add(a, facts->initrd);
+			if (facts->files_by_fd)
+				addf(a, "/proc/self/fd/%d", GV_FD_INITRD);
+			else
+				add(a, facts->initrd);
 		}
 		add(a, "-append");
 		g_ptr_array_add(a, gv_kernel_cmdline(spec, facts));
@@ -277,4 +285,25 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 
 	g_ptr_array_add(a, NULL);
 	return (char **)g_ptr_array_free(a, FALSE);
+}
+
+GArray *gv_qemu_fd_files(const GvSpec *spec, const GvHostFacts *facts)
+{
+	GArray *files = g_array_new(FALSE, FALSE, sizeof(GvQemuFile));
+	if (!facts->files_by_fd)
+		return files;
+	if (facts->kernel) {
+		GvQemuFile f = { GV_FD_KERNEL, facts->kernel, FALSE };
+		g_array_append_val(files, f);
+	}
+	if (facts->kernel && facts->initrd) {
+		GvQemuFile f = { GV_FD_INITRD, facts->initrd, FALSE };
+		g_array_append_val(files, f);
+	}
+	for (guint i = 0; i < spec->shares->len; i++) {
+		const GvShare *sh = g_ptr_array_index(spec->shares, i);
+		GvQemuFile f = { GV_FD_SHARE_BASE + (int)i, sh->source, TRUE };
+		g_array_append_val(files, f);
+	}
+	return files;
 }

@@ -22,7 +22,21 @@ enum {
 	GV_FD_QGA = 6,
 	GV_FD_INCOMING = 7, /* restore: a pipe carrying the saved state (migrate-incoming fd:7) */
 	GV_FD_NIC_BASE = 8, /* then one per bridge (as root) or switch NIC, in NIC order */
+	/*
+	 * Files QEMU gets as descriptors when it runs as another user
+	 * (GvHostFacts.files_by_fd): far above the NICs (GV_NICS_MAX is 8).
+	 */
+	GV_FD_KERNEL = 64,
+	GV_FD_INITRD = 65,
+	GV_FD_SHARE_BASE = 66, /* then one per share, in spec order */
 };
+
+/* One file the supervisor opens for QEMU (files_by_fd). */
+typedef struct {
+	int fd;              /* the number QEMU finds it under */
+	const char *path;    /* (transfer none): into the facts or the spec */
+	gboolean directory;  /* a share: opened O_DIRECTORY */
+} GvQemuFile;
 
 #define GV_AGENT_PORT "org.grainvm.agent.0"
 #define GV_QGA_PORT "org.qemu.guest_agent.0"
@@ -50,6 +64,8 @@ typedef struct {
 	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
 	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
 	gboolean no_sandbox;     /* GRAINVM_BENCH_NO_SANDBOX: no -sandbox (to measure its cost) */
+	gboolean files_by_fd;    /* QEMU runs as another user: kernel, initrd and shares are
+				  * descriptors the supervisor opens (gv_qemu_fd_files()) */
 } GvHostFacts;
 
 /**
@@ -72,3 +88,19 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts);
  * Return: (transfer full): the command line.
  */
 char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts);
+
+/**
+ * gv_qemu_fd_files() - the files QEMU gets as descriptors
+ * @spec: the validated spec
+ * @facts: what prepare.c found out; nothing unless files_by_fd
+ *
+ * The same numbering gv_qemu_argv() writes as /proc/self/fd/N: QEMU
+ * running as an unprivileged user cannot walk grainvm's 0700 cache or a
+ * project under a private directory, but it can reopen a descriptor it
+ * inherited, where the file itself lets it (the cache's files are 0644;
+ * a share's directory is opened for it, and its contents are checked
+ * against that user from there on).
+ *
+ * Return: (transfer container): GvQemuFile entries, possibly none.
+ */
+GArray *gv_qemu_fd_files(const GvSpec *spec, const GvHostFacts *facts);

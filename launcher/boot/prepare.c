@@ -38,6 +38,7 @@ void gv_prepared_free(GvPrepared *p)
 	g_clear_pointer(&p->notes, g_ptr_array_unref);
 	g_clear_pointer(&p->created, g_ptr_array_unref);
 	g_clear_pointer(&p->net, gv_net_prepared_free);
+	g_free(p->qemu_user.name);
 	g_free(p);
 }
 
@@ -313,6 +314,19 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->qemu = gv_find_qemu(error);
 	if (!p->qemu)
 		return NULL;
+	if (!gv_qemu_user(spec->accel != GV_ACCEL_TCG, &p->qemu_user, error))
+		return NULL;
+	if (p->qemu_user.drop && (spec->disk_image || spec->disk_size ||
+				  spec->firmware == GV_FIRMWARE_UEFI)) {
+		/* Its disk chain, UEFI variables and live disk snapshots are opened
+		 * by path, which that user cannot reach; not handed over as
+		 * descriptors yet (docs/security.md). */
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "GRAINVM_QEMU_USER=%s: a VM with a [disk] or UEFI firmware cannot run "
+			    "QEMU as another user yet (unset GRAINVM_QEMU_USER for this VM)",
+			    p->qemu_user.name);
+		return NULL;
+	}
 	for (guint i = 0; i < spec->shares->len; i++)
 		if (!check_share_xattrs(g_ptr_array_index(spec->shares, i), error))
 			return NULL;
@@ -359,6 +373,9 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->facts.qemu = p->qemu;
 	p->facts.accel = accel;
 	p->facts.no_sandbox = gv_bench_no_sandbox();
+	p->facts.files_by_fd = p->qemu_user.drop;
+	if (accel != GV_ACCEL_KVM)
+		p->qemu_user.kvm_gid = (gid_t)-1;
 	p->facts.kernel = p->kernel;
 	p->facts.initrd = p->initrd;
 	p->facts.ovmf_code = p->ovmf_code;

@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "boot/argv.h"
+#include "privdrop.h"
 #include "net/nic.h"
 #include "paths.h"
 #include "boot/spec.h"
@@ -32,6 +33,7 @@ typedef struct {
 	GPtrArray *notes;    /* lines worth telling the user (missing busybox...) */
 	GPtrArray *created;  /* files this preparation created */
 	GvNetPrepared *net;  /* the NICs' host side (nic.h) */
+	GvQemuUser qemu_user; /* whom QEMU runs as (GRAINVM_QEMU_USER, as root) */
 } GvPrepared;
 
 void gv_prepared_free(GvPrepared *p);

@@ -6,7 +6,10 @@
  * QMP quit, SIGKILL) and answers when QEMU has ended.  `down` then waits
  * for the supervisor itself to be gone (its lock released), so that when
  * it returns there is no process and no runtime socket.  A supervisor
- * that died and left QEMU behind is handled here directly.
+ * that died and left QEMU behind is handled here directly, the same way
+ * (orphan.c): the power button and QMP quit over QEMU's own QMP socket,
+ * SIGKILL last, and the QEMU matched by pid and start time, so that a
+ * reused pid is never hit.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include "cli/gv-cli.h"
 #include "gv-error.h"
 #include "liveness.h"
+#include "orphan.h"
 
 /* After the supervisor's answer it only removes files and exits. */
 #define SUPERVISOR_EXIT_WAIT_MS 10000
@@ -30,6 +34,7 @@ static gboolean wait_gone(const GvVmPaths *paths, guint ms)
 	return !gv_vm_is_running(paths);
 }
 
+/* The supervisor, matched by its command line (it records no start time). */
 static gboolean kill_and_wait(int pid, const char *needle, guint ms)
 {
 	if (!gv_pid_alive(pid, needle))
@@ -68,18 +73,24 @@ int gv_cmd_down(int argc, char **argv)
 		return gv_cli_error(err);
 
 	if (!gv_vm_is_running(paths)) {
-		int qemu = gv_read_pid(paths->qemu_pid);
-		if (gv_pid_alive(qemu, "qemu")) {
-			/* The supervisor died; its QEMU did not. */
-			if (!kill_and_wait(qemu, "qemu", 5000)) {
-				g_set_error(&err, GV_ERROR, GV_ERROR_TIMEOUT,
-					    "vm %s: QEMU pid %d survived SIGKILL", paths->name, qemu);
+		int qemu = gv_vm_qemu_find(paths);
+		if (qemu) {
+			/* The supervisor died; its QEMU did not.  Take the lock, so
+			 * that no up adopts it meanwhile. */
+			int lock_fd = -1;
+			if (!gv_vm_lock(paths, &lock_fd, &err))
 				return gv_cli_error(err);
-			}
-			gv_vm_runtime_cleanup(paths);
+			const char *how = NULL;
+			gboolean ok = gv_vm_stop_orphan(paths, qemu, force ? 0 : (guint)timeout, &how,
+							&err);
+			if (ok)
+				gv_vm_runtime_cleanup(paths);
+			close(lock_fd);
+			if (!ok)
+				return gv_cli_error(err);
 			if (!quiet)
-				printf("grainvm: vm %s stopped: killed its orphaned QEMU (pid %d)\n",
-				       paths->name, qemu);
+				printf("grainvm: vm %s stopped: %s (its QEMU, pid %d, had outlived its "
+				       "supervisor)\n", paths->name, how, qemu);
 			return GV_EXIT_OK;
 		}
 		gv_vm_runtime_cleanup(paths);
@@ -103,7 +114,10 @@ int gv_cmd_down(int argc, char **argv)
 			   err ? err->message : "no answer");
 		g_clear_error(&err);
 		kill_and_wait(gv_read_pid(paths->supervisor_pid), "__supervise", 5000);
-		kill_and_wait(gv_read_pid(paths->qemu_pid), "qemu", 5000);
+		int qemu = gv_vm_qemu_find(paths);
+		g_autoptr(GError) qerr = NULL;
+		if (qemu && !gv_vm_stop_orphan(paths, qemu, 0, NULL, &qerr))
+			return gv_cli_error(qerr);
 		gv_vm_runtime_cleanup(paths);
 	}
 	if (!wait_gone(paths, SUPERVISOR_EXIT_WAIT_MS)) {

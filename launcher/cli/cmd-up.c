@@ -41,6 +41,7 @@
 #include "supervisor/supervisor.h"
 #include "liveness.h"
 #include "fileio.h"
+#include "orphan.h"
 
 typedef struct {
 	gboolean json;
@@ -141,6 +142,20 @@ static GvPlan *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv
 		g_ptr_array_add(plan->shares, o);
 	}
 	gv_net_plan(spec, prep->net, plan->nics);
+	/* QEMU as another user: who, and the files the supervisor opens for it. */
+	if (prep->qemu_user.drop) {
+		plan->qemu_user = prep->qemu_user;
+		plan->qemu_user.name = g_strdup(prep->qemu_user.name);
+	}
+	g_autoptr(GArray) files = gv_qemu_fd_files(spec, &prep->facts);
+	for (guint i = 0; i < files->len; i++) {
+		const GvQemuFile *f = &g_array_index(files, GvQemuFile, i);
+		GvPlanFile *pf = g_new0(GvPlanFile, 1);
+		pf->fd = f->fd;
+		pf->path = g_strdup(f->path);
+		pf->directory = f->directory;
+		g_ptr_array_add(plan->files, pf);
+	}
 	return plan;
 }
 
@@ -312,6 +327,35 @@ static JsonObject *read_report(UpWait *w)
 }
 
 /*
+ * Before a failed up removes what it made (the new overlay, UEFI
+ * variables), no QEMU of it may run: a supervisor killed after the spawn
+ * leaves QEMU behind, writing to that overlay, and unlinking it would make
+ * the next up adopt a QEMU whose disk is a deleted file.  So up takes the
+ * VM's lock back (the supervisor is gone when it can) and stops such a
+ * QEMU first, waiting for its end.  FALSE: the lock is someone else's, or
+ * QEMU would not end; nothing may be removed then.
+ */
+static gboolean ensure_no_qemu(const GvVmPaths *paths, GError **error)
+{
+	int lock_fd = -1;
+	if (!gv_vm_lock(paths, &lock_fd, error)) {
+		gv_prefix_error(error, "vm %s: kept its files, since its supervisor may still run",
+				paths->name);
+		return FALSE;
+	}
+	int pid = gv_vm_qemu_find(paths);
+	const char *how = NULL;
+	gboolean ok = !pid || gv_vm_stop_orphan(paths, pid, 0, &how, error);
+	if (pid && ok)
+		g_printerr("grainvm: vm %s: stopped the QEMU (pid %d) its supervisor left: %s\n",
+			   paths->name, pid, how);
+	if (ok)
+		gv_vm_runtime_cleanup(paths);
+	close(lock_fd);
+	return ok;
+}
+
+/*
  * Supervise the QEMU a dead supervisor left, with the plan it left
  * (plan.h: why plan.json, and how it is checked); the lock fd is consumed.
  */
@@ -402,9 +446,8 @@ int gv_cmd_up(int argc, char **argv)
 	int lock_fd = -1;
 	if (!gv_vm_lock(paths, &lock_fd, &err))
 		return gv_cli_error(err);
-	int orphan = gv_read_pid(paths->qemu_pid);
-	g_autofree char *needle = g_strdup_printf("-name %s ", spec->name);
-	if (gv_pid_alive(orphan, needle)) {
+	int orphan = gv_vm_qemu_find(paths);
+	if (orphan) {
 		/* Its supervisor died, QEMU (and the guest, and its build) did
 		 * not: adopt it rather than refuse, with the plan it was
 		 * started with. */
@@ -505,6 +548,10 @@ int gv_cmd_up(int argc, char **argv)
 	 * Interrupted: it is stopping the guest, ready or not; wait longer,
 	 * since a guest that got ready meanwhile is powered off gracefully. */
 	wait_supervisor_gone(paths, &w, w.signo ? INTERRUPTED_WAIT_MS : FAILED_WAIT_MS);
+	if (!ensure_no_qemu(paths, &err)) {
+		g_printerr("grainvm: %s\n", err->message);
+		return GV_EXIT_FAILED;
+	}
 	gv_prepared_remove_created(prep);
 	if (w.signo) {
 		gboolean gone = !gv_vm_is_running(paths);

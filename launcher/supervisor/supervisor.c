@@ -57,6 +57,7 @@
 #include "gv-error.h"
 #include "unix-socket.h"
 #include "fileio.h"
+#include "orphan.h"
 
 /* QMP replies come from QEMU itself; 16 MiB is the agent protocol's cap too. */
 #define LINE_CAP (16u * 1024 * 1024)
@@ -852,11 +853,11 @@ static void adopt_connected(Supervisor *sv)
 
 static gboolean adopt_qemu(Supervisor *sv, GError **error)
 {
-	g_autofree char *text = NULL;
-	guint64 pid = 0;
-	if (!g_file_get_contents(sv->paths->qemu_pid, &text, NULL, error) ||
-	    !g_ascii_string_to_unsigned(g_strstrip(text), 10, 1, G_MAXINT, &pid, error)) {
-		gv_prefix_error(error, "cannot adopt vm %s: %s", sv->paths->name, sv->paths->qemu_pid);
+	/* The same match as up's: this pid, started at the recorded time. */
+	guint64 pid = (guint64)gv_vm_qemu_find(sv->paths);
+	if (!pid) {
+		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "cannot adopt vm %s: %s names no "
+			    "running QEMU of this VM", sv->paths->name, sv->paths->qemu_pid);
 		return FALSE;
 	}
 	int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
@@ -901,9 +902,43 @@ static gboolean load_plan(Supervisor *sv, GError **error)
 
 static void qemu_child_setup(gpointer data)
 {
+	const GvQemuUser *u = data;
 	/* Own session: a Ctrl-C meant for `up --foreground` must reach the
 	 * supervisor, which shuts the guest down, not QEMU, which would just die. */
 	setsid();
+	if (u->drop) {
+		int r = gv_drop_privileges(u->uid, u->gid, u->kvm_gid);
+		if (r < 0) {
+			/* stderr is qemu.log: the supervisor reports its last line. */
+			static const char msg[] = "grainvm: cannot drop QEMU's privileges "
+						  "(setgroups/setresuid/capabilities failed)\n";
+			if (write(2, msg, sizeof(msg) - 1) < 0) {
+				/* Nothing more to do: the exit status says it failed. */
+			}
+			_exit(126);
+		}
+	}
+}
+
+/*
+ * The files QEMU reads by descriptor when it runs as another user
+ * (plan.json "files", see gv_qemu_fd_files()): opened here, as the
+ * supervisor's user, and appended to @src/@dst.
+ */
+static gboolean open_qemu_files(Supervisor *sv, GArray *src, GArray *dst, GError **error)
+{
+	for (guint i = 0; i < sv->plan->files->len; i++) {
+		const GvPlanFile *f = g_ptr_array_index(sv->plan->files, i);
+		int fd = open(f->path, O_RDONLY | O_CLOEXEC | (f->directory ? O_DIRECTORY : 0));
+		if (fd < 0) {
+			g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s for QEMU: %s",
+				    f->path, g_strerror(errno));
+			return FALSE;
+		}
+		g_array_append_val(src, fd);
+		g_array_append_val(dst, f->fd);
+	}
+	return TRUE;
 }
 
 static gboolean spawn_qemu(Supervisor *sv, GError **error)
@@ -921,7 +956,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 		g_array_append_val(dst, targets[i]);
 	}
 	/* Taps and switch connections: QEMU's from here on (see argv.h). */
-	gboolean ok = sv_net_open_fds(sv, src, dst, error);
+	gboolean ok = sv_net_open_fds(sv, src, dst, error) && open_qemu_files(sv, src, dst, error);
 	/* Ours to close after the spawn; the restore pipe is supervisor-restore.c's. */
 	guint ours = src->len;
 	if (ok && sv->restore) {
@@ -946,7 +981,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 		sv->spawned_wall = g_get_real_time() / G_USEC_PER_SEC;
 		spawned = g_spawn_async_with_pipes_and_fds(
 			NULL, (const char *const *)sv->argv, NULL,
-			G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL, -1, log_fd, log_fd,
+			G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, &sv->plan->qemu_user, -1, log_fd, log_fd,
 			(const int *)src->data, (const int *)dst->data, src->len, &sv->qemu_pid,
 			NULL, NULL, NULL, error);
 		close(log_fd);
@@ -962,8 +997,7 @@ static gboolean spawn_qemu(Supervisor *sv, GError **error)
 			gv_prefix_error(error, "cannot start %s", sv->argv[0]);
 		return FALSE;
 	}
-	g_autofree char *pid = g_strdup_printf("%d\n", sv->qemu_pid);
-	gv_write_runtime_file(sv->paths->qemu_pid, pid, strlen(pid), 0600, NULL);
+	gv_vm_qemu_record(sv->paths, sv->qemu_pid, NULL);
 	sv->child_watch = g_child_watch_add(sv->qemu_pid, on_qemu_exit, sv);
 	return TRUE;
 }

@@ -42,12 +42,36 @@ expect_code 0 "$GRAINVM" down
 echo "$OUT" | grep -q "guest powered off" || fail "$OUT"
 no_leftovers "$PREFIX-crash"
 
-# A supervisor that dies again: down alone cleans the orphaned QEMU.
+# A supervisor that dies again: down alone stops the orphaned QEMU, through
+# its QMP socket (the ACPI power button: the guest powers off) rather than
+# SIGKILL, and waits for its end.
 expect_code 0 "$GRAINVM" up -q
 spid=$("$GRAINVM" status --json | sed -n 's/.*"supervisor-pid" : \([0-9]*\).*/\1/p')
+qpid=$(cat "$GRAINVM_HOME/run/$PREFIX-crash/qemu.pid")
 kill -9 "$spid"
 sleep 0.3
 expect_code 0 "$GRAINVM" down
-echo "$OUT" | grep -q "orphaned QEMU" || fail "$OUT"
+echo "$OUT"
+echo "$OUT" | grep -q "stopped: guest powered off (ACPI power button) (its QEMU, pid $qpid, had outlived its supervisor)" ||
+	fail "orphan not stopped through QMP: $OUT"
+# Gone, or a zombie its new parent has not reaped yet (ended, files closed).
+if [ -e "/proc/$qpid" ] && ! grep -q "^State:.*zombie" "/proc/$qpid/status" 2>/dev/null; then
+	fail "QEMU (pid $qpid) still runs"
+fi
 no_leftovers "$PREFIX-crash"
+
+# A reused pid: qemu.pid names a live process that is not this VM's QEMU
+# (here a decoy with "qemu" in its command line, as the old check matched).
+# Neither with the start time recorded nor without it does down touch it.
+run=$GRAINVM_HOME/run/$PREFIX-crash
+bash -c 'exec -a qemu-system-x86_64 sleep 600' &
+decoy=$!
+on_cleanup kill "$decoy"
+echo "$decoy" >"$run/qemu.pid"
+echo 1 >"$run/qemu.start"
+expect_code 3 "$GRAINVM" down
+rm "$run/qemu.start"
+echo "$decoy" >"$run/qemu.pid"
+expect_code 3 "$GRAINVM" down
+kill -0 "$decoy" || fail "down killed a process that is not the VM's QEMU"
 note "ok"
