@@ -70,7 +70,7 @@ on_cleanup kill "$decoy"
 echo "$decoy" >"$run/qemu.pid"
 echo 1 >"$run/qemu.start"
 expect_code 3 "$GRAINVM" down
-rm "$run/qemu.start"
+rm -f "$run/qemu.start"   # down removed it with the other runtime files
 echo "$decoy" >"$run/qemu.pid"
 expect_code 3 "$GRAINVM" down
 kill -0 "$decoy" || fail "down killed a process that is not the VM's QEMU"
