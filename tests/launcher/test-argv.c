@@ -43,6 +43,17 @@ static const Case cases[] = {
 	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
 	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
 	    .firmware = GV_FIRMWARE_NONE } },
+	/* QEMU as another user (GRAINVM_QEMU_USER): kernel, initrd, shares by descriptor. */
+	{ "files-by-fd", "[vm]\nname=dropped\n[share data]\nsource=.\nmount=/srv/data\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .files_by_fd = TRUE } },
+	/* GRAINVM_BENCH_NO_SANDBOX: the only argv without -sandbox. */
+	{ "no-sandbox-bench", "[vm]\nname=bench\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/k", .initrd = "/i", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .no_sandbox = TRUE } },
 	{ "uefi-disk-kvm",
 	  "[vm]\nname=web\nmemory=4G\ncpus=4\nfirmware=uefi\n"
 	  "[share workspace]\nenabled=false\n"
@@ -145,9 +156,41 @@ static void test_properties(void)
 	g_assert_cmpuint(strlen(mac1), ==, 17);
 }
 
+/* The files the supervisor opens match the /proc/self/fd/N the argv names. */
+static void test_fd_files(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("gv-argv-XXXXXX", NULL);
+	g_autofree char *conf = g_build_filename(dir, "grainvm.conf", NULL);
+	g_assert_true(g_file_set_contents(conf, "[vm]\nname=f\n[share b]\nsource=.\nmount=/b\n",
+					  -1, NULL));
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) spec = gv_spec_load(dir, NULL, NULL, dir, &err);
+	g_assert_no_error(err);
+	GvHostFacts facts = { .qemu = "q", .accel = GV_ACCEL_TCG, .kernel = "/k", .initrd = "/i",
+			      .firmware = GV_FIRMWARE_NONE };
+	g_autoptr(GArray) none = gv_qemu_fd_files(spec, &facts);
+	g_assert_cmpuint(none->len, ==, 0);
+	facts.files_by_fd = TRUE;
+	g_autoptr(GArray) files = gv_qemu_fd_files(spec, &facts);
+	g_auto(GStrv) argv = gv_qemu_argv(spec, &facts);
+	g_autofree char *joined = g_strjoinv(" ", argv);
+	g_assert_cmpuint(files->len, ==, 2 + spec->shares->len);
+	for (guint i = 0; i < files->len; i++) {
+		const GvQemuFile *f = &g_array_index(files, GvQemuFile, i);
+		g_autofree char *ref = g_strdup_printf("/proc/self/fd/%d", f->fd);
+		g_assert_nonnull(strstr(joined, ref));
+		g_assert_cmpint(f->fd, >=, GV_FD_KERNEL);
+		g_assert_cmpint(f->directory, ==, i >= 2);
+	}
+	g_assert_null(strstr(joined, dir));
+	g_unlink(conf);
+	g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/argv/fd-files", test_fd_files);
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree char *path = g_strdup_printf("/argv/golden/%s", cases[i].name);
 		g_test_add_data_func(path, &cases[i], test_case);

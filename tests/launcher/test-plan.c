@@ -110,6 +110,58 @@ static void test_minimal(void)
 	g_assert_true(json_node_equal(a, b));
 }
 
+/* QEMU as another user: who, the files opened for it, a bridge NIC whose
+ * tap comes from the helper the supervisor runs. */
+static void test_qemu_user(void)
+{
+	const char *text =
+		"{\"name\": \"m\", \"argv\": [\"qemu\"], \"ready-timeout\": 5,"
+		" \"accel\": \"kvm\", \"boot\": \"b\", \"memory\": 1, \"cpus\": 1,"
+		" \"shares\": [], \"nics\": [{\"id\": \"\", \"netdev\": \"net0\","
+		"   \"mode\": \"bridge\", \"mac\": \"52:54:00:12:34:56\", \"fd\": 8,"
+		"   \"helper\": \"/usr/lib/qemu/qemu-bridge-helper\", \"bridge\": \"br0\"}],"
+		" \"qemu-user\": {\"name\": \"grainvm\", \"uid\": 999, \"gid\": 995, \"kvm-gid\": 104},"
+		" \"files\": [{\"fd\": 64, \"path\": \"/c/k.elf\", \"directory\": false},"
+		"   {\"fd\": 66, \"path\": \"/p\", \"directory\": true}]}";
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvPlan) p = gv_plan_from_data(text, strlen(text), &err);
+	g_assert_no_error(err);
+	g_assert_true(p->qemu_user.drop);
+	g_assert_cmpuint(p->qemu_user.uid, ==, 999);
+	g_assert_cmpuint(p->qemu_user.gid, ==, 995);
+	g_assert_cmpuint(p->qemu_user.kvm_gid, ==, 104);
+	g_assert_cmpuint(p->files->len, ==, 2);
+	const GvPlanFile *f = g_ptr_array_index(p->files, 1);
+	g_assert_cmpint(f->fd, ==, 66);
+	g_assert_true(f->directory);
+	const GvPlanNic *n = g_ptr_array_index(p->nics, 0);
+	g_assert_cmpstr(n->helper, ==, "/usr/lib/qemu/qemu-bridge-helper");
+	g_autofree char *out = gv_plan_to_data(p);
+	g_autoptr(JsonNode) a = parse(text), b = parse(out);
+	g_assert_true(json_node_equal(a, b));
+
+	/* Root is no user to drop to; a file below GV_FD_KERNEL would clobber a socket. */
+	static const struct {
+		const char *from, *to, *message;
+	} cases[] = {
+		{ "\"uid\": 999", "\"uid\": 0", "\"qemu-user.uid\" is 0" },
+		{ "\"gid\": 995", "\"gid\": 0", "\"qemu-user.gid\" is 0" },
+		{ "\"name\": \"grainvm\", ", "", "\"qemu-user.name\" is missing" },
+		{ "\"fd\": 64", "\"fd\": 3", "\"files[0].fd\" is 3" },
+		{ "\"path\": \"/c/k.elf\"", "\"path\": \"k.elf\"", "\"files[0].path\" must be an absolute path" },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		const char *at = strstr(text, cases[i].from);
+		g_assert_nonnull(at);
+		g_autofree char *bad = g_strdup_printf("%.*s%s%s", (int)(at - text), text, cases[i].to,
+						       at + strlen(cases[i].from));
+		g_autoptr(GError) e = NULL;
+		g_autoptr(GvPlan) q = gv_plan_from_data(bad, strlen(bad), &e);
+		if (q || !e || !strstr(e->message, cases[i].message))
+			g_error("case %zu (%s): got %s", i, cases[i].message, e ? e->message : "a plan");
+	}
+}
+
 /* @text with the first occurrence of @from replaced by @to. */
 static char *mutate(const char *from, const char *to)
 {
@@ -322,6 +374,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/plan/round-trip", test_round_trip);
 	g_test_add_func("/plan/minimal", test_minimal);
 	g_test_add_func("/plan/malformed", test_malformed);
+	g_test_add_func("/plan/qemu-user", test_qemu_user);
 	g_test_add_func("/plan/load", test_load);
 	g_test_add_func("/plan/memfd", test_memfd);
 	return g_test_run();
