@@ -70,6 +70,7 @@ struct Supervisor {
 	guint ready_timer;
 	gboolean notified;
 	char *shutdown_reason;     /* SHUTDOWN event's reason */
+	DownStep shutdown_step;    /* the rung of down when SHUTDOWN came */
 	gboolean panicked;
 	gboolean internal_error;
 	gboolean ready_timed_out;

@@ -304,8 +304,10 @@ static void sv_classify_exit(Supervisor *sv, int status)
 					 last ? ": " : "", last ? last : "");
 		code = GV_EXIT_FAILED;
 	} else if (!g_strcmp0(sv->shutdown_reason, "guest-shutdown")) {
-		reason = g_strdup(sv->down_step == DOWN_POWERDOWN ? "guest powered off (ACPI power button)"
-			 : sv->down_step == DOWN_AGENT ? "guest powered off (agent guest-shutdown)"
+		/* The rung that was current when the guest said it powers off:
+		 * the next one may have started while QEMU was still exiting. */
+		reason = g_strdup(sv->shutdown_step == DOWN_POWERDOWN ? "guest powered off (ACPI power button)"
+			 : sv->shutdown_step == DOWN_AGENT ? "guest powered off (agent guest-shutdown)"
 			 : "guest powered off");
 	} else if (!g_strcmp0(sv->shutdown_reason, "host-qmp-quit")) {
 		reason = g_strdup("QEMU quit over QMP");
@@ -732,6 +734,7 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 		g_free(sv->shutdown_reason);
 		sv->shutdown_reason = g_strdup(data ? json_object_get_string_member_with_default(
 							      data, "reason", "") : "");
+		sv->shutdown_step = sv->down_step;
 	} else if (!strcmp(event, "GUEST_PANICKED")) {
 		sv->panicked = TRUE;
 	} else if (!strcmp(event, "STOP")) {
