@@ -281,6 +281,25 @@ static void on_forward_done(GObject *src, GAsyncResult *res, gpointer data)
 	forward_free(f);
 }
 
+/*
+ * The optional "timeout" member of @args, in seconds, clamped to 1..3600;
+ * 0 when absent.  Anything but an integer is answered with an error
+ * (json-glib's getters log a critical for an object or array there).
+ */
+static gboolean arg_seconds(ControlClient *c, JsonNode *id, JsonObject *args, gint64 *out)
+{
+	JsonNode *n = args ? json_object_get_member(args, "timeout") : NULL;
+	*out = 0;
+	if (!n)
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64) {
+		reply_error(c, id, "GenericError", "\"timeout\" must be an integer (seconds)");
+		return FALSE;
+	}
+	*out = CLAMP(json_node_get_int(n), 1, 3600);
+	return TRUE;
+}
+
 static void cmd_status(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
@@ -297,13 +316,16 @@ static void cmd_status(ControlClient *c, JsonNode *id, JsonObject *args)
 static void cmd_down(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
-	guint timeout = 10;
-	gboolean force = FALSE;
-	if (args) {
-		timeout = (guint)CLAMP(json_object_get_int_member_with_default(args, "timeout", 10),
-				       1, 3600);
-		force = json_object_get_boolean_member_with_default(args, "force", FALSE);
+	gint64 seconds;
+	if (!arg_seconds(c, id, args, &seconds))
+		return;
+	guint timeout = seconds ? (guint)seconds : 10;
+	JsonNode *fn = args ? json_object_get_member(args, "force") : NULL;
+	if (fn && (!JSON_NODE_HOLDS_VALUE(fn) || json_node_get_value_type(fn) != G_TYPE_BOOLEAN)) {
+		reply_error(c, id, "GenericError", "\"force\" must be true or false");
+		return;
 	}
+	gboolean force = fn && json_node_get_boolean(fn);
 	DownWaiter *w = g_new0(DownWaiter, 1);
 	w->client = client_ref(c);
 	w->id = id ? json_node_copy(id) : NULL;
@@ -339,8 +361,11 @@ static void cmd_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboole
 		return;
 	}
 	guint timeout = FORWARD_TIMEOUT_MS;
-	if (args && json_object_has_member(args, "timeout"))
-		timeout = (guint)CLAMP(json_object_get_int_member(args, "timeout"), 1, 3600) * 1000;
+	gint64 seconds;
+	if (!arg_seconds(c, id, args, &seconds))
+		return;
+	if (seconds)
+		timeout = (guint)seconds * 1000;
 	gv_qmp_client_execute_async(peer, command, cargs, timeout, NULL, on_forward_done,
 				    forward_new(c, id, peer));
 }
