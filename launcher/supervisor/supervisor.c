@@ -435,10 +435,26 @@ static void ignore_reply(GObject *src, GAsyncResult *res, gpointer data)
 		json_node_unref(r);
 }
 
+/*
+ * GRAINVM_DOWN_STEP_MS, when set, is how long every rung waits, in place
+ * of --timeout's seconds and the fixed quit and kill waits.  It exists for
+ * tests that play a QEMU ignoring each rung in turn
+ * (tests/launcher/test-supervisor.c): with the real waits, the SIGKILL
+ * case alone would take 7 s.
+ */
+static guint down_step_override_ms(void)
+{
+	guint64 v;
+	const char *env = g_getenv("GRAINVM_DOWN_STEP_MS");
+	return env && g_ascii_string_to_unsigned(env, 10, 1, 3600 * 1000, &v, NULL) ? (guint)v : 0;
+}
+
 static void down_arm(Supervisor *sv, guint seconds)
 {
 	g_clear_handle_id(&sv->down_timer, g_source_remove);
-	sv->down_timer = g_timeout_add_seconds(seconds, on_down_timeout, sv);
+	guint ms = down_step_override_ms();
+	sv->down_timer = ms ? g_timeout_add(ms, on_down_timeout, sv)
+			    : g_timeout_add_seconds(seconds, on_down_timeout, sv);
 }
 
 static void down_next(Supervisor *sv)
