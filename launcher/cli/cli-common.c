@@ -145,3 +145,28 @@ gboolean gv_pid_alive(int pid, const char *needle)
 			cmd[i] = ' ';
 	return strstr(cmd, needle) != NULL;
 }
+
+void gv_cli_control_error(GError **error)
+{
+	/* The classes of supervisor-control.c, by GvErrorCode. */
+	static const struct {
+		const char *prefix;
+		GvErrorCode code;
+	} classes[] = {
+		{ "GrainvmFailed: ", GV_ERROR_FAILED },
+		{ "GrainvmInvalid: ", GV_ERROR_INVALID },
+		{ "GrainvmState: ", GV_ERROR_STATE },
+		{ "GrainvmTimeout: ", GV_ERROR_TIMEOUT },
+	};
+	if (!error || !*error || !g_error_matches(*error, GV_QMP_ERROR, GV_QMP_ERROR_OTHER_CLASS))
+		return;
+	for (gsize i = 0; i < G_N_ELEMENTS(classes); i++) {
+		if (!g_str_has_prefix((*error)->message, classes[i].prefix))
+			continue;
+		GError *e = g_error_new(GV_ERROR, classes[i].code, "%s",
+					(*error)->message + strlen(classes[i].prefix));
+		g_error_free(*error);
+		*error = e;
+		return;
+	}
+}

@@ -69,6 +69,17 @@ GvQmpClient *gv_cli_control(const GvVmPaths *paths, GError **error);
 /** gv_cli_print_json() - pretty JSON of @node to stdout, newline-terminated */
 void gv_cli_print_json(JsonNode *node);
 
+/**
+ * gv_cli_control_error() - a control-socket error back to the supervisor's GError
+ * @error: (inout): a failed control command's error
+ *
+ * The supervisor answers its own failures with the class of their exit
+ * code (GrainvmState, ...; supervisor-control.c); such an error becomes
+ * the GV_ERROR it was, so gv_cli_error() prints its message and exits
+ * with its code.  Any other error is left as it is.
+ */
+void gv_cli_control_error(GError **error);
+
 /** gv_pid_alive() - TRUE when @pid runs and its /proc/PID/cmdline contains @needle */
 gboolean gv_pid_alive(int pid, const char *needle);
 

@@ -24,6 +24,9 @@
  *   forward-add {rule}          add a host port forward to the first user-mode
  *   forward-remove {rule}       NIC, or remove one; forward-list: every forward
  *   forward-list                (supervisor-net.c)
+ *   snapshot-save {tag, stop?}  save the VM's whole state as snapshot TAG;
+ *   snapshot-disk {tag}         freeze its disk as TAG (supervisor-snapshot.c,
+ *                               one at a time per VM)
  *
  * Streams (supervisor-stream.c).  These replies are followed, on the same
  * connection, by event lines in QMP's shape, {"event": NAME, "data": {...},
@@ -70,7 +73,10 @@
  * the supervisor stops reading the agent (the guest command then blocks in
  * write()); a connection that takes nothing for 30 s is closed.
  *
- * Errors are QMP-shaped: {"error": {"class": C, "desc": D}}.  Every
+ * Errors are QMP-shaped: {"error": {"class": C, "desc": D}}.  The
+ * supervisor's own failures carry the class of their exit code
+ * (docs/errors.md): GrainvmFailed (1), GrainvmInvalid (2), GrainvmState
+ * (3), GrainvmTimeout (4); the CLI turns them back into that exit code.  Every
  * client's input is bounded by the line reader; output to a slow console
  * client is dropped beyond CONSOLE_BACKLOG rather than buffered without end.
  */
@@ -228,6 +234,28 @@ static void reply_error(ControlClient *c, JsonNode *id, const char *cls, const c
 	if (id)
 		json_object_set_member(msg, "id", json_node_copy(id));
 	sv_client_send_line(c, msg);
+}
+
+/**
+ * sv_control_reply_gerror() - answer a request with @error, keeping its exit code
+ * @c: the client
+ * @id: (nullable): the request's id
+ * @error: any failure of the supervisor's own work; its class is that of
+ *         gv_exit_code_for(@error), its description the message as it is
+ */
+void sv_control_reply_gerror(ControlClient *c, JsonNode *id, const GError *error)
+{
+	/* Indexed by exit code (docs/errors.md), 1 to 4. */
+	static const char *const classes[] = {
+		[GV_EXIT_FAILED] = "GrainvmFailed",
+		[GV_EXIT_INVALID] = "GrainvmInvalid",
+		[GV_EXIT_STATE] = "GrainvmState",
+		[GV_EXIT_TIMEOUT] = "GrainvmTimeout",
+	};
+	int code = gv_exit_code_for(error);
+	if (code < GV_EXIT_FAILED || code > GV_EXIT_TIMEOUT)
+		code = GV_EXIT_FAILED;
+	reply_error(c, id, classes[code], "%s", error->message);
 }
 
 /**
@@ -407,6 +435,8 @@ static void dispatch(ControlClient *c, JsonObject *msg)
 		; /* exec-* and build-*, in supervisor-stream.c */
 	else if (sv_net_control(c, cmd, id, args))
 		; /* forward-*, in supervisor-net.c */
+	else if (sv_snapshot_control(c, cmd, id, args))
+		; /* snapshot-*, in supervisor-snapshot.c */
 	else
 		reply_error(c, id, "CommandNotFound", "The command %s has not been found", cmd);
 }

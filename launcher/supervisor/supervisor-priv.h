@@ -17,6 +17,7 @@ typedef struct Supervisor Supervisor;
 typedef struct ControlClient ControlClient;
 typedef struct SvNet SvNet;
 typedef struct SvRestore SvRestore;
+typedef struct SvSnapshot SvSnapshot;
 
 typedef enum {
 	DOWN_NONE,
@@ -105,6 +106,8 @@ struct Supervisor {
 	guint backlog_timer;
 	SvNet *net;                /* supervisor-net.c */
 	SvRestore *restore;        /* up --from: supervisor-restore.c; NULL for a cold boot */
+	SvSnapshot *snapshot;      /* the snapshot job that runs, or NULL (supervisor-snapshot.c) */
+	gint64 snapshot_started_us;
 };
 
 typedef struct {
@@ -171,11 +174,20 @@ void sv_control_reply_error(ControlClient *c, JsonNode *id, const char *cls, con
 gboolean sv_control_listen(Supervisor *sv, GError **error);
 void sv_control_broadcast_console(Supervisor *sv, const guint8 *buf, gsize len);
 void sv_control_reply(ControlClient *c, JsonNode *id, JsonNode *ret, const GError *error);
+void sv_control_reply_gerror(ControlClient *c, JsonNode *id, const GError *error);
 void sv_control_close_all(Supervisor *sv);
 void sv_client_send_line(ControlClient *c, JsonObject *msg);
 void sv_client_flush_blocking(ControlClient *c);
 ControlClient *sv_client_ref(ControlClient *c);
 void sv_client_unref(ControlClient *c);
+
+/* supervisor-snapshot.c: snapshot-save and snapshot-disk */
+gboolean sv_snapshot_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
+gboolean sv_snapshot_quit_when_done(Supervisor *sv);
+
+/* supervisor-snapshot.c: snapshot-save and snapshot-disk */
+gboolean sv_snapshot_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
+gboolean sv_snapshot_quit_when_done(Supervisor *sv);
 
 /* supervisor-net.c */
 gboolean sv_net_init(Supervisor *sv, GError **error);

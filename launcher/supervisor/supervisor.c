@@ -355,7 +355,9 @@ static void sv_finish(Supervisor *sv)
 	if (sv->qga)
 		gv_qmp_client_close(sv->qga);
 	gv_vm_runtime_cleanup(sv->paths);
-	g_main_loop_quit(sv->loop);
+	/* A snapshot job's thread ends soon (its calls now fail); it quits then. */
+	if (!sv_snapshot_quit_when_done(sv))
+		g_main_loop_quit(sv->loop);
 }
 
 /*
