@@ -231,7 +231,7 @@ static int up_ready(Case *c)
 static void assert_nothing_left(Case *c, int qemu)
 {
 	WAIT_FOR(!supervised(c));
-	WAIT_FOR(pid_gone(qemu));
+	WAIT_FOR(qemu <= 0 || pid_gone(qemu));
 	const char *gone[] = { "control.sock", "qmp.sock", "agent.sock", "qga.sock",
 			       "console.sock", "qemu.pid", "supervisor.pid", "plan.json" };
 	for (gsize i = 0; i < G_N_ELEMENTS(gone); i++) {
@@ -373,6 +373,32 @@ static void test_down_kill(void)
 	assert_contains(t, "qmp system_powerdown\nagent guest-shutdown\nqmp quit\n");
 }
 
+/* down --force starts at quit: neither the power button nor the agent is tried. */
+static void test_down_force(void)
+{
+	g_autoptr(Case) c = case_new("sv-force", NULL);
+	int qemu = up_ready(c);
+	g_assert_cmpint(run(c, "down", "--force", NULL), ==, 0);
+	assert_contains(c->out, "stopped: QEMU quit over QMP\n");
+	assert_nothing_left(c, qemu);
+	assert_state(c, "stopped", "QEMU quit over QMP");
+	g_autofree char *t = trace(c, "qmp agent", FALSE);
+	g_assert_null(strstr(t, "system_powerdown"));
+	g_assert_null(strstr(t, "guest-shutdown"));
+}
+
+/* systemctl stop (SIGTERM to the supervisor) runs the same ladder as down. */
+static void test_down_sigterm(void)
+{
+	g_autoptr(Case) c = case_new("sv-sigterm", NULL);
+	int qemu = up_ready(c);
+	g_assert_cmpint(kill(read_pid(c, "supervisor.pid"), SIGTERM), ==, 0);
+	assert_nothing_left(c, qemu);
+	assert_state(c, "stopped", "guest powered off (ACPI power button)");
+	g_autofree char *t = trace(c, "qmp agent", FALSE);
+	assert_contains(t, "qmp system_powerdown\n");
+}
+
 /*
  * The guest powers off on the power button but QEMU takes longer than a
  * rung to exit (flushing a disk): the agent's rung starts meanwhile, and
@@ -437,6 +463,24 @@ static void test_crash_exit(void)
 	assert_nothing_left(c, qemu);
 }
 
+/* QEMU dies while the guest boots: up fails with the reason, and leaves nothing. */
+static void test_crash_before_ready(void)
+{
+	g_autoptr(Case) c = case_new("sv-crash-boot",
+				     "qmp:cont send {\"return\": {}, \"id\": @ID@}\n"
+				     "qmp:cont stderr qemu-system-x86_64: fake: no bootable device\n"
+				     "qmp:cont exit 1\n");
+	g_assert_cmpint(run(c, "up", NULL), ==, 1);
+	const char *why = "QEMU exited with status 1: qemu-system-x86_64: fake: no bootable device";
+	g_autofree char *said = g_strdup_printf("grainvm: vm %s: %s\n", c->name, why);
+	assert_contains(c->err, said);
+	g_assert_false(supervised(c));
+	assert_nothing_left(c, 0);
+	assert_state(c, "crashed", why);
+	g_autofree char *line = g_strdup_printf("state    crashed: %s\n", why);
+	assert_status_line(c, line);
+}
+
 /* ---- adoption ------------------------------------------------------------------------- */
 
 static void test_adopt(void)
@@ -476,6 +520,25 @@ static void test_adopt(void)
 	assert_contains(c->out, "stopped: guest powered off (ACPI power button)\n");
 	assert_nothing_left(c, qemu);
 	assert_state(c, "stopped", "guest powered off (ACPI power button)");
+}
+
+/* An adopted QEMU is no child: its end is seen through a pidfd, its reason from QMP and its log. */
+static void test_adopt_crash(void)
+{
+	g_autoptr(Case) c = case_new("sv-adopt-crash",
+				     "usr1 stderr qemu-system-x86_64: fake: lost the disk\n"
+				     "usr1 exit 1\n");
+	int qemu = up_ready(c);
+	g_assert_cmpint(kill(read_pid(c, "supervisor.pid"), SIGKILL), ==, 0);
+	WAIT_FOR(!supervised(c));
+	g_assert_cmpint(run(c, "up", NULL), ==, 0);
+	assert_contains(c->out, "adopted its running QEMU");
+	crash_now(c, qemu);
+	assert_nothing_left(c, qemu);
+	const char *why = "QEMU ended without a SHUTDOWN event: qemu-system-x86_64: fake: lost the disk";
+	assert_state(c, "crashed", why);
+	g_autofree char *line = g_strdup_printf("state    crashed: %s\n", why);
+	assert_status_line(c, line);
 }
 
 /* ---- the control socket's protocol ---------------------------------------------------- */
@@ -607,10 +670,14 @@ int main(int argc, char **argv)
 	g_test_add_func("/supervisor/down/agent-shutdown", test_down_agent);
 	g_test_add_func("/supervisor/down/quit", test_down_quit);
 	g_test_add_func("/supervisor/down/sigkill", test_down_kill);
+	g_test_add_func("/supervisor/down/force", test_down_force);
+	g_test_add_func("/supervisor/down/sigterm", test_down_sigterm);
 	g_test_add_func("/supervisor/down/slow-exit", test_down_slow_exit);
 	g_test_add_func("/supervisor/crash/signal", test_crash_signal);
 	g_test_add_func("/supervisor/crash/exit-status", test_crash_exit);
+	g_test_add_func("/supervisor/crash/before-ready", test_crash_before_ready);
 	g_test_add_func("/supervisor/adopt", test_adopt);
+	g_test_add_func("/supervisor/adopt-then-crash", test_adopt_crash);
 	g_test_add_func("/supervisor/control-errors", test_control_errors);
 	return g_test_run();
 }
