@@ -79,7 +79,14 @@
  *
  * GV_FAKE_QEMU_TRACE names a file to which every command received is
  * appended as "CHANNEL COMMAND" (and "CHANNEL @connect"), so a test can
- * check what the supervisor sent and in what order.
+ * check what the supervisor sent and in what order.  The channels are
+ * served by one poll loop: lines of different channels interleave as the
+ * scheduler likes, so compare the order within a channel.
+ *
+ * Both variables reach the fake because QEMU inherits the environment of
+ * the supervisor, which inherits `grainvm up`'s.  A QEMU run as another
+ * user (GRAINVM_QEMU_USER, as root) must be able to read the script and
+ * write the trace.
  *
  * As a safety net against a test that dies before cleaning up, the fake
  * ends itself after LIFETIME_S.
