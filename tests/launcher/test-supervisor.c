@@ -232,6 +232,17 @@ static void assert_nothing_left(Case *c, int qemu)
 {
 	WAIT_FOR(!supervised(c));
 	WAIT_FOR(qemu <= 0 || pid_gone(qemu));
+	/*
+	 * The supervisor is detached: no one sees its exit status.  Its log
+	 * shows what a sanitizer (the ASan build) or GLib found instead.
+	 */
+	g_autofree char *log_path = run_path(c, "supervisor.log");
+	g_autofree char *log = read_text(log_path);
+	const char *bad[] = { "Sanitizer", "runtime error:", "-CRITICAL **", "-WARNING **",
+			      "-ERROR **" };
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		if (strstr(log, bad[i]))
+			g_error("the supervisor logged \"%s\":\n%s", bad[i], log);
 	const char *gone[] = { "control.sock", "qmp.sock", "agent.sock", "qga.sock",
 			       "console.sock", "qemu.pid", "supervisor.pid", "plan.json" };
 	for (gsize i = 0; i < G_N_ELEMENTS(gone); i++) {
