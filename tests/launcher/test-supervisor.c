@@ -670,6 +670,65 @@ static void test_control_errors(void)
 	assert_nothing_left(c, qemu);
 }
 
+/*
+ * Snapshots run in the supervisor, one at a time: while a disk snapshot
+ * waits on QEMU (query-block held back by the fake), a second one from
+ * the CLI is refused with exit 3 naming the first; the first then fails
+ * as QEMU's answer says, and neither leaves a layer or a chain behind.
+ * Malformed requests are errors of the class of exit 2.
+ */
+static void test_snapshot_one_at_a_time(void)
+{
+	/* 1 s: long enough for the CLI below to arrive while the job waits, also under ASan. */
+	g_autoptr(Case) c = case_new("sv-snap",
+				     "qmp:query-block#1 sleep 1000\n"
+				     "qmp:query-block#1 send {\"return\": [], \"id\": @ID@}\n");
+	int qemu = up_ready(c);
+	g_autofree char *state = g_build_filename(c->tmp, "home", "state", c->name, NULL);
+
+	Ctl k = { socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), g_string_new(NULL) };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	g_autofree char *path = run_path(c, "control.sock");
+	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	g_assert_cmpint(connect(k.fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+	g_autofree char *greeting = ctl_line(&k);
+	ctl_expect(&k, "{\"execute\": \"qmp_capabilities\"}\n", "{\"return\":{}}", NULL);
+	ctl_expect(&k, "{\"execute\": \"snapshot-disk\", \"id\": 1}\n", "\"GrainvmInvalid\"",
+		   "\"id\":1", NULL);
+	ctl_expect(&k, "{\"execute\": \"snapshot-save\", \"arguments\": {\"tag\": 5}, \"id\": 2}\n",
+		   "\"GrainvmInvalid\"", "\"id\":2", NULL);
+	ctl_expect(&k, "{\"execute\": \"snapshot-disk\", \"arguments\": {\"tag\": \"a/b\"}, "
+		   "\"id\": 3}\n", "\"GrainvmInvalid\"", "\"id\":3", NULL);
+	ctl_expect(&k, "{\"execute\": \"snapshot-save\", \"arguments\": {\"tag\": \"t\", "
+		   "\"stop\": \"yes\"}, \"id\": 4}\n", "\"GrainvmInvalid\"", "\"id\":4", NULL);
+
+	const char *first = "{\"execute\": \"snapshot-disk\", \"arguments\": {\"tag\": \"d1\"}, "
+			    "\"id\": 5}\n";
+	ctl_send(&k, first, strlen(first));
+	g_assert_cmpint(run(c, "snapshot", "disk", c->name, "d2", NULL), ==, 3);
+	g_autofree char *busy = g_strdup_printf("grainvm: vm %s is busy with snapshot disk d1 "
+						"(started ", c->name);
+	assert_contains(c->err, busy);
+	assert_contains(c->err, " s ago): nothing done; one snapshot runs at a time");
+	g_autofree char *reply = ctl_line(&k);
+	g_test_message("control: snapshot-disk d1 -> %s", reply);
+	assert_contains(reply, "\"GrainvmFailed\"");
+	assert_contains(reply, "no disk0-dev");
+	assert_contains(reply, "\"id\":5");
+	close(k.fd);
+	g_string_free(k.in, TRUE);
+
+	/* Free again: the next one runs (and fails as this QEMU knows no query-block). */
+	g_assert_cmpint(run(c, "snapshot", "disk", c->name, "d3", NULL), ==, 1);
+	assert_contains(c->err, "qmp query-block");
+	g_autofree char *layers = g_build_filename(state, "disk-layers.json", NULL);
+	g_autofree char *top = g_build_filename(state, "overlay.1.qcow2", NULL);
+	g_assert_false(g_file_test(layers, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(top, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(run(c, "down", NULL), ==, 0);
+	assert_nothing_left(c, qemu);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -690,5 +749,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/supervisor/adopt", test_adopt);
 	g_test_add_func("/supervisor/adopt-then-crash", test_adopt_crash);
 	g_test_add_func("/supervisor/control-errors", test_control_errors);
+	g_test_add_func("/supervisor/snapshot-one-at-a-time", test_snapshot_one_at_a_time);
 	return g_test_run();
 }
