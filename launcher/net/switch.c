@@ -31,6 +31,13 @@
  * The end: when the last port has gone (or none came within START_IDLE_MS
  * of the start), the switch takes the network's lock, accepts anything that
  * queued meanwhile, and exits only if nothing did (network.h).
+ *
+ * As root with GRAINVM_QEMU_USER, the switch's work (libslirp, every frame
+ * a guest sends) runs in a child process as that user, with no
+ * capabilities, as QEMU does (privdrop.h).  That child cannot remove the
+ * socket and pid file from root's 0700 directory at the end, so the root
+ * parent stays behind for that alone: the child asks over a pipe, under the
+ * network's lock (opened before the fork), and waits for the answer.
  */
 #include "net/switch.h"
 
@@ -44,6 +51,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -54,6 +62,7 @@
 #include "paths.h"
 #include "fileio.h"
 #include "net/switch-core.h"
+#include "privdrop.h"
 #include "unix-socket.h"
 
 /* QEMU's NET_BUFSIZE: the largest frame a -netdev stream peer sends. */
@@ -94,6 +103,9 @@ typedef struct {
 	GPtrArray *timers;   /* Timer* */
 	GArray *pfds;        /* struct pollfd for one round */
 	int listen_fd;
+	int lock_fd;         /* the network's lock, opened before a privilege drop; or -1 */
+	int unlink_req;      /* dropped: ask the root parent to remove the files; or -1 */
+	int unlink_ack;      /* and its answer */
 	int next_id;
 	gboolean had_port;
 	gint64 started_ms;
@@ -421,22 +433,32 @@ static gboolean may_exit(Switch *sw)
 {
 	if (!sw->had_port && now_ms() - sw->started_ms < START_IDLE_MS)
 		return FALSE;
-	int lock = open(sw->paths->lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int lock = sw->lock_fd >= 0 ? sw->lock_fd
+				    : open(sw->paths->lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lock >= 0)
 		flock(lock, LOCK_EX);
 	accept_ports(sw);
-	if (sw->ports->len) {
-		if (lock >= 0)
-			close(lock);
-		return FALSE;
+	gboolean done = sw->ports->len == 0;
+	if (done) {
+		if (sw->unlink_req >= 0) {
+			/* Dropped: the root parent removes them; wait until it has. */
+			char c = 'u';
+			if (write(sw->unlink_req, &c, 1) == 1 && read(sw->unlink_ack, &c, 1) < 0) {
+				/* The parent is gone: nothing removes them; as after a crash. */
+			}
+		} else {
+			unlink(sw->paths->sock);
+			unlink(sw->paths->pid);
+		}
+		close(sw->listen_fd);
+		sw->listen_fd = -1;
 	}
-	unlink(sw->paths->sock);
-	unlink(sw->paths->pid);
-	close(sw->listen_fd);
-	sw->listen_fd = -1;
-	if (lock >= 0)
-		close(lock); /* after the unlink: the next VM starts a new switch */
-	return TRUE;
+	/* After the unlink: the next VM starts a new switch. */
+	if (lock >= 0 && lock == sw->lock_fd)
+		flock(lock, LOCK_UN);
+	else if (lock >= 0)
+		close(lock);
+	return done;
 }
 
 static void run_timers(Switch *sw)
@@ -515,15 +537,93 @@ static void loop(Switch *sw)
 	}
 }
 
+/*
+ * The root parent of a dropped switch: remove the socket and pid file when
+ * the child asks, then wait for it and exit as it did.  A child that ends
+ * without asking (killed) leaves them, as a killed switch always did.
+ */
+static gboolean parent_of_dropped(const GvNetworkPaths *paths, pid_t child, int req, int ack,
+				  GError **error)
+{
+	g_autofree char *pid = g_strdup_printf("%d\n", (int)child);
+	gv_write_file_atomic(paths->pid, pid, strlen(pid), 0600, NULL);
+	char c;
+	ssize_t n;
+	while ((n = read(req, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1) {
+		unlink(paths->sock);
+		unlink(paths->pid);
+		if (write(ack, &c, 1) < 0) {
+			/* The child died meanwhile; the files are gone anyway. */
+		}
+	}
+	close(req);
+	close(ack);
+	int status = 0;
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return TRUE;
+	g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "the switch's unprivileged process %s %d",
+		    WIFEXITED(status) ? "exited with status" : "was killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	return FALSE;
+}
+
 gboolean gv_switch_run(const char *name, int ready_fd, GError **error)
 {
 	g_autoptr(GvNetworkPaths) paths = gv_network_paths_new(name, error);
 	if (!paths || !gv_mkdir_private(paths->run_dir, error))
 		return FALSE;
-	Switch sw = { .paths = paths, .started_ms = now_ms() };
+	Switch sw = { .paths = paths, .started_ms = now_ms(), .lock_fd = -1, .unlink_req = -1,
+		      .unlink_ack = -1 };
+	GvQemuUser user = { .drop = FALSE };
+	if (geteuid() == 0 && !gv_qemu_user(FALSE, &user, error))
+		return FALSE;
+	g_autofree char *user_name = user.name;
 	sw.listen_fd = listen_on(paths->sock, error);
 	if (sw.listen_fd < 0)
 		return FALSE;
+	if (user.drop) {
+		int req[2], ack[2];
+		sw.lock_fd = open(paths->lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (sw.lock_fd < 0 || !g_unix_open_pipe(req, FD_CLOEXEC, error)) {
+			if (error && !*error)
+				g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s: %s",
+					    paths->lock, g_strerror(errno));
+			unlink(paths->sock);
+			return FALSE;
+		}
+		if (!g_unix_open_pipe(ack, FD_CLOEXEC, error)) {
+			unlink(paths->sock);
+			return FALSE;
+		}
+		pid_t child = fork();
+		if (child < 0) {
+			g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "fork: %s", g_strerror(errno));
+			unlink(paths->sock);
+			return FALSE;
+		}
+		if (child > 0) {
+			close(sw.listen_fd);
+			close(sw.lock_fd);
+			close(req[1]);
+			close(ack[0]);
+			if (ready_fd >= 0)
+				close(ready_fd);
+			return parent_of_dropped(paths, child, req[0], ack[1], error);
+		}
+		close(req[0]);
+		close(ack[1]);
+		sw.unlink_req = req[1];
+		sw.unlink_ack = ack[0];
+		int r = gv_drop_privileges(user.uid, user.gid, (gid_t)-1);
+		if (r < 0) {
+			g_printerr("grainvm switch: cannot become %s: %s\n", user.name, g_strerror(-r));
+			_exit(GV_EXIT_FAILED);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sw.table = gv_switch_table_new(TABLE_MAX);
 	sw.ports = g_ptr_array_new_with_free_func((GDestroyNotify)port_free);
@@ -536,7 +636,8 @@ gboolean gv_switch_run(const char *name, int ready_fd, GError **error)
 		unlink(paths->sock);
 	} else {
 		g_autofree char *pid = g_strdup_printf("%d\n", getpid());
-		gv_write_file_atomic(paths->pid, pid, strlen(pid), 0600, NULL);
+		if (!user.drop) /* else the parent wrote it: this one cannot */
+			gv_write_file_atomic(paths->pid, pid, strlen(pid), 0600, NULL);
 		g_printerr("grainvm switch: network %s on %s (libslirp %s)\n", name, paths->sock,
 			   slirp_version_string());
 		if (ready_fd >= 0) {
@@ -557,5 +658,13 @@ gboolean gv_switch_run(const char *name, int ready_fd, GError **error)
 	g_ptr_array_unref(sw.timers);
 	g_array_unref(sw.pfds);
 	gv_switch_table_free(sw.table);
+	if (sw.lock_fd >= 0)
+		close(sw.lock_fd);
+	if (user.drop) {
+		/* The dropped child ends here; its parent reports, from its exit status. */
+		if (!ok && error && *error)
+			g_printerr("grainvm switch: %s\n", (*error)->message);
+		_exit(ok ? GV_EXIT_OK : GV_EXIT_FAILED);
+	}
 	return ok;
 }

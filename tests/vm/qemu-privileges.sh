@@ -59,6 +59,26 @@ expect_code 0 "$GRAINVM" down
 echo "$OUT" | grep -q "stopped: guest powered off" || fail "down: $OUT"
 no_leftovers "$vm"
 
+# 2b. On a switch network: the switch's work (libslirp) runs as that user
+#     too, in a child of a root process that only removes the socket and
+#     pid file at the end; the guest still gets its address, and the
+#     switch goes with the VM, leaving no file.
+net=$PREFIX-pn
+printf '[vm]\nname=%s\n[net]\nmode=switch\nnetwork=%s\n' "$vm" "$net" >grainvm.local.conf
+expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up
+echo "$OUT" | grep -q "switch network $net" || fail "not on the switch: $OUT"
+ndir=$GRAINVM_HOME/run/.networks/$net
+spid=$(cat "$ndir/switch.pid")
+note "switch worker $spid: Uid $(status_of "$spid" Uid), CapEff $(status_of "$spid" CapEff)"
+[ "$(status_of "$spid" Uid)" = "$uid $uid $uid $uid" ] || fail "the switch runs as $(status_of "$spid" Uid)"
+[ "$(status_of "$spid" CapEff)" = 0000000000000000 ] || fail "the switch has capabilities"
+[ "$(status_of "$spid" NoNewPrivs)" = 1 ] || fail "the switch could gain privileges"
+expect_code 0 "$GRAINVM" down -q
+for _ in $(seq 1 100); do [ -e "/proc/$spid" ] || break; sleep 0.1; done
+[ ! -e "/proc/$spid" ] || fail "the switch still runs after its last VM"
+[ ! -e "$ndir/switch.sock" ] && [ ! -e "$ndir/switch.pid" ] || fail "switch files left: $(ls "$ndir")"
+no_leftovers "$vm"
+
 # 3. A VM with a disk cannot drop yet: refused before anything starts.
 printf '[vm]\nname=%s\n[disk]\nsize=64M\n' "$vm" >grainvm.local.conf
 expect_code 2 env GRAINVM_QEMU_USER=$user "$GRAINVM" up
