@@ -55,6 +55,13 @@ echo "$OUT" | grep -q from-host || fail "the guest cannot read the share: $OUT"
 [ "$(cat "$p/guest-file")" = from-guest ] || fail "the guest's file is not in the share"
 [ "$(stat -c %U "$p/guest-file")" = "$user" ] || fail "the guest's file is $(stat -c %U "$p/guest-file")'s"
 
+# A snapshot needs QEMU to reach a socket by path: refused, the VM unharmed.
+expect_code 2 "$GRAINVM" snapshot save "$vm"
+echo "$OUT" | grep -q "runs QEMU as user $user (GRAINVM_QEMU_USER), which cannot save snapshots yet" ||
+	fail "snapshot save: $OUT"
+expect_code 0 "$GRAINVM" status "$vm"
+echo "$OUT" | grep -q "^state    ready" || fail "after a refused save: $OUT"
+
 expect_code 0 "$GRAINVM" down
 echo "$OUT" | grep -q "stopped: guest powered off" || fail "down: $OUT"
 no_leftovers "$vm"
