@@ -2,7 +2,8 @@
 # test-packaging.sh - the distribution files, checked without the distributions
 #
 #   shellcheck   the OpenRC service, the s6 run/finish scripts, the bash
-#                completion
+#                completion, the Debian build script and postinst (the
+#                packages themselves: test-deb.sh, suite deb)
 #   APKBUILD     `sh -n`, then sourced with abuild's helpers absent: the
 #                variables abuild reads, the subpackage functions, pkgver ==
 #                meson's version (no abuild here: nothing is built with it)
@@ -38,6 +39,11 @@ for f in packaging/alpine/grainvm-agent.initd packaging/s6/grainvm-agent/run \
 	check "$f is executable" test -x "$SRC/$f"
 done
 check "shellcheck packaging/bash-completion/grainvm" shellcheck -s bash "$SRC/packaging/bash-completion/grainvm"
+check "shellcheck packaging/debian/build-debs.sh" shellcheck -s bash "$SRC/packaging/debian/build-debs.sh"
+check "shellcheck packaging/debian/grainvm-agent.postinst" shellcheck -s sh "$SRC/packaging/debian/grainvm-agent.postinst"
+for f in packaging/debian/build-debs.sh packaging/debian/rules packaging/debian/grainvm-agent.postinst; do
+	check "$f is executable" test -x "$SRC/$f"
+done
 check "the OpenRC script runs under openrc-run" \
 	grep -qx '#!/sbin/openrc-run' "$SRC/packaging/alpine/grainvm-agent.initd"
 
