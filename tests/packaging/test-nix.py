@@ -1,22 +1,34 @@
 #!/usr/bin/env python3
-# test-nix.py - grainvm's Nix files, checked with Debian's nix-bin and no nixpkgs
+# test-nix.py - grainvm's Nix files, checked with Debian's nix-bin and the
+# real nixpkgs lib
 #
 # 1. Every .nix file in the tree parses (nix-instantiate --parse).
-# 2. nix/module.nix, nix/default.nix and flake.nix are evaluated against
-#    tests/packaging/nix/stand-in.nix, a STAND-IN for nixpkgs' lib, module
-#    system and packages (NOT nixpkgs), and the systemd unit, the udev rule
-#    and the fileSystems entries they produce are compared with what they
-#    must be.  The module's defaults are also compared with the launcher's
-#    (port name, share tag, mount point, msize, cache), so the two cannot
-#    drift apart.
+# 2. nix/module.nix, nix/default.nix and flake.nix are evaluated with
+#    nixpkgs' own lib.evalModules and types (the nixpkgs-lib tarball named
+#    by GRAINVM_TEST_NIXPKGS_LIB, which .ci/run sets), over
+#    tests/packaging/nix/nixos-options.nix (the NixOS options they set,
+#    declared with NixOS's types) and STAND-IN packages
+#    (tests/packaging/nix/stand-in.nix: there is no nixpkgs package set
+#    here).  The systemd unit, the udev rule and the fileSystems entries they
+#    produce are compared with what they must be.  The module's defaults are
+#    also compared with the launcher's (port name, share tag, mount point,
+#    msize, cache), and its unit and rule with packaging/systemd's, so that
+#    none of them can drift apart.
+#
+# Without GRAINVM_TEST_NIXPKGS_LIB step 2 cannot run: the test says so and
+# skips (exit 77), or fails under CI=true, where .ci/run always sets it.
 #
 # `--store dummy://`: evaluation needs no store, and without it nix-bin
 # creates /nix on the host.
+import glob
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import tarfile
+import tempfile
 
 SRC = os.environ.get("GV_SOURCE_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 NIX = os.environ.get("NIX_INSTANTIATE", "nix-instantiate")
@@ -48,9 +60,9 @@ def read(rel):
         return f.read()
 
 
-print("# NOTE: the module is evaluated against a STAND-IN for nixpkgs' lib and module system")
-print("# (tests/packaging/nix/stand-in.nix), not against nixpkgs; see docs/nixos.md for what")
-print("# still needs a machine with Nix and nixpkgs.")
+print("# NOTE: nixpkgs' real lib and module system, NixOS option declarations written after")
+print("# NixOS's types (tests/packaging/nix/nixos-options.nix), STAND-IN packages")
+print("# (tests/packaging/nix/stand-in.nix); see docs/nixos.md for what still needs nixpkgs.")
 
 # ---- 1. every .nix file parses ------------------------------------------------
 nix_files = []
@@ -62,9 +74,26 @@ for path in sorted(nix_files):
     rc, _, err = nix("--parse", path)
     check(rc == 0, f"parses: {os.path.relpath(path, SRC)}", err)
 
-# ---- 2. evaluation against the stand-in -----------------------------------------
+# ---- 2. evaluation with nixpkgs' lib -----------------------------------------------
+tarball = os.environ.get("GRAINVM_TEST_NIXPKGS_LIB", "")
+if not tarball or not os.path.isfile(tarball):
+    why = (f"GRAINVM_TEST_NIXPKGS_LIB={tarball}: no such file" if tarball else
+           "GRAINVM_TEST_NIXPKGS_LIB is not set (a nixpkgs-lib .tar.xz, e.g. from "
+           "nix-community/nixpkgs.lib; .ci/run sets it)")
+    if os.environ.get("CI") == "true":
+        print(f"not ok - the module cannot be evaluated: {why}")
+        sys.exit(1)
+    print(f"# SKIP the module's evaluation: {why}")
+    sys.exit(77 if failures == 0 else 1)
+tmp = tempfile.TemporaryDirectory(prefix="gvnixlib.")
+with tarfile.open(tarball) as t:
+    t.extractall(tmp.name)
+libs = glob.glob(os.path.join(tmp.name, "*", "lib", "default.nix"))
+check(len(libs) == 1, f"{os.path.basename(tarball)} holds one lib/default.nix", libs)
+if len(libs) != 1:
+    sys.exit(1)
 rc, out, err = nix("--eval", "--strict", "--json", os.path.join(SRC, "tests/packaging/nix/cases.nix"),
-                   "--arg", "root", SRC)
+                   "--arg", "root", SRC, "--arg", "nixpkgsLib", os.path.dirname(libs[0]))
 check(rc == 0, "cases.nix evaluates", err)
 if rc != 0:
     sys.exit(1)
@@ -104,7 +133,7 @@ want_defaults = {
 for k, v in want_defaults.items():
     check(opts.get(k, {}).get("default") == v, f"default of {k} is {v!r} (the launcher's)",
           opts.get(k))
-check(opts["grainvm.workspace.cache"]["type"] == 'one of ["none","mmap","loose","fscache"]',
+check(opts["grainvm.workspace.cache"]["type"] == 'one of "none", "mmap", "loose", "fscache"',
       "cache takes the spec's cache modes", opts["grainvm.workspace.cache"]["type"])
 
 # The systemd unit and the udev rule, with the defaults.
@@ -165,9 +194,10 @@ check(not vm["grub"] and {"9p", "9pnet_virtio", "virtio_pci", "virtio_console"} 
 check("regInfo=" in vm["postBoot"] and vm["regInfo"] == "closure-info",
       "vm: regInfo= loads the Nix database, system.build.grainvmRegInfo makes one", vm["postBoot"])
 ro = c["vmReadOnlyStore"]
-check(ro["fileSystems"].get("/nix/store") == {"device": store_mount, "options": ["bind"], "neededForBoot": True}
+check(ro["fileSystems"].get("/nix/store") == {"device": store_mount, "fsType": "auto", "options": ["bind"],
+                                             "neededForBoot": True}
       and "/nix/.rw-store" not in ro["fileSystems"] and ro["postMount"] == ""
-      and ro["fileSystems"]["/"] == {"device": "/dev/vda", "fsType": "ext4"},
+      and ro["fileSystems"]["/"] == {"device": "/dev/vda", "fsType": "ext4", "options": ["defaults"]},
       "vm, read-only store, own root: a bind mount, no overlay, the user's root untouched", ro["fileSystems"])
 sd = c["vmSystemdInitrd"]
 check(sd["postMount"] == "" and [m["where"] for m in sd["initrdMounts"]] == ["/sysroot/nix/store"]
@@ -205,5 +235,39 @@ check("GRAINVM_BUSYBOX" in ho["postInstall"] and "qemu" in ho["postInstall"], "t
 check(ho["srcTakes"] == [True, False, False, True], "the host source leaves build directories out", ho["srcTakes"])
 check(fl["sameAsDefaultNix"], "flake.nix and nix/default.nix build the same packages")
 
-print(f"# {failures} failed" if failures else "# all passed (against the stand-in)")
+# NixOS's merge rules, which the stand-in module system did not have.
+ur = c["userRestart"]
+check(ur["plain"], "a user's second Restart= for the agent is a conflict, as in NixOS")
+check(ur["forced"] == "on-failure", "mkForce overrides the module's Restart=", ur["forced"])
+check("ExecStartPre=/bin/true\n" in ur["extra"] and "Restart=always\n" in ur["extra"],
+      "a user's own directive adds to the module's unit", ur["extra"])
+
+# ---- 3. packaging/systemd's unit and rule say what the module's say ----------------
+def unit_directives(text):
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith(("#", "[")):
+            k, _, v = line.partition("=")
+            out.setdefault(k, []).append(v)
+    return out
+
+deb_unit = unit_directives(read("packaging/systemd/grainvm-agent.service"))
+nix_unit = unit_directives(c["bare"]["unit"])
+for k in ("Description", "Restart", "RestartSec", "RuntimeDirectory", "RuntimeDirectoryMode",
+          "RuntimeDirectoryPreserve"):
+    check(deb_unit.get(k) == nix_unit.get(k), f"grainvm-agent.service and the module agree on {k}",
+          f"packaging/systemd: {deb_unit.get(k)}, module: {nix_unit.get(k)}")
+check('"HOME=/root"' in deb_unit.get("Environment", []), "grainvm-agent.service sets HOME=/root as the module does",
+      deb_unit.get("Environment"))
+deb_exec = shlex.split(deb_unit["ExecStart"][0])
+nix_exec = shlex.split(c["bare"]["execStart"])
+check(deb_exec[1:3] == nix_exec[1:] == ["--port", f"/dev/virtio-ports/{port}"]
+      and deb_exec[3:] == ["$GRAINVM_AGENT_OPTS"],
+      "grainvm-agent.service runs the agent on the module's port, plus GRAINVM_AGENT_OPTS", deb_exec)
+deb_rule = [l for l in read("packaging/systemd/60-grainvm-agent.rules").splitlines() if l and not l.startswith("#")]
+link = ' SYMLINK+="virtio-ports/$attr{name}",'
+check(len(deb_rule) == 1 and link in deb_rule[0] and deb_rule[0].replace(link, "") + "\n" == d["udev"],
+      "60-grainvm-agent.rules is the module's rule plus the /dev/virtio-ports link", deb_rule)
+
+print(f"# {failures} failed" if failures else "# all passed")
 sys.exit(1 if failures else 0)

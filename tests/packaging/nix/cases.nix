@@ -1,14 +1,21 @@
-# tests/packaging/nix/cases.nix - grainvm's Nix files evaluated against the
-# STAND-IN in stand-in.nix (not nixpkgs); test-nix.py checks the result.
+# tests/packaging/nix/cases.nix - grainvm's Nix files evaluated with the
+# real nixpkgs lib (lib.evalModules) over nixos-options.nix, with the
+# STAND-IN packages of stand-in.nix; test-nix.py checks the result.
 #
-#   nix-instantiate --store dummy:// --eval --strict --json cases.nix --arg root ../../..
-{ root }:
+#   nix-instantiate --store dummy:// --eval --strict --json cases.nix \
+#     --arg root ../../.. --arg nixpkgsLib /tmp/x/nixpkgs-lib/lib
+{ root, nixpkgsLib }:
 
 let
-  s = import ./stand-in.nix;
+  lib = import nixpkgsLib;
+  s = import ./stand-in.nix { inherit lib; };
   b = builtins;
 
-  eval = user: (s.evalModules { modules = [ s.nixos (root + "/nix/module.nix") user ]; }).config;
+  eval = user: (s.evalNixos [ (root + "/nix/module.nix") user ]).config;
+
+  # What a test compares of a fileSystems entry: NixOS's other options keep
+  # their defaults here; neededForBoot only where set.
+  fsView = fs: { inherit (fs) device fsType options; } // lib.optionalAttrs fs.neededForBoot { neededForBoot = true; };
 
   # What a test looks at in an evaluated system.
   view = c: {
@@ -16,7 +23,7 @@ let
       then s.render c.systemd.services.grainvm-agent else null;
     execStart = c.systemd.services.grainvm-agent.serviceConfig.ExecStart or null;
     udev = c.services.udev.extraRules;
-    fileSystems = c.fileSystems or { };
+    fileSystems = b.mapAttrs (_: fsView) c.fileSystems;
     initrdModules = c.boot.initrd.availableKernelModules;
     initrdLoad = c.boot.initrd.kernelModules;
     postMount = c.boot.initrd.postMountCommands;
@@ -31,15 +38,15 @@ let
   base = { system.stateVersion = "24.05"; };
 
   # The module's options, with their defaults (packages by name).
-  options = (s.evalModules { modules = [ s.nixos (root + "/nix/module.nix") base ]; }).options;
+  options = (s.evalNixos [ (root + "/nix/module.nix") base ]).options;
   optionView = prefix: set: b.concatLists (map
     (n:
       let o = set.${n}; p = prefix ++ [ n ]; in
       if (o._type or null) == "option" then [{
         path = b.concatStringsSep "." p;
-        type = o.type.name;
+        type = o.type.description;
         default = if !(o ? default) then "(none)"
-          else if s.lib.isDerivation o.default then o.default.name else o.default;
+          else if lib.isDerivation o.default then o.default.name else o.default;
       }]
       else optionView p o)
     (b.attrNames set));
@@ -52,7 +59,7 @@ let
   under = rel: toString root + "/" + rel;
 in
 {
-  standIn = "this evaluation used tests/packaging/nix/stand-in.nix, a stand-in for nixpkgs' lib, module system and packages, not nixpkgs";
+  standIn = "evaluated with nixpkgs lib ${lib.version} (lib.evalModules), NixOS option declarations from tests/packaging/nix/nixos-options.nix and stand-in packages";
 
   options = optionView [ ] { inherit (options) grainvm; services = { inherit (options.services) grainvm-agent; }; };
 
@@ -81,6 +88,17 @@ in
   vmReadOnlyStore = view (eval (base // { grainvm.vm = { enable = true; writableStore = false; tmpfsRoot = false; }; fileSystems."/" = { device = "/dev/vda"; fsType = "ext4"; }; }));
   vmSystemdInitrd = view (eval (base // { grainvm.vm.enable = true; boot.initrd.systemd.enable = true; }));
   vmAgentOff = view (eval (base // { grainvm.vm.enable = true; services.grainvm-agent.enable = false; }));
+
+  # NixOS's merge rules for unit options: a second value for Restart is a
+  # conflict; mkForce wins; a list adds repeated directives.
+  userRestart = {
+    plain = !(b.tryEval (b.deepSeq (eval (base // { services.grainvm-agent.enable = true;
+      systemd.services.grainvm-agent.serviceConfig.Restart = "on-failure"; })).systemd.services true)).success;
+    forced = (eval (base // { services.grainvm-agent.enable = true;
+      systemd.services.grainvm-agent.serviceConfig.Restart = lib.mkForce "on-failure"; })).systemd.services.grainvm-agent.serviceConfig.Restart;
+    extra = s.render (eval (base // { services.grainvm-agent.enable = true;
+      systemd.services.grainvm-agent.serviceConfig.ExecStartPre = [ "/bin/true" ]; })).systemd.services.grainvm-agent;
+  };
 
   # Values a type check rejects make the evaluation fail.
   rejected = {
