@@ -454,6 +454,124 @@ static gboolean env_valid(const char *kv)
  * exec and shell: @shell runs the guest user's login shell when no
  * COMMAND is given, and asks for a terminal whenever stdin is one.
  */
+/* The login shell of the guest user, from /etc/passwd; /bin/sh without one. */
+static const char *const login_shell[] = {
+	"sh", "-c",
+	"s=$(awk -F: -v u=\"$(id -un 2>/dev/null || echo root)\" "
+	"'$1 == u { print $7; exit }' /etc/passwd 2>/dev/null); "
+	"[ -x \"$s\" ] || s=/bin/sh; exec \"$s\" -l",
+	NULL,
+};
+
+/*
+ * exec-start's arguments for COMMAND.  --env goes through env(1), which
+ * adds to the guest's own environment; the agent's "env" would replace
+ * it, PATH included.
+ */
+static JsonObject *start_args(int cmd_argc, char **cmd_argv, char **env, const char *cwd)
+{
+	JsonObject *args = json_object_new();
+	JsonArray *a = json_array_new();
+	const char *path = cmd_argv[0];
+	if (env && env[0]) {
+		for (char **e = env; *e; e++)
+			json_array_add_string_element(a, *e);
+		json_array_add_string_element(a, path);
+		path = "env";
+	}
+	for (int i = 1; i < cmd_argc; i++)
+		json_array_add_string_element(a, cmd_argv[i]);
+	json_object_set_string_member(args, "path", path);
+	json_object_set_array_member(args, "arg", a);
+	if (cwd)
+		json_object_set_string_member(args, "cwd", cwd);
+	return args;
+}
+
+/*
+ * Start the command @args describes and follow it to its end: output,
+ * stdin, signals, window size and --timeout.  Return: the exit status.
+ */
+static int run(ExecRun *r, JsonObject *args)
+{
+	g_autoptr(GError) err = NULL;
+	json_object_set_boolean_member(args, "input", r->forward_stdin);
+	GSource *winch = NULL;
+	if (r->tty) {
+		int rows, cols;
+		window_size(&rows, &cols);
+		json_object_set_boolean_member(args, "tty", TRUE);
+		json_object_set_int_member(args, "rows", rows);
+		json_object_set_int_member(args, "cols", cols);
+		json_object_set_string_member(args, "term", terminal_type());
+	}
+	/* A closed reader of our stdout is an EPIPE to act on, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	g_main_context_push_thread_default(r->ctx);
+	gv_qmp_client_add_event_handler(r->ctl, NULL, on_event, r, NULL);
+	gv_qmp_client_set_closed_handler(r->ctl, on_closed, r);
+	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP };
+	SigFwd sf[G_N_ELEMENTS(fwd)];
+	GSource *sigsrc[G_N_ELEMENTS(fwd)];
+	for (gsize i = 0; i < G_N_ELEMENTS(fwd); i++) {
+		sf[i] = (SigFwd){ r, fwd[i] };
+		sigsrc[i] = g_unix_signal_source_new(fwd[i]);
+		g_source_set_callback(sigsrc[i], on_forward_signal, &sf[i], NULL);
+		g_source_attach(sigsrc[i], r->ctx);
+	}
+	if (r->tty) {
+		winch = g_unix_signal_source_new(SIGWINCH);
+		g_source_set_callback(winch, on_winch, r, NULL);
+		g_source_attach(winch, r->ctx);
+	}
+	if (r->timeout_s > 0) {
+		r->timer = g_timeout_source_new_seconds(r->timeout_s);
+		g_source_set_callback(r->timer, on_timeout, r, NULL);
+		g_source_attach(r->timer, r->ctx);
+	}
+	if (!gv_qmp_client_call(r->ctl, "exec-start", args, START_TIMEOUT_MS, on_started, r, &err))
+		fail(r, g_strdup_printf("exec: %s", err->message));
+	while (!r->done)
+		g_main_context_iteration(r->ctx, TRUE);
+	terminal_restore(r);
+	if (winch) {
+		g_source_destroy(winch);
+		g_source_unref(winch);
+	}
+
+	input_stop(r);
+	if (r->in_retry)
+		g_source_destroy(r->in_retry);
+	g_clear_pointer(&r->in_retry, g_source_unref);
+	g_clear_pointer(&r->in_chunk, g_bytes_unref);
+	for (gsize i = 0; i < G_N_ELEMENTS(fwd); i++) {
+		g_source_destroy(sigsrc[i]);
+		g_source_unref(sigsrc[i]);
+	}
+	if (r->timer) {
+		g_source_destroy(r->timer);
+		g_source_unref(r->timer);
+	}
+	gv_qmp_client_set_closed_handler(r->ctl, NULL, NULL);
+	gv_qmp_client_close(r->ctl);
+	g_main_context_pop_thread_default(r->ctx);
+
+	if (r->lost)
+		g_printerr("grainvm: exec: %" G_GUINT64_FORMAT " pieces of output were lost (the "
+			   "guest sent lines that are not the protocol)\n", r->lost);
+	if (r->failure) {
+		g_printerr("grainvm: %s\n", r->failure);
+		g_free(r->failure);
+		return GV_EXIT_EXEC_FAILED;
+	}
+	if (r->timed_out) {
+		g_printerr("grainvm: exec: timed out after %u s\n", r->timeout_s);
+		return EXIT_TIMED_OUT;
+	}
+	return r->code;
+}
+
 static int exec_main(int argc, char **argv, gboolean shell)
 {
 	g_autofree char *cwd = NULL;
@@ -526,116 +644,17 @@ static int exec_main(int argc, char **argv, gboolean shell)
 	}
 	if (!cwd)
 		cwd = default_cwd(paths);
-
-	/* --env goes through env(1), which adds to the guest's own
-	 * environment; the agent's "env" would replace it, PATH included. */
-	g_autoptr(JsonObject) args = json_object_new();
-	JsonArray *a = json_array_new();
-	/* The guest user's login shell from /etc/passwd, /bin/sh without one. */
-	static const char *const login_shell[] = {
-		"sh", "-c",
-		"s=$(awk -F: -v u=\"$(id -un 2>/dev/null || echo root)\" "
-		"'$1 == u { print $7; exit }' /etc/passwd 2>/dev/null); "
-		"[ -x \"$s\" ] || s=/bin/sh; exec \"$s\" -l",
-		NULL,
-	};
 	if (shell && !has_dash) {
 		cmd_argv = (char **)login_shell;
 		cmd_argc = 3;
 	}
-	const char *path = cmd_argv[0];
-	if (env && env[0]) {
-		for (char **e = env; *e; e++)
-			json_array_add_string_element(a, *e);
-		json_array_add_string_element(a, path);
-		path = "env";
-	}
-	for (int i = 1; i < cmd_argc; i++)
-		json_array_add_string_element(a, cmd_argv[i]);
-	json_object_set_string_member(args, "path", path);
-	json_object_set_array_member(args, "arg", a);
-	if (cwd)
-		json_object_set_string_member(args, "cwd", cwd);
 
+	g_autoptr(JsonObject) args = start_args(cmd_argc, cmd_argv, env, cwd);
 	ExecRun r = { .ctl = ctl, .ctx = gv_qmp_client_get_context(ctl), .vm = paths->name,
 		      .handle = -1, .timeout_s = (guint)timeout };
 	r.tty = want_tty && isatty(STDIN_FILENO);
 	r.forward_stdin = r.tty || !isatty(STDIN_FILENO);
-	json_object_set_boolean_member(args, "input", r.forward_stdin);
-	GSource *winch = NULL;
-	if (r.tty) {
-		int rows, cols;
-		window_size(&rows, &cols);
-		json_object_set_boolean_member(args, "tty", TRUE);
-		json_object_set_int_member(args, "rows", rows);
-		json_object_set_int_member(args, "cols", cols);
-		json_object_set_string_member(args, "term", terminal_type());
-	}
-	/* A closed reader of our stdout is an EPIPE to act on, not a death. */
-	signal(SIGPIPE, SIG_IGN);
-
-	g_main_context_push_thread_default(r.ctx);
-	gv_qmp_client_add_event_handler(ctl, NULL, on_event, &r, NULL);
-	gv_qmp_client_set_closed_handler(ctl, on_closed, &r);
-	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP };
-	SigFwd sf[G_N_ELEMENTS(fwd)];
-	GSource *sigsrc[G_N_ELEMENTS(fwd)];
-	for (gsize i = 0; i < G_N_ELEMENTS(fwd); i++) {
-		sf[i] = (SigFwd){ &r, fwd[i] };
-		sigsrc[i] = g_unix_signal_source_new(fwd[i]);
-		g_source_set_callback(sigsrc[i], on_forward_signal, &sf[i], NULL);
-		g_source_attach(sigsrc[i], r.ctx);
-	}
-	if (r.tty) {
-		winch = g_unix_signal_source_new(SIGWINCH);
-		g_source_set_callback(winch, on_winch, &r, NULL);
-		g_source_attach(winch, r.ctx);
-	}
-	if (timeout > 0) {
-		r.timer = g_timeout_source_new_seconds((guint)timeout);
-		g_source_set_callback(r.timer, on_timeout, &r, NULL);
-		g_source_attach(r.timer, r.ctx);
-	}
-	if (!gv_qmp_client_call(ctl, "exec-start", args, START_TIMEOUT_MS, on_started, &r, &err))
-		fail(&r, g_strdup_printf("exec: %s", err->message));
-	while (!r.done)
-		g_main_context_iteration(r.ctx, TRUE);
-	terminal_restore(&r);
-	if (winch) {
-		g_source_destroy(winch);
-		g_source_unref(winch);
-	}
-
-	input_stop(&r);
-	if (r.in_retry)
-		g_source_destroy(r.in_retry);
-	g_clear_pointer(&r.in_retry, g_source_unref);
-	g_clear_pointer(&r.in_chunk, g_bytes_unref);
-	for (gsize i = 0; i < G_N_ELEMENTS(fwd); i++) {
-		g_source_destroy(sigsrc[i]);
-		g_source_unref(sigsrc[i]);
-	}
-	if (r.timer) {
-		g_source_destroy(r.timer);
-		g_source_unref(r.timer);
-	}
-	gv_qmp_client_set_closed_handler(ctl, NULL, NULL);
-	gv_qmp_client_close(ctl);
-	g_main_context_pop_thread_default(r.ctx);
-
-	if (r.lost)
-		g_printerr("grainvm: exec: %" G_GUINT64_FORMAT " pieces of output were lost (the "
-			   "guest sent lines that are not the protocol)\n", r.lost);
-	if (r.failure) {
-		g_printerr("grainvm: %s\n", r.failure);
-		g_free(r.failure);
-		return GV_EXIT_EXEC_FAILED;
-	}
-	if (r.timed_out) {
-		g_printerr("grainvm: exec: timed out after %d s\n", timeout);
-		return EXIT_TIMED_OUT;
-	}
-	return r.code;
+	return run(&r, args);
 }
 
 int gv_cmd_exec(int argc, char **argv)
