@@ -57,8 +57,9 @@ GQuark gv_image_error_quark(void);
 /**
  * GvImageError - codes of GV_IMAGE_ERROR
  *
- * The first four are bad input (exit code 2 in docs/errors.md: nothing was
- * written); the rest are failures of the operation (exit code 1).
+ * INVALID, NOT_FOUND, CORRUPT, UNSUPPORTED and UNTRUSTED are bad input
+ * (exit code 2 in docs/errors.md: nothing was written); IO and TOOL are
+ * failures of the operation (exit code 1).
  */
 typedef enum {
 	GV_IMAGE_ERROR_INVALID,     /* bad argument: size, cluster size, option */
@@ -67,6 +68,7 @@ typedef enum {
 	GV_IMAGE_ERROR_UNSUPPORTED, /* a valid image using a feature grainvm does not handle */
 	GV_IMAGE_ERROR_IO,          /* read or write failed (disk full, I/O error) */
 	GV_IMAGE_ERROR_TOOL,        /* an external tool (qemu-img, mke2fs, mtools) failed */
+	GV_IMAGE_ERROR_UNTRUSTED,   /* an untrusted image names a file it may not (bad input) */
 } GvImageError;
 
 /**
@@ -332,6 +334,15 @@ typedef enum {
 	GV_IMAGE_INFO_DEFAULT = 0,
 	/* Do not open backing files (backing_chain stays empty). */
 	GV_IMAGE_INFO_NO_BACKING = 1 << 0,
+	/*
+	 * The image is untrusted (a base someone else made): refuse, with
+	 * GV_IMAGE_ERROR_UNTRUSTED, a backing file that is an absolute path,
+	 * climbs out with "..", resolves (symlinks followed) outside the
+	 * directory @path was named in, is a block device, or has no
+	 * recorded format and is not qcow2; and an external data file
+	 * anywhere in the chain.
+	 */
+	GV_IMAGE_INFO_CONFINE = 1 << 1,
 } GvImageInfoFlags;
 
 /*
@@ -347,11 +358,16 @@ typedef enum {
  * @error: GV_IMAGE_ERROR_NOT_FOUND for a missing image or backing file,
  *         GV_IMAGE_ERROR_CORRUPT for a malformed qcow2 header,
  *         GV_IMAGE_ERROR_UNSUPPORTED for a backing chain that loops or is
- *         too deep; the message names the file
+ *         too deep, for a FIFO, socket, character device or directory
+ *         anywhere in it, and for json: or protocol backing names; the
+ *         message names the file (header strings escaped, gv_chain_escape)
  *
  * A file is qcow2 when it starts with the qcow2 magic and raw otherwise;
  * a backing file is read as the format its overlay records.  Files are
- * opened read-only.
+ * opened read-only and non-blocking (a FIFO never makes this wait for a
+ * writer), and a loop is found by device and inode, so that a symlink
+ * back into the chain is caught too.  The external data file is
+ * reported, never opened.
  *
  * Return: (transfer full): the info, or NULL with @error set.
  */
@@ -362,7 +378,8 @@ GvImageInfo *gv_image_info_read(const char *path, GError **error);
  * @path: the image
  * @format: (nullable): "qcow2" or "raw" to skip probing; NULL probes
  * @flags: GvImageInfoFlags
- * @error: as for gv_image_info_read()
+ * @error: as for gv_image_info_read(); GV_IMAGE_ERROR_UNTRUSTED for what
+ *         GV_IMAGE_INFO_CONFINE refuses
  *
  * Return: (transfer full): the info, or NULL with @error set.
  */
@@ -410,7 +427,13 @@ char *gv_image_qemu_img_path(void);
  * @output: (out) (optional) (transfer full): what qemu-img printed
  * @error: GV_IMAGE_ERROR_CORRUPT when qemu-img finds errors or leaks
  *         (the message carries its summary), GV_IMAGE_ERROR_TOOL when it
- *         cannot run
+ *         cannot run; before it runs, what gv_image_info_read_full()
+ *         refuses, GV_IMAGE_ERROR_UNSUPPORTED for a raw image and for an
+ *         external data file that is not a regular file or block device
+ *
+ * Only @path is checked, never its backing files: qemu-img is given
+ * json:{"driver":"qcow2","backing":null,"file":{...}}, so a FIFO or a
+ * loop in the chain cannot hang it.
  *
  * Return: TRUE when the image is clean.
  */

@@ -8,11 +8,14 @@
  * between the two and the tests can compare them.
  */
 #include "gv-image-private.h"
+#include "gv-chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <json-glib/json-glib.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,36 +92,104 @@ static gboolean read_qcow2(int fd, guint64 file_size, GvImageInfo *info, GError 
 	return TRUE;
 }
 
+/*
+ * What read_one() learnt about the file it opened, for the chain walk:
+ * its identity (loops), its type and its real path (confinement).
+ */
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;
+	char *real; /* what the descriptor points at, symlinks resolved */
+} Opened;
+
+static void opened_clear(Opened *o)
+{
+	g_clear_pointer(&o->real, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Opened, opened_clear)
+
+/*
+ * Open an image file without ever blocking: O_NONBLOCK makes open(2) of
+ * a FIFO return at once instead of waiting for a writer, and O_NOCTTY
+ * keeps a terminal device from becoming ours.  The type is checked on the
+ * descriptor (fstat), so the check is about the file that was opened,
+ * not one swapped in after a stat().  Sockets cannot be opened at all
+ * (ENXIO), which is reported as what it is.
+ */
+static int open_image(const char *path, const char *what, gboolean confined, Opened *o,
+		      GError **error)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0) {
+		int errsv = errno;
+		g_autofree char *shown = gv_chain_escape(path);
+		if (errsv == ENXIO && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
+				    "%s %s is a socket, not a disk image", what, shown);
+			return -1;
+		}
+		g_set_error(error, GV_IMAGE_ERROR,
+			    errsv == ENOENT || errsv == ENOTDIR || errsv == ELOOP
+				    ? GV_IMAGE_ERROR_NOT_FOUND : GV_IMAGE_ERROR_IO,
+			    "cannot open %s %s: %s", what, shown, g_strerror(errsv));
+		return -1;
+	}
+	gv_autofd int owned = fd;
+	if (fstat(fd, &st) < 0) {
+		gv_io_error(error, errno, "cannot stat", path);
+		return -1;
+	}
+	const char *problem = gv_chain_mode_problem(st.st_mode, confined);
+	if (problem) {
+		g_autofree char *shown = gv_chain_escape(path);
+		g_set_error(error, GV_IMAGE_ERROR,
+			    S_ISBLK(st.st_mode) ? GV_IMAGE_ERROR_UNTRUSTED : GV_IMAGE_ERROR_UNSUPPORTED,
+			    "%s %s %s, not a disk image", what, shown, problem);
+		return -1;
+	}
+	/* Regular files and block devices: reads do not block; clear it anyway. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	o->mode = st.st_mode;
+	g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
+	g_free(o->real);
+	o->real = g_file_read_link(link, NULL);
+	if (!o->real) {
+		/* No /proc: fall back to resolving the name (racy, but not worse). */
+		char *r = realpath(path, NULL);
+		o->real = r ? g_strdup(r) : g_canonicalize_filename(path, NULL);
+		free(r);
+	}
+	owned = -1;
+	return fd;
+}
+
 static GvImageInfo *read_one(const char *path, const char *format, const char *what,
-			     dev_t *dev, ino_t *ino, GError **error)
+			     gboolean confined, Opened *o, GError **error)
 {
 	g_autoptr(GvImageInfo) info = g_new0(GvImageInfo, 1);
-	struct stat st;
 	guint8 magic[4];
 
 	info->filename = g_strdup(path);
 	info->backing_chain = g_ptr_array_new_with_free_func((GDestroyNotify)gv_image_info_free);
 
-	gv_autofd int fd = gv_open_input(path, what, error);
+	gv_autofd int fd = open_image(path, what, confined, o, error);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) < 0) {
-		gv_io_error(error, errno, "cannot stat", path);
-		return NULL;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_INVALID, "%s is a directory", path);
-		return NULL;
-	}
 	/* lseek, not st_size: block devices report their size only this way. */
 	off_t end = lseek(fd, 0, SEEK_END);
 	if (end < 0) {
 		gv_io_error(error, errno, "cannot seek in", path);
 		return NULL;
 	}
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	info->actual_size = (guint64)st.st_blocks * 512;
+	struct stat st;
+	info->actual_size = fstat(fd, &st) == 0 ? (guint64)st.st_blocks * 512 : 0;
 
 	memset(magic, 0, sizeof(magic));
 	if (!gv_pread_full(fd, magic, sizeof(magic), 0, path, error))
@@ -136,8 +207,9 @@ static GvImageInfo *read_one(const char *path, const char *format, const char *w
 			    "%s: not a qcow2 image (bad magic 0x%08x)", path, gv_get_be32(magic));
 		return NULL;
 	} else if (format && strcmp(format, "qcow2") != 0) {
+		g_autofree char *shown = gv_chain_escape(format);
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
-			    "%s: unsupported format \"%s\" (qcow2 or raw)", path, format);
+			    "%s: unsupported format \"%s\" (qcow2 or raw)", path, shown);
 		return NULL;
 	}
 
@@ -152,48 +224,141 @@ static GvImageInfo *read_one(const char *path, const char *format, const char *w
 	return g_steal_pointer(&info);
 }
 
+static gboolean untrusted(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static gboolean untrusted(GError **error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_set_error_literal(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNTRUSTED, msg);
+	return FALSE;
+}
+
+/*
+ * The rules for one reference an untrusted image makes (a backing file
+ * name, before it is opened).  json: and protocols are refused whatever
+ * the trust: this walker cannot follow them, so it could not check what
+ * they lead to.
+ */
+static gboolean check_ref(const GvImageInfo *cur, const char *ref, gboolean confined,
+			  GError **error)
+{
+	g_autofree char *img = gv_chain_escape(cur->filename);
+	g_autofree char *shown = gv_chain_escape(ref);
+
+	switch (gv_chain_ref_classify(ref)) {
+	case GV_CHAIN_REF_JSON:
+		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
+			    "%s: backing file \"%s\" uses QEMU's json: notation", img, shown);
+		return FALSE;
+	case GV_CHAIN_REF_PROTOCOL:
+		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
+			    "%s: backing file \"%s\" names a QEMU protocol, not a file", img, shown);
+		return FALSE;
+	case GV_CHAIN_REF_ABSOLUTE:
+		return !confined ||
+		       untrusted(error, "%s: backing file \"%s\" is an absolute path", img, shown);
+	case GV_CHAIN_REF_ESCAPES:
+		return !confined ||
+		       untrusted(error, "%s: backing file \"%s\" climbs out of the image's directory",
+				 img, shown);
+	case GV_CHAIN_REF_RELATIVE:
+		break;
+	}
+	return TRUE;
+}
+
+/* What an untrusted image may be, once opened (@root: the base's real directory). */
+static gboolean check_opened(const GvImageInfo *info, const Opened *o, const char *root,
+			     gboolean is_top, GError **error)
+{
+	g_autofree char *img = gv_chain_escape(info->filename);
+
+	if (info->data_file) {
+		/*
+		 * QEMU 7.2 resolves a relative data file name against its own
+		 * working directory, not the image's (qemu-io read the file
+		 * beside the current directory, not beside the image), so no
+		 * name can be promised to stay inside the base's directory.
+		 */
+		g_autofree char *shown = gv_chain_escape(info->data_file);
+		return untrusted(error, "%s: external data file \"%s\": an untrusted image may "
+				 "not name one", img, shown);
+	}
+	if (is_top)
+		return TRUE;
+	if (!gv_chain_path_within(root, o->real)) {
+		g_autofree char *real = gv_chain_escape(o->real);
+		g_autofree char *dir = gv_chain_escape(root);
+		return untrusted(error, "backing file %s is %s, outside the base's directory %s",
+				 img, real, dir);
+	}
+	return TRUE;
+}
+
 GvImageInfo *gv_image_info_read_full(const char *path, const char *format,
 				     GvImageInfoFlags flags, GError **error)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	dev_t dev;
-	ino_t ino;
+	gboolean confined = !!(flags & GV_IMAGE_INFO_CONFINE);
+	g_auto(Opened) o = { 0 };
 
-	g_autoptr(GvImageInfo) top = read_one(path, format, "image", &dev, &ino, error);
+	g_autoptr(GvImageInfo) top = read_one(path, format, "image", FALSE, &o, error);
 	if (!top)
+		return NULL;
+	/* The directory the base was named in, resolved as its backing names are. */
+	g_autofree char *named_dir = g_path_get_dirname(path);
+	char *rd = realpath(named_dir, NULL);
+	g_autofree char *root = rd ? g_strdup(rd) : g_canonicalize_filename(named_dir, NULL);
+	free(rd);
+	if (confined && !check_opened(top, &o, root, TRUE, error))
 		return NULL;
 	if (flags & GV_IMAGE_INFO_NO_BACKING)
 		return g_steal_pointer(&top);
 
-	g_hash_table_add(seen, g_strdup_printf("%ju:%ju", (uintmax_t)dev, (uintmax_t)ino));
+	g_hash_table_add(seen, g_strdup_printf("%ju:%ju", (uintmax_t)o.dev, (uintmax_t)o.ino));
 	GvImageInfo *cur = top;
 	while (cur->backing_file) {
 		if (top->backing_chain->len >= GV_IMAGE_MAX_CHAIN_DEPTH) {
+			g_autofree char *shown = gv_chain_escape(path);
 			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
-				    "%s: backing chain deeper than %d images", path,
+				    "%s: backing chain deeper than %d images", shown,
 				    GV_IMAGE_MAX_CHAIN_DEPTH);
 			return NULL;
 		}
-		/* json:{...} and protocol URLs are QEMU-only notations. */
-		if (g_str_has_prefix(cur->backing_file, "json:")) {
-			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
-				    "%s: backing file \"%s\" uses QEMU's json: notation", cur->filename,
-				    cur->backing_file);
+		if (!check_ref(cur, cur->backing_file, confined, error))
 			return NULL;
-		}
+		/*
+		 * QEMU guesses the format of a backing file whose overlay does
+		 * not record one, and a guessed vmdk or qed names files of its
+		 * own that this walker does not read.  qcow2 is read here.
+		 */
 		GvImageInfo *next = read_one(cur->full_backing_file, cur->backing_format,
-					     "backing file", &dev, &ino, error);
+					     "backing file", confined, &o, error);
 		if (!next) {
-			g_prefix_error(error, "%s: ", cur->filename);
+			g_autofree char *shown = gv_chain_escape(cur->filename);
+			g_prefix_error(error, "%s: ", shown);
 			return NULL;
 		}
 		g_ptr_array_add(top->backing_chain, next);
-		char *key = g_strdup_printf("%ju:%ju", (uintmax_t)dev, (uintmax_t)ino);
+		char *key = g_strdup_printf("%ju:%ju", (uintmax_t)o.dev, (uintmax_t)o.ino);
 		if (!g_hash_table_add(seen, key)) {
+			g_autofree char *a = gv_chain_escape(path), *b = gv_chain_escape(next->filename);
 			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
-				    "%s: backing chain loops back to %s", path, next->filename);
+				    "%s: backing chain loops back to %s", a, b);
 			return NULL;
 		}
+		if (confined && !cur->backing_format && strcmp(next->format, "qcow2") != 0) {
+			g_autofree char *img = gv_chain_escape(cur->filename);
+			g_autofree char *shown = gv_chain_escape(cur->backing_file);
+			return untrusted(error, "%s: backing file \"%s\" has no recorded format and "
+					 "is not qcow2: QEMU would guess it", img, shown), NULL;
+		}
+		if (confined && !check_opened(next, &o, root, FALSE, error))
+			return NULL;
 		cur = next;
 	}
 	return g_steal_pointer(&top);

@@ -31,6 +31,7 @@ gboolean gv_image_error_is_bad_input(const GError *error)
 	case GV_IMAGE_ERROR_NOT_FOUND:
 	case GV_IMAGE_ERROR_CORRUPT:
 	case GV_IMAGE_ERROR_UNSUPPORTED:
+	case GV_IMAGE_ERROR_UNTRUSTED:
 		return TRUE;
 	case GV_IMAGE_ERROR_IO:
 	case GV_IMAGE_ERROR_TOOL:
