@@ -3,6 +3,7 @@
 #include "boot/prepare.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -257,8 +258,36 @@ static gboolean prepare_kernel(const GvSpec *spec, const GvVmPaths *paths, GvPre
 	return TRUE;
 }
 
-static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, GvPrepared *p,
-			     GError **error)
+/*
+ * Walk the base's whole chain with grainvm's own header reader before
+ * QEMU sees it: no FIFO can block, a loop is found, and unless the spec
+ * trusts the base, every file it names must be a regular file inside its
+ * own directory (GV_IMAGE_INFO_CONFINE).  Done on every up, not only when
+ * the overlay is made: the base's directory may change between boots.
+ */
+static GvImageInfo *check_base(const GvSpec *spec, GError **error)
+{
+	GvImageInfoFlags flags = spec->disk_trust_backing ? GV_IMAGE_INFO_DEFAULT
+							  : GV_IMAGE_INFO_CONFINE;
+	g_autoptr(GError) local = NULL;
+	GvImageInfo *base = gv_image_info_read_full(spec->disk_image, NULL, flags, &local);
+
+	if (!base && g_error_matches(local, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNTRUSTED)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "[disk] image: %s (set [disk] trust-backing=true if you trust this image)",
+			    local->message);
+		return NULL;
+	}
+	if (!base) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		gv_prefix_error(error, "[disk] image");
+	}
+	return base;
+}
+
+/* @base: check_base()'s info on [disk] image, or NULL without one. */
+static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, const GvImageInfo *base,
+			     GvPrepared *p, GError **error)
 {
 	if (!spec->disk_image && !spec->disk_size)
 		return TRUE;
@@ -267,7 +296,9 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, GvPrepa
 		p->disk = gv_disk_top(paths, error);
 		if (!p->disk)
 			return FALSE;
-		g_autoptr(GvImageInfo) info = gv_image_info_read(paths->overlay, error);
+		/* Our own file: its header only; the base's chain was walked above. */
+		g_autoptr(GvImageInfo) info = gv_image_info_read_full(paths->overlay, NULL,
+								      GV_IMAGE_INFO_NO_BACKING, error);
 		if (!info)
 			return FALSE;
 		if (g_strcmp0(info->backing_file, spec->disk_image)) {
@@ -281,13 +312,7 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, GvPrepa
 		return TRUE;
 	}
 	const char *fmt = NULL;
-	g_autoptr(GvImageInfo) base = NULL;
-	if (spec->disk_image) {
-		base = gv_image_info_read(spec->disk_image, error);
-		if (!base) {
-			gv_prefix_error(error, "[disk] image");
-			return FALSE;
-		}
+	if (base) {
 		fmt = base->format;
 		if (spec->disk_size && spec->disk_size < base->virtual_size) {
 			g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
@@ -304,6 +329,23 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, GvPrepa
 	return TRUE;
 }
 
+GStrv gv_invoking_homes(void)
+{
+	g_autoptr(GPtrArray) homes = g_ptr_array_new();
+	const char *sudo_user = g_getenv("SUDO_USER");
+	struct passwd *pw;
+
+	g_ptr_array_add(homes, g_strdup(g_get_home_dir()));
+	if ((pw = getpwuid(getuid())) && pw->pw_dir)
+		g_ptr_array_add(homes, g_strdup(pw->pw_dir));
+	if (sudo_user && *sudo_user && (pw = getpwnam(sudo_user)) && pw->pw_dir)
+		g_ptr_array_add(homes, g_strdup(pw->pw_dir));
+	if ((pw = getpwuid(0)) && pw->pw_dir)
+		g_ptr_array_add(homes, g_strdup(pw->pw_dir));
+	g_ptr_array_add(homes, NULL);
+	return (GStrv)g_ptr_array_free(g_steal_pointer(&homes), FALSE);
+}
+
 GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **error)
 {
 	g_autoptr(GvPrepared) p = g_new0(GvPrepared, 1);
@@ -311,6 +353,13 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->created = g_ptr_array_new_with_free_func(g_free);
 	g_autofree char *cache = gv_cache_root();
 
+	/* Refusals of untrusted input come first: nothing is written before them. */
+	g_auto(GStrv) homes = gv_invoking_homes();
+	if (!gv_spec_check_default_share(spec, (const char *const *)homes, error))
+		return NULL;
+	g_autoptr(GvImageInfo) base = spec->disk_image ? check_base(spec, error) : NULL;
+	if (spec->disk_image && !base)
+		return NULL;
 	p->qemu = gv_find_qemu(error);
 	if (!p->qemu)
 		return NULL;
@@ -363,7 +412,7 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	if (!p->boot)
 		p->boot = g_strdup(fw == GV_FIRMWARE_UEFI ? "UEFI (OVMF) from the disk"
 							   : "BIOS (SeaBIOS) from the disk");
-	if (!prepare_disk(spec, paths, p, error))
+	if (!prepare_disk(spec, paths, base, p, error))
 		goto fail;
 
 	GvAccel accel = gv_accel_decide(spec->accel, p->qemu, cache, &p->accel_reason, error);

@@ -52,6 +52,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvPrepared, gv_prepared_free)
  */
 GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **error);
 
+/**
+ * gv_invoking_homes() - the home directories the default share must not be
+ *
+ * $HOME, the caller's passwd entry, SUDO_USER's when run through sudo,
+ * and root's.
+ *
+ * Return: (transfer full): a NULL-terminated list (may hold duplicates).
+ */
+GStrv gv_invoking_homes(void);
+
 /** gv_prepared_remove_created() - undo: remove the files gv_prepare() made */
 void gv_prepared_remove_created(GvPrepared *p);
 

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -122,6 +123,7 @@ static const KeySchema schema[] = {
 	{ G_BOOT, "pvh", T_BOOL },
 	{ G_DISK, "image", T_FILE },
 	{ G_DISK, "size", T_SIZE, NULL, 1 * MiB, 0 },
+	{ G_DISK, "trust-backing", T_BOOL },
 	{ G_SHARE, "source", T_DIR },
 	{ G_SHARE, "tag", T_TAG },
 	{ G_SHARE, "mount", T_GUEST_PATH },
@@ -139,6 +141,8 @@ static const KeySchema schema[] = {
 	{ G_BUILD, "workdir", T_GUEST_PATH },
 	{ G_BUILD, "env", T_ENV },
 	{ G_NET, "auto-forward", T_BOOL },
+	{ G_NET, "auto-forward-privileged", T_BOOL },
+	{ G_NET, "auto-forward-max", T_UINT, NULL, 1, 65535 },
 	{ G_NET, "bridge", T_IFNAME },
 	{ G_NET, "network", T_NETNAME },
 	{ G_NET, "mac", T_MAC },
@@ -862,6 +866,7 @@ static gboolean parse_shares(Merge *m, GvSpec *spec, GError **error)
 		g_ptr_array_add(spec->shares, s);
 		s->id = g_strdup(*g + strlen("share "));
 		s->source = get(m, *g, "source");
+		s->implicit = !strcmp(origin_of(m, *g, "source"), DEFAULT_LABEL);
 		if (!s->source) {
 			g_auto(GStrv) keys = g_key_file_get_keys(m->merged, *g, NULL, NULL);
 			g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
@@ -1079,6 +1084,10 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 		n->mac = gv_mac_for_name(seed);
 	}
 	n->auto_forward = get_bool(m, group, "auto-forward", FALSE);
+	n->auto_forward_privileged = get_bool(m, group, "auto-forward-privileged", FALSE);
+	g_autofree char *auto_max = get(m, group, "auto-forward-max");
+	n->auto_forward_max = auto_max ? (guint)g_ascii_strtoull(auto_max, NULL, 10)
+				       : GV_AUTO_FORWARD_MAX_DEFAULT;
 	g_autofree char *address = get(m, group, "address");
 
 	switch (n->mode) {
@@ -1100,7 +1109,9 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 		if (!reject_key(m, n, "network", "mode=switch", error) ||
 		    !reject_key(m, n, "mtu", "mode=switch", error) ||
 		    !reject_key(m, n, "forward", "mode=user", error) ||
-		    !reject_key(m, n, "auto-forward", "mode=user", error))
+		    !reject_key(m, n, "auto-forward", "mode=user", error) ||
+		    !reject_key(m, n, "auto-forward-privileged", "mode=user", error) ||
+		    !reject_key(m, n, "auto-forward-max", "mode=user", error))
 			return FALSE;
 		n->bridge = get(m, group, "bridge");
 		if (!n->bridge)
@@ -1120,7 +1131,9 @@ static gboolean parse_nic(Merge *m, GvSpec *spec, const char *group, GvNic **out
 	case GV_NET_SWITCH: {
 		if (!reject_key(m, n, "bridge", "mode=bridge", error) ||
 		    !reject_key(m, n, "forward", "mode=user", error) ||
-		    !reject_key(m, n, "auto-forward", "mode=user", error))
+		    !reject_key(m, n, "auto-forward", "mode=user", error) ||
+		    !reject_key(m, n, "auto-forward-privileged", "mode=user", error) ||
+		    !reject_key(m, n, "auto-forward-max", "mode=user", error))
 			return FALSE;
 		n->network = get(m, group, "network");
 		if (!n->network)
@@ -1217,6 +1230,7 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 		spec->disk_image = g_steal_pointer(&image);
 	}
 	spec->disk_size = get_size(m, "disk", "size", 1, 0);
+	spec->disk_trust_backing = get_bool(m, "disk", "trust-backing", FALSE);
 
 	g_autofree char *kernel = get(m, "boot", "kernel");
 	if (!kernel || !strcmp(kernel, "auto")) {
@@ -1341,6 +1355,43 @@ char *gv_spec_load_name(const char *dir, const char *file, GError **error)
 	}
 	merge_clear(&m);
 	return name;
+}
+
+/* realpath(3) into GLib memory; the name itself when it cannot be resolved. */
+static char *real_or_same(const char *path)
+{
+	char *r = realpath(path, NULL);
+	char *out = g_strdup(r ? r : path);
+	free(r);
+	return out;
+}
+
+gboolean gv_spec_check_default_share(const GvSpec *spec, const char *const *homes,
+				     GError **error)
+{
+	for (guint i = 0; i < spec->shares->len; i++) {
+		const GvShare *sh = g_ptr_array_index(spec->shares, i);
+		if (!sh->implicit)
+			continue;
+		g_autofree char *src = real_or_same(sh->source);
+		const char *what = NULL;
+		if (!strcmp(src, "/"))
+			what = "the whole host filesystem";
+		for (gsize h = 0; !what && homes && homes[h]; h++) {
+			g_autofree char *home = real_or_same(homes[h]);
+			if (!strcmp(src, home))
+				what = "a home directory";
+		}
+		if (!what)
+			continue;
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "[share %s] the default share is the project directory %s, %s: run "
+			    "grainvm in a project directory, or share it on purpose with "
+			    "--set share.%s.source=%s (or enabled=false to share nothing)",
+			    sh->id, src, what, sh->id, src);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 char *gv_spec_to_data(const GvSpec *spec, gboolean with_origins)

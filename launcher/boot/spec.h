@@ -45,6 +45,7 @@ typedef struct {
 	guint64 msize;     /* bytes */
 	char *cache;       /* none | mmap | loose | fscache */
 	char *security;    /* QEMU security_model */
+	gboolean implicit; /* the built-in default's source=. (no layer set it) */
 } GvShare;
 
 typedef struct {
@@ -76,7 +77,18 @@ typedef struct {
 	guint mtu;          /* GV_NET_SWITCH: the guest's MTU; 0: the guest's default */
 	GPtrArray *forwards; /* GvForward*; GV_NET_USER only */
 	gboolean auto_forward; /* GV_NET_USER: forward the guest's listening TCP ports */
+	gboolean auto_forward_privileged; /* ...guest ports below 1024 too */
+	guint auto_forward_max; /* ...at most this many at once */
 } GvNic;
+
+/*
+ * The guest decides how many ports it listens on; each automatic forward
+ * is a listening socket on the host and a slirp entry, so their number is
+ * capped.  64: a development VM serves a handful (web, database, debug
+ * ports), and a guest that opens thousands is not asking for them all
+ * on the host.
+ */
+#define GV_AUTO_FORWARD_MAX_DEFAULT 64
 
 typedef struct {
 	char *project_dir;  /* directory of grainvm.conf, or the cwd */
@@ -99,6 +111,7 @@ typedef struct {
 
 	char *disk_image;   /* base image, absolute, or NULL */
 	guint64 disk_size;  /* 0: the base's size */
+	gboolean disk_trust_backing; /* the base may name files outside its directory */
 
 	GPtrArray *shares;  /* GvShare*, enabled ones only, sorted by id */
 
@@ -147,6 +160,26 @@ GvSpec *gv_spec_load(const char *dir, const char *file, const char *const *sets,
  * Return: (transfer full) (nullable): the name.
  */
 char *gv_spec_load_name(const char *dir, const char *file, GError **error);
+
+/**
+ * gv_spec_check_default_share() - refuse an implicit share of / or a home
+ * @spec: a loaded spec
+ * @homes: (nullable): home directories to refuse, NULL-terminated: the
+ *         invoking user's, SUDO_USER's and root's (gv_invoking_homes())
+ * @error: GV_ERROR_INVALID naming the directory and how to share it
+ *
+ * The built-in default shares the project directory read-write.  Started
+ * from / or from a home directory (`sudo grainvm up` in /root), that
+ * would hand the guest the host's filesystem or someone's ssh keys
+ * without anyone having asked.  Only the implicit share is refused: a
+ * layer that sets the source, even to the same directory, is a choice.
+ * readonly=true does not make it acceptable: reading ~/.ssh is the harm.
+ * Paths are compared after realpath(3).
+ *
+ * Return: TRUE when no implicit share covers such a directory.
+ */
+gboolean gv_spec_check_default_share(const GvSpec *spec, const char *const *homes,
+				     GError **error);
 
 /**
  * gv_spec_to_data() - the merged spec as key-file text

@@ -17,6 +17,7 @@
 #include "cli/cli-common.h"
 #include "cli/gv-cli.h"
 #include "grainvm-image.h"
+#include "gv-chain.h"
 
 typedef struct {
 	const char *name;
@@ -173,22 +174,31 @@ static char *format_size(guint64 bytes)
 	return g_strdup_printf("%0.3g %s", v, units[u]);
 }
 
+/*
+ * Names from an image header (backing file, data file, and the paths
+ * built from them) are the image author's bytes: escaped before they
+ * reach the terminal, so they cannot move the cursor or forge lines.
+ */
 static void print_human(const GvImageInfo *info)
 {
 	g_autofree char *vsize = format_size(info->virtual_size);
 	g_autofree char *dsize = format_size(info->actual_size);
+	g_autofree char *name = gv_chain_escape(info->filename);
 
-	printf("image: %s\n", info->filename);
+	printf("image: %s\n", name);
 	printf("file format: %s\n", info->format);
 	printf("virtual size: %s (%" G_GUINT64_FORMAT " bytes)\n", vsize, info->virtual_size);
 	printf("disk size: %s\n", dsize);
 	if (info->cluster_size)
 		printf("cluster_size: %u\n", info->cluster_size);
 	if (info->backing_file) {
-		printf("backing file: %s (actual path: %s)\n", info->backing_file,
-		       info->full_backing_file);
-		if (info->backing_format)
-			printf("backing file format: %s\n", info->backing_format);
+		g_autofree char *b = gv_chain_escape(info->backing_file);
+		g_autofree char *full = gv_chain_escape(info->full_backing_file);
+		printf("backing file: %s (actual path: %s)\n", b, full);
+		if (info->backing_format) {
+			g_autofree char *f = gv_chain_escape(info->backing_format);
+			printf("backing file format: %s\n", f);
+		}
 	}
 	if (info->qcow2_version) {
 		printf("Format specific information:\n");
@@ -202,6 +212,11 @@ static void print_human(const GvImageInfo *info)
 		}
 		if (info->nb_snapshots)
 			printf("    snapshots: %u\n", info->nb_snapshots);
+		if (info->data_file) {
+			/* As qemu-img words it; the guest's disk lives in that file. */
+			g_autofree char *d = gv_chain_escape(info->data_file);
+			printf("    data file: %s\n", d);
+		}
 	}
 	if (info->dirty)
 		printf("dirty flag: true\n");
