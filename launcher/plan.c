@@ -163,6 +163,11 @@ JsonArray *gv_plan_nics_to_json(const GvPlan *plan)
 			}
 			json_object_set_array_member(o, "forwards", fw);
 			json_object_set_boolean_member(o, "auto-forward", n->auto_forward);
+			json_object_set_boolean_member(o, "auto-forward-privileged",
+						       n->auto_forward_privileged);
+			if (n->auto_forward_max)
+				json_object_set_int_member(o, "auto-forward-max",
+							   n->auto_forward_max);
 		}
 		json_array_add_object_element(a, o);
 	}
@@ -371,7 +376,7 @@ static gboolean decode_mode(const Obj *c, GvNetMode *mode, GError **error)
 
 static gboolean decode_nic(const Obj *c, GvPlanNic *n, GError **error)
 {
-	gint64 fd = -1, mtu = 0;
+	gint64 fd = -1, mtu = 0, auto_max = 0;
 	JsonArray *fw = NULL;
 	/* The descriptors QEMU inherits for NICs start at GV_FD_NIC_BASE (argv.h). */
 	if (!get_str(c, "id", TRUE, &n->id, error) ||
@@ -385,8 +390,11 @@ static gboolean decode_nic(const Obj *c, GvPlanNic *n, GError **error)
 	    !get_str(c, "address", FALSE, &n->address, error) ||
 	    !get_int(c, "mtu", FALSE, 0, G_MAXUINT16, &mtu, error) ||
 	    !get_array(c, "forwards", FALSE, &fw, error) ||
-	    !get_bool(c, "auto-forward", &n->auto_forward, error))
+	    !get_bool(c, "auto-forward", &n->auto_forward, error) ||
+	    !get_bool(c, "auto-forward-privileged", &n->auto_forward_privileged, error) ||
+	    !get_int(c, "auto-forward-max", FALSE, 1, G_MAXUINT16, &auto_max, error))
 		return FALSE;
+	n->auto_forward_max = (guint)auto_max;
 	n->fd = (int)fd;
 	n->mtu = (guint)mtu;
 	if (n->fd >= 0 && n->mode == GV_NET_USER)

@@ -84,6 +84,8 @@ typedef struct {
 	guint mtu;         /* 0: not set */
 	GPtrArray *forwards; /* GvForward*; user mode only, else NULL */
 	gboolean auto_forward;
+	gboolean auto_forward_privileged; /* guest ports below 1024 too */
+	guint auto_forward_max; /* at most this many automatic forwards; 0: the default */
 } GvPlanNic;
 
 /* A file the supervisor opens for a QEMU that runs as another user (argv.h). */

@@ -70,6 +70,9 @@ void gv_cli_print_nics(JsonObject *state, const char *indent)
 	if (json_object_has_member(state, "auto-forward-problem"))
 		printf("%snote     auto-forward stopped: %s\n", indent,
 		       str(state, "auto-forward-problem"));
+	if (json_object_has_member(state, "auto-forward-skipped"))
+		printf("%snote     auto-forward skipped %s\n", indent,
+		       str(state, "auto-forward-skipped"));
 }
 
 static gboolean routable(const char *type, const char *addr)

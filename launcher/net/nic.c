@@ -190,6 +190,15 @@ static char *bridge_helper_check(const GvNic *n, GError **error)
 	return g_strdup(helper);
 }
 
+const char *gv_auto_forward_refusal(guint port, gboolean privileged, guint current, guint max)
+{
+	if (port < GV_PRIVILEGED_PORT_END && !privileged)
+		return "below 1024 (set [net] auto-forward-privileged=true to forward it)";
+	if (current >= max)
+		return "the automatic forwards reached [net] auto-forward-max";
+	return NULL;
+}
+
 gboolean gv_host_port_free(const GvForward *f, GError **error)
 {
 	gboolean udp = !strcmp(f->proto, "udp");
@@ -451,6 +460,8 @@ void gv_net_plan(const GvSpec *spec, const GvNetPrepared *np, GPtrArray *nics)
 				g_ptr_array_add(o->forwards, c);
 			}
 			o->auto_forward = n->auto_forward;
+			o->auto_forward_privileged = n->auto_forward_privileged;
+			o->auto_forward_max = n->auto_forward_max;
 		}
 		g_ptr_array_add(nics, o);
 	}

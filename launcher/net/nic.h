@@ -135,3 +135,28 @@ GvAclVerdict gv_bridge_acl(const char *text, const char *bridge,
  * and port, which is what QEMU's hostfwd will do.
  */
 gboolean gv_host_port_free(const GvForward *f, GError **error);
+
+/*
+ * Below this, a port is privileged: binding it takes root (or
+ * CAP_NET_BIND_SERVICE), and host services expect that only the host's
+ * administrator put something there.
+ */
+#define GV_PRIVILEGED_PORT_END 1024
+
+/**
+ * gv_auto_forward_refusal() - may auto-forward take one more guest port?
+ * @port: the TCP port the guest listens on
+ * @privileged: [net] auto-forward-privileged
+ * @current: automatic forwards already in place
+ * @max: [net] auto-forward-max
+ *
+ * As root the host's loopback ports below 1024 are free for the taking,
+ * and a guest listening on 22 or 631 would get the host's 127.0.0.1:22 or
+ * :631 that local programs trust; so they are skipped unless the spec
+ * says otherwise.  The cap bounds what a guest can make the host open.
+ * Pure, for the unit tests.
+ *
+ * Return: (nullable): NULL when the port may be forwarded, else why not
+ * (a static phrase naming the spec key that would allow it).
+ */
+const char *gv_auto_forward_refusal(guint port, gboolean privileged, guint current, guint max);

@@ -14,7 +14,9 @@
  *  - auto-forward: every AUTO_POLL_MS the agent's grain-listeners says which
  *    TCP ports the guest listens on; each new one is forwarded from the same
  *    port on 127.0.0.1 when that is free, and the forward goes when the
- *    guest stops listening.
+ *    guest stops listening.  Guest ports below 1024 are skipped unless
+ *    [net] auto-forward-privileged=true, and at most auto-forward-max
+ *    forwards are automatic at once (gv_auto_forward_refusal()).
  * The supervisor keeps the list of forwards (from the spec, added at
  * runtime, automatic), which `status` and `forward list` show.
  *
@@ -50,7 +52,10 @@ struct SvNet {
 	JsonArray *nics;          /* the plan's NICs, as status shows them */
 	char *user_netdev;        /* the first user-mode NIC's netdev id, or NULL */
 	gboolean auto_forward;    /* that NIC has auto-forward=true */
+	gboolean auto_privileged; /* ...and auto-forward-privileged=true */
+	guint auto_max;           /* ...and its auto-forward-max */
 	char *auto_problem;       /* why auto-forward stopped, for status */
+	char *auto_skipped;       /* the last guest port it skipped and why, for status */
 	GPtrArray *forwards;      /* SvForward* */
 	JsonArray *interfaces;    /* the guest's, without statistics, or NULL */
 	guint poll_timer;
@@ -76,6 +81,9 @@ gboolean sv_net_init(Supervisor *sv, GError **error)
 			continue;
 		net->user_netdev = g_strdup(n->netdev);
 		net->auto_forward = n->auto_forward;
+		net->auto_privileged = n->auto_forward_privileged;
+		net->auto_max = n->auto_forward_max ? n->auto_forward_max
+						    : GV_AUTO_FORWARD_MAX_DEFAULT;
 		for (guint j = 0; n->forwards && j < n->forwards->len; j++) {
 			const GvForward *o = g_ptr_array_index(n->forwards, j);
 			SvForward *f = g_new0(SvForward, 1);
@@ -99,6 +107,7 @@ void sv_net_free(Supervisor *sv)
 	g_clear_pointer(&net->forwards, g_ptr_array_unref);
 	g_free(net->user_netdev);
 	g_free(net->auto_problem);
+	g_free(net->auto_skipped);
 	g_free(net);
 	sv->net = NULL;
 }
@@ -330,6 +339,11 @@ static gboolean reachable_listener(JsonObject *l)
 	return !g_str_has_prefix(addr, "127.") && strcmp(addr, "::1");
 }
 
+static gint cmp_port(gconstpointer a, gconstpointer b)
+{
+	return GPOINTER_TO_INT(a) - GPOINTER_TO_INT(b);
+}
+
 static void auto_sync(Supervisor *sv, JsonArray *listeners)
 {
 	SvNet *net = sv->net;
@@ -352,12 +366,14 @@ static void auto_sync(Supervisor *sv, JsonArray *listeners)
 		g_ptr_array_remove_index(net->forwards, i);
 	}
 	/* New in the guest: add, unless a forward already reaches that guest port
-	 * or takes that host port. */
-	GHashTableIter it;
-	gpointer key;
-	g_hash_table_iter_init(&it, want);
-	while (g_hash_table_iter_next(&it, &key, NULL)) {
-		guint16 port = (guint16)GPOINTER_TO_INT(key);
+	 * or takes that host port, or the port or the count is refused.  Ports
+	 * in ascending order, so that which ones the cap keeps is predictable. */
+	guint n_auto = 0;
+	for (guint i = 0; i < net->forwards->len; i++)
+		n_auto += !strcmp(((SvForward *)g_ptr_array_index(net->forwards, i))->origin, "auto");
+	g_autoptr(GList) ports = g_list_sort(g_hash_table_get_keys(want), cmp_port);
+	for (GList *l = ports; l; l = l->next) {
+		guint16 port = (guint16)GPOINTER_TO_INT(l->data);
 		gboolean covered = FALSE;
 		for (guint i = 0; i < net->forwards->len && !covered; i++) {
 			SvForward *f = g_ptr_array_index(net->forwards, i);
@@ -367,8 +383,18 @@ static void auto_sync(Supervisor *sv, JsonArray *listeners)
 		}
 		GvForward rule = { .proto = "tcp", .host_addr = (char *)"127.0.0.1",
 				   .host_port = port, .guest_port = port };
-		if (covered || !gv_host_port_free(&rule, NULL))
+		if (covered)
 			continue;
+		const char *refused = gv_auto_forward_refusal(port, net->auto_privileged, n_auto,
+							      net->auto_max);
+		if (refused) {
+			g_free(net->auto_skipped);
+			net->auto_skipped = g_strdup_printf("guest port %u: %s", port, refused);
+			continue;
+		}
+		if (!gv_host_port_free(&rule, NULL))
+			continue;
+		n_auto++;
 		SvForward *f = g_new0(SvForward, 1);
 		f->rule = rule;
 		f->rule.host_addr = g_strdup("127.0.0.1");
@@ -486,6 +512,8 @@ void sv_net_state(Supervisor *sv, JsonObject *o)
 		json_object_set_array_member(o, "forwards", forward_list(sv));
 	if (net->auto_problem)
 		json_object_set_string_member(o, "auto-forward-problem", net->auto_problem);
+	if (net->auto_skipped)
+		json_object_set_string_member(o, "auto-forward-skipped", net->auto_skipped);
 	if (net->interfaces && sv->phase == GV_PHASE_READY)
 		json_object_set_array_member(o, "interfaces", json_array_ref(net->interfaces));
 }
