@@ -146,7 +146,9 @@ static int open_image(const char *path, const char *what, gboolean confined, Ope
 	if (problem) {
 		g_autofree char *shown = gv_chain_escape(path);
 		g_set_error(error, GV_IMAGE_ERROR,
-			    S_ISBLK(st.st_mode) ? GV_IMAGE_ERROR_UNTRUSTED : GV_IMAGE_ERROR_UNSUPPORTED,
+			    S_ISBLK(st.st_mode)   ? GV_IMAGE_ERROR_UNTRUSTED
+			    : S_ISDIR(st.st_mode) ? GV_IMAGE_ERROR_INVALID
+						  : GV_IMAGE_ERROR_UNSUPPORTED,
 			    "%s %s %s, not a disk image", what, shown, problem);
 		return -1;
 	}
@@ -357,8 +359,11 @@ GvImageInfo *gv_image_info_read_full(const char *path, const char *format,
 			return untrusted(error, "%s: backing file \"%s\" has no recorded format and "
 					 "is not qcow2: QEMU would guess it", img, shown), NULL;
 		}
-		if (confined && !check_opened(next, &o, root, FALSE, error))
+		if (confined && !check_opened(next, &o, root, FALSE, error)) {
+			g_autofree char *img = gv_chain_escape(cur->filename);
+			g_prefix_error(error, "%s: ", img);
 			return NULL;
+		}
 		cur = next;
 	}
 	return g_steal_pointer(&top);
