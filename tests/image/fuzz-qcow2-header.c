@@ -6,7 +6,8 @@
  * user (or a guest, through an overlay it wrote) controls.  The parser must
  * never read outside the buffer (ASan), never overflow (UBSan), and every
  * header it accepts must satisfy the invariants the rest of the library
- * relies on, which are asserted here.  Seeds in fuzz-seeds/ are the first
+ * relies on, which are asserted here; the names it yields also go
+ * through the chain rules and the terminal escape (gv-chain.h).  Seeds in fuzz-seeds/ are the first
  * 4 KiB of images made by qemu-img create (plain, 512 B and 2 MiB
  * clusters, qcow2 and raw backing, zstd, v2, extended L2, lazy refcounts,
  * external data file, an internal snapshot).
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "grainvm-image.h"
+#include "gv-chain.h"
 #include "gv-qcow2.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,6 +45,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_assert_cmpuint(strlen(h.backing_file), <=, GV_QCOW2_MAX_BACKING_NAME);
 	g_assert_cmpuint(strlen(h.backing_file), ==, h.backing_file_size);
 	g_assert_cmpuint(strlen(h.backing_format), <=, GV_QCOW2_MAX_FORMAT_NAME);
+
+	/*
+	 * The names a header holds go on to the chain rules and, escaped, to
+	 * the terminal: neither may crash, and nothing escaped may keep a
+	 * control byte.
+	 */
+	const char *names[] = { h.backing_file, h.backing_format, h.data_file };
+	for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+		if (names[i][0])
+			(void)gv_chain_ref_classify(names[i]);
+		char *shown = gv_chain_escape(names[i]);
+		for (const char *p = shown; *p; p++)
+			g_assert_true((guint8)*p >= 0x20 && *p != 0x7f);
+		g_free(shown);
+	}
 
 	/* A v3 header we accept must survive our own writer unchanged. */
 	if (h.version == 3) {
