@@ -183,6 +183,25 @@ static void test_switch_table(void)
 			==, GV_SWITCH_FLOOD);
 }
 
+/* Which guest ports auto-forward takes: 1024 up unless allowed, and a cap. */
+static void test_auto_forward_refusal(void)
+{
+	g_assert_null(gv_auto_forward_refusal(8080, FALSE, 0, 64));
+	g_assert_null(gv_auto_forward_refusal(1024, FALSE, 0, 64));
+	const char *why = gv_auto_forward_refusal(22, FALSE, 0, 64);
+	g_assert_nonnull(why);
+	g_assert_nonnull(strstr(why, "auto-forward-privileged=true"));
+	g_assert_nonnull(gv_auto_forward_refusal(1023, FALSE, 0, 64));
+	g_assert_nonnull(gv_auto_forward_refusal(1, FALSE, 0, 64));
+	g_assert_null(gv_auto_forward_refusal(22, TRUE, 0, 64));
+	/* The cap counts what is already automatic. */
+	g_assert_null(gv_auto_forward_refusal(8080, FALSE, 63, 64));
+	why = gv_auto_forward_refusal(8080, FALSE, 64, 64);
+	g_assert_nonnull(why);
+	g_assert_nonnull(strstr(why, "auto-forward-max"));
+	g_assert_nonnull(gv_auto_forward_refusal(22, TRUE, 1, 1));
+}
+
 static void test_port_free(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -215,5 +234,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/net/leases", test_leases);
 	g_test_add_func("/net/switch-table", test_switch_table);
 	g_test_add_func("/net/port-free", test_port_free);
+	g_test_add_func("/net/auto-forward-refusal", test_auto_forward_refusal);
 	return g_test_run();
 }

@@ -157,6 +157,88 @@ static void test_disable_default_share(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(s->shares->len, ==, 0);
 }
 
+/*
+ * The implicit share of the project directory is refused when that is a
+ * home directory or /; an explicit source is not.  The fixture's
+ * directory plays the home (a symlink to it too, compared after realpath).
+ */
+static void test_default_share_home(Fixture *f, gconstpointer data)
+{
+	g_autofree char *link = g_strconcat(f->dir, ".link", NULL);
+	g_assert_cmpint(symlink(f->dir, link), ==, 0);
+	const char *homes[] = { "/nonexistent-home", link, NULL };
+	const char *elsewhere[] = { "/nonexistent-home", NULL };
+	g_autoptr(GError) err = NULL;
+
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_false(gv_spec_check_default_share(s, homes, &err));
+	g_assert_error(err, GV_ERROR, GV_ERROR_INVALID);
+	g_assert_nonnull(strstr(err->message, "[share workspace]"));
+	g_assert_nonnull(strstr(err->message, "a home directory"));
+	g_assert_nonnull(strstr(err->message, "--set share.workspace.source="));
+	g_assert_null(strchr(err->message, '\n'));
+	g_clear_error(&err);
+	g_assert_true(gv_spec_check_default_share(s, elsewhere, &err));
+	g_assert_no_error(err);
+
+	/* readonly does not make it acceptable: reading ~/.ssh is the harm. */
+	const char *ro[] = { "share.workspace.readonly=true", NULL };
+	g_autoptr(GvSpec) r = load(f, ro, &err);
+	g_assert_no_error(err);
+	g_assert_false(gv_spec_check_default_share(r, homes, &err));
+	g_clear_error(&err);
+
+	/* Said on purpose, in a layer or with --set: allowed. */
+	write_file(f, "grainvm.conf", "[share workspace]\nsource=.\n");
+	g_autoptr(GvSpec) e = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_true(gv_spec_check_default_share(e, homes, &err));
+	g_assert_no_error(err);
+	g_unlink(link);
+}
+
+static void test_default_share_root(void)
+{
+	g_autoptr(GError) err = NULL;
+	/* No grainvm.conf in /: the built-in default alone. */
+	if (g_file_test("/grainvm.conf", G_FILE_TEST_EXISTS)) {
+		g_test_skip("/grainvm.conf exists on this host");
+		return;
+	}
+	g_autoptr(GvSpec) s = gv_spec_load("/", NULL, NULL, "/", &err);
+	g_assert_no_error(err);
+	g_assert_false(gv_spec_check_default_share(s, NULL, &err));
+	g_assert_nonnull(strstr(err->message, "the whole host filesystem"));
+	g_clear_error(&err);
+	const char *sets[] = { "share.workspace.source=/", NULL };
+	g_autoptr(GvSpec) e = gv_spec_load("/", NULL, sets, "/", &err);
+	g_assert_no_error(err);
+	g_assert_true(gv_spec_check_default_share(e, NULL, &err));
+}
+
+static void test_trust_and_auto_forward_keys(Fixture *f, gconstpointer data)
+{
+	write_file(f, "base.img", "raw");
+	write_file(f, "grainvm.conf", "[disk]\nimage=base.img\n");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) s = load(f, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_false(s->disk_trust_backing);
+	const GvNic *n = gv_spec_first_nic(s, GV_NET_USER);
+	g_assert_false(n->auto_forward_privileged);
+	g_assert_cmpuint(n->auto_forward_max, ==, GV_AUTO_FORWARD_MAX_DEFAULT);
+
+	const char *sets[] = { "disk.trust-backing=true", "net.auto-forward-privileged=true",
+			       "net.auto-forward-max=3", NULL };
+	g_autoptr(GvSpec) t = load(f, sets, &err);
+	g_assert_no_error(err);
+	g_assert_true(t->disk_trust_backing);
+	n = gv_spec_first_nic(t, GV_NET_USER);
+	g_assert_true(n->auto_forward_privileged);
+	g_assert_cmpuint(n->auto_forward_max, ==, 3);
+}
+
 typedef struct {
 	const char *conf;
 	const char *local;
@@ -194,6 +276,9 @@ static const BadCase bad_cases[] = {
 	{ "[net]\nmtu=9000\n", NULL, NULL, "[net] mtu: only for mode=switch (this NIC is mode=user)" },
 	{ "[net]\nmode=switch\nmtu=70000\n", NULL, NULL, "[net] mtu: \"70000\" is not a whole number from 576 to 65520" },
 	{ "[net]\nmode=none\nforward=8080:80\n", NULL, NULL, "[net] forward: only for mode=user (this NIC is mode=none)" },
+	{ "[net]\nauto-forward-max=0\n", NULL, NULL, "[net] auto-forward-max: \"0\" is not a whole number from 1 to 65535" },
+	{ "[net]\nmode=switch\nauto-forward-privileged=true\n", NULL, NULL, "[net] auto-forward-privileged: only for mode=user" },
+	{ "[disk]\ntrust-backing=maybe\n", NULL, NULL, "grainvm.conf: [disk] trust-backing: " },
 	{ NULL, NULL, "net.lan.mode=bridge", "--set net.lan.mode=bridge: [net lan] mode: mode=bridge needs bridge=NAME" },
 	{ "[vm]\nboot-from=../up\n", NULL, NULL, "grainvm.conf: [vm] boot-from: invalid snapshot tag \"../up\"" },
 	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
@@ -437,6 +522,10 @@ int main(int argc, char **argv)
 		g_autofree char *name = g_strdup_printf("/spec/bad/%02zu", i);
 		g_test_add(name, Fixture, &bad_cases[i], fx_setup, test_bad, fx_teardown);
 	}
+	g_test_add("/spec/default-share-home", Fixture, NULL, fx_setup, test_default_share_home, fx_teardown);
+	g_test_add_func("/spec/default-share-root", test_default_share_root);
+	g_test_add("/spec/trust-and-auto-forward-keys", Fixture, NULL, fx_setup,
+		   test_trust_and_auto_forward_keys, fx_teardown);
 	g_test_add_func("/spec/sizes", test_sizes);
 	g_test_add_func("/spec/names", test_names);
 	g_test_add_func("/spec/docs", test_docs);
