@@ -163,8 +163,8 @@ JsonArray *gv_plan_nics_to_json(const GvPlan *plan)
 			}
 			json_object_set_array_member(o, "forwards", fw);
 			json_object_set_boolean_member(o, "auto-forward", n->auto_forward);
-			json_object_set_boolean_member(o, "auto-forward-privileged",
-						       n->auto_forward_privileged);
+			if (n->auto_forward_privileged)
+				json_object_set_boolean_member(o, "auto-forward-privileged", TRUE);
 			if (n->auto_forward_max)
 				json_object_set_int_member(o, "auto-forward-max",
 							   n->auto_forward_max);

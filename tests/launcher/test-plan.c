@@ -32,7 +32,7 @@ static const char full_plan[] =
 	" \"nics\": [{\"id\": \"\", \"netdev\": \"net0\", \"mode\": \"user\","
 	"   \"mac\": \"52:54:00:12:34:56\", \"forwards\": [{\"proto\": \"tcp\","
 	"   \"host-addr\": \"127.0.0.1\", \"host-port\": 8080, \"guest-port\": 80}],"
-	"   \"auto-forward\": true},"
+	"   \"auto-forward\": true, \"auto-forward-privileged\": true, \"auto-forward-max\": 8},"
 	"  {\"id\": \"lan\", \"netdev\": \"net1\", \"mode\": \"switch\","
 	"   \"mac\": \"52:54:00:12:34:57\", \"fd\": 8, \"network\": \"default\","
 	"   \"address\": \"10.0.0.2/24\", \"mtu\": 1400}],"
@@ -68,6 +68,8 @@ static void test_round_trip(void)
 	g_assert_cmpint(u->mode, ==, GV_NET_USER);
 	g_assert_cmpint(u->fd, ==, -1);
 	g_assert_true(u->auto_forward);
+	g_assert_true(u->auto_forward_privileged);
+	g_assert_cmpuint(u->auto_forward_max, ==, 8);
 	g_assert_cmpuint(u->forwards->len, ==, 1);
 	const GvForward *f = g_ptr_array_index(u->forwards, 0);
 	g_assert_cmpstr(f->proto, ==, "tcp");
