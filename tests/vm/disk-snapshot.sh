@@ -92,6 +92,10 @@ other=$PREFIX-ds2
 q=$(new_project "$other")
 # (kernel=host: a disk image alone means "boot the disk", and this one has no loader)
 printf '[boot]\nkernel=host\n[disk]\nimage=%s\n' "$state/overlay.1.qcow2" >>"$q/grainvm.conf"
+# Its chain names the layers under it by absolute paths: refused until trusted.
+(cd "$q" && expect_code 2 "$GRAINVM" up -q && echo "$OUT" | grep -q "is an absolute path") ||
+	fail "an untrusted frozen layer was taken as a base"
+printf 'trust-backing=true\n' >>"$q/grainvm.conf"
 (cd "$q" && expect_code 0 "$GRAINVM" up -q) || fail "up on a frozen layer"
 [ "$("$GRAINVM" exec "$other" -- sh -c "dd if=/dev/vda bs=512 skip=8 count=1 2>/dev/null | tr -d '\\000'")" = after-snapshot ] ||
 	fail "the VM on the frozen layer does not see its data"
