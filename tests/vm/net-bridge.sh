@@ -44,7 +44,7 @@ in_ns python3 -c "
 import socket; s=socket.socket(); s.bind(('10.77.0.1',7001)); s.listen(); s.settimeout(30)
 c,_=s.accept(); c.sendall(b'ns-here'); c.close()" &
 srv=$!
-sleep 0.5
+wait_listening 7001 in_ns || fail "the namespace's server did not start"
 [ "$(guest_sh "$vm" "nc 10.77.0.1 7001 </dev/null")" = ns-here ] || fail "the guest cannot reach the namespace"
 wait $srv
 # ... and through the other card, the switch's gateway: the namespace's loopback.
@@ -52,7 +52,7 @@ in_ns python3 -c "
 import socket; s=socket.socket(); s.bind(('127.0.0.1',7002)); s.listen(); s.settimeout(30)
 c,_=s.accept(); c.sendall(b'lo-here'); c.close()" &
 srv=$!
-sleep 0.5
+wait_listening 7002 in_ns || fail "the namespace's server did not start"
 [ "$(guest_sh "$vm" "nc 10.0.2.2 7002 </dev/null")" = lo-here ] || fail "the guest cannot reach the switch's gateway"
 wait $srv
 

@@ -59,6 +59,19 @@ sys.stdout.write(data.decode())
 PY
 }
 
+# wait_listening PORT [CMD...]: until something listens on TCP PORT (in the
+# namespace CMD runs in, e.g. "ip netns exec NS"), 10 s at most: a server
+# started with & may take seconds to bind under load.
+wait_listening() {
+	local port=$1
+	shift
+	for _ in $(seq 100); do
+		"$@" ss -ltnH "sport = :$port" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # free_port: a TCP port on 127.0.0.1 nobody listens on right now.
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -58,11 +58,7 @@ python3 -c "
 import socket; s=socket.socket(); s.bind(('127.0.0.1',$hp)); s.listen(); s.settimeout(30)
 c,_=s.accept(); c.sendall(b'host-here'); c.close()" &
 host=$!
-# Listening before the guest dials: python's start takes seconds under load.
-for _ in $(seq 100); do
-	ss -ltnH "sport = :$hp" | grep -q . && break
-	sleep 0.1
-done
+wait_listening "$hp" || fail "the host's server did not start"
 [ "$(guest_sh "$PREFIX-b1" "nc 10.0.2.2 $hp </dev/null")" = host-here ] || fail "b1 cannot reach its gateway"
 wait $host
 
