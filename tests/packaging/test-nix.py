@@ -12,8 +12,9 @@
 #    here).  The systemd unit, the udev rule and the fileSystems entries they
 #    produce are compared with what they must be.  The module's defaults are
 #    also compared with the launcher's (port name, share tag, mount point,
-#    msize, cache), and its unit and rule with packaging/systemd's, so that
-#    none of them can drift apart.
+#    msize, cache), its unit and rule with packaging/systemd's, and its
+#    workspace entry with docs/guests.md's fstab line, so that none of them
+#    can drift apart.
 #
 # Without GRAINVM_TEST_NIXPKGS_LIB step 2 cannot run: the test says so and
 # skips (exit 77), or fails under CI=true, where .ci/run always sets it.
@@ -268,6 +269,14 @@ deb_rule = [l for l in read("packaging/systemd/60-grainvm-agent.rules").splitlin
 link = ' SYMLINK+="virtio-ports/$attr{name}",'
 check(len(deb_rule) == 1 and link in deb_rule[0] and deb_rule[0].replace(link, "") + "\n" == d["udev"],
       "60-grainvm-agent.rules is the module's rule plus the /dev/virtio-ports link", deb_rule)
+
+# ---- 4. docs/guests.md's fstab line is the module's workspace entry ------------------
+fstab = [l.split() for l in read("docs/guests.md").splitlines() if l.startswith("    workspace ")]
+ws = d["fileSystems"]["/mnt/workspace"]
+check(len(fstab) == 1 and fstab[0][:3] == [ws["device"], "/mnt/workspace", ws["fsType"]]
+      and sorted(fstab[0][3].split(",")) == sorted(ws["options"]) and fstab[0][4:] == ["0", "0"],
+      "docs/guests.md's fstab line mounts what the module mounts (tag, msize, cache: the launcher's)",
+      f"{fstab} vs {ws}")
 
 print(f"# {failures} failed" if failures else "# all passed")
 sys.exit(1 if failures else 0)
