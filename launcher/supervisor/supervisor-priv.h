@@ -79,6 +79,7 @@ struct Supervisor {
 	guint down_timer;
 	guint down_timeout_s;
 	gboolean down_requested;   /* by a client or a signal */
+	gboolean signalled;       /* a stop signal came (a second one forces) */
 	GPtrArray *down_waiters;   /* DownWaiter*: clients waiting for QEMU's end */
 	char *final_reason;
 	int exit_code;

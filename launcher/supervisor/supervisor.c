@@ -526,15 +526,43 @@ void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force)
 	down_next(sv);
 }
 
+/*
+ * The stop budget: how long a stop on a signal may take from the signal to
+ * QEMU's end.  Whoever sends the signal kills for good after a grace time
+ * of its own (Slurm's KillWait, 30 s by default; systemd's TimeoutStopSec),
+ * so GRAINVM_STOP_TIMEOUT=S lets the user fit the ladder below it: each
+ * graceful rung (ACPI, then the agent) gets (S - QUIT_WAIT_S) / 2 seconds,
+ * at least 1, QMP quit its QUIT_WAIT_S, then SIGKILL; so QEMU ends within
+ * S seconds for any S of 7 or more.  Unset: 10 s per rung, as `grainvm
+ * down`.  3600 is only a sanity bound on a typo.
+ */
+#define SIGNAL_RUNG_DEFAULT_S 10
+#define STOP_TIMEOUT_MAX_S 3600
+
+static guint signal_rung_s(void)
+{
+	const char *env = g_getenv("GRAINVM_STOP_TIMEOUT");
+	guint64 s;
+	if (!env || !g_ascii_string_to_unsigned(env, 10, 1, STOP_TIMEOUT_MAX_S, &s, NULL))
+		return SIGNAL_RUNG_DEFAULT_S;
+	return s > QUIT_WAIT_S + 2 ? (guint)(s - QUIT_WAIT_S) / 2 : 1;
+}
+
 static gboolean on_signal(gpointer data)
 {
 	Supervisor *sv = data;
-	/* systemd stop, Ctrl-C in the foreground, or an interrupted up: a
-	 * normal down.  A guest not yet ready has no one to power it off
-	 * gracefully (the agent is not up, ACPI may not be either), so it
-	 * is quit at once, as a second signal does. */
-	sv_start_down(sv, sv->down_requested ? 1 : 10,
-		      sv->down_requested || sv->phase < GV_PHASE_READY);
+	/* systemd stop, Ctrl-C in the foreground, a Slurm job cancelled or
+	 * out of time, or an interrupted up: a normal down.  A guest not yet
+	 * ready has no one to power it off gracefully (the agent is not up,
+	 * ACPI may not be either), so it is quit at once, as a second signal
+	 * does.  Only a second signal forces: a down asked over the control
+	 * socket and then a signal is one stop, not two (in a Slurm job the
+	 * job script's `grainvm down` and Slurm's own SIGTERM to every
+	 * process of the job come in either order; systemd's ExecStop= is
+	 * followed by a SIGTERM too). */
+	gboolean again = sv->signalled;
+	sv->signalled = TRUE;
+	sv_start_down(sv, again ? 1 : signal_rung_s(), again || sv->phase < GV_PHASE_READY);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -921,11 +949,28 @@ static gboolean load_plan(Supervisor *sv, GError **error)
 	return sv_restore_load(sv, error);
 }
 
+/*
+ * The signals that stop a VM reach the supervisor, never QEMU.  Its own
+ * session keeps a terminal's Ctrl-C away; but a batch system signals every
+ * process of a job (Slurm's scancel and time limit: SIGTERM to each process
+ * it tracks, whatever its session; systemd's KillMode=control-group alike),
+ * and QEMU stops at once on SIGTERM, SIGINT or SIGHUP ("QEMU shut down
+ * (host-signal)"), losing what the guest had not synced.  Ignoring them is
+ * not enough: measured with QEMU 7.2, an inherited SIG_IGN is replaced by
+ * QEMU's own handlers at start.  Blocked, they stay pending: QEMU's main
+ * thread only adds to the mask it inherits and its other threads start with
+ * every signal blocked, so it runs on until the guest powers off, QMP quit
+ * or SIGKILL, which is what the supervisor's ladder sends.
+ */
 static void qemu_child_setup(gpointer data)
 {
 	const GvQemuUser *u = data;
-	/* Own session: a Ctrl-C meant for `up --foreground` must reach the
-	 * supervisor, which shuts the guest down, not QEMU, which would just die. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 	setsid();
 	if (u->drop) {
 		int r = gv_drop_privileges(u->uid, u->gid, u->kvm_gid);
