@@ -3,6 +3,7 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -13,12 +14,59 @@
 
 #include "gv-error.h"
 
+/*
+ * Inside a Slurm job, with no GRAINVM_HOME: one home per job, so that two
+ * jobs on a node never share a VM name, a lock, a socket or an overlay
+ * (each task of a job array is a job of its own, with its own id).  It is
+ * node-local ($TMPDIR, else /tmp) and keyed by user and job; the cache is
+ * not in it (see gv_cache_root()).
+ */
+char *gv_job_home(void)
+{
+	const char *home = g_getenv("GRAINVM_HOME");
+	const char *job = g_getenv("SLURM_JOB_ID");
+	if ((home && *home) || !job || !*job || strspn(job, "0123456789") != strlen(job) ||
+	    strlen(job) > 20)
+		return NULL;
+	const char *tmp = g_getenv("TMPDIR");
+	return g_strdup_printf("%s/grainvm-%u-job%s", tmp && *tmp == '/' ? tmp : "/tmp",
+			       (unsigned)geteuid(), job);
+}
+
 static char *home_sub(const char *sub)
 {
 	const char *home = g_getenv("GRAINVM_HOME");
 	if (home && *home)
 		return g_build_filename(home, sub, NULL);
-	return NULL;
+	g_autofree char *job = gv_job_home();
+	return job ? g_build_filename(job, sub, NULL) : NULL;
+}
+
+/*
+ * The job home's name is predictable and /tmp is everyone's: another user
+ * may have made it first, or put a symlink there.  Use it only as a
+ * directory of our own that nobody else can write to.
+ */
+static gboolean job_home_check(GError **error)
+{
+	g_autofree char *home = gv_job_home();
+	if (!home)
+		return TRUE;
+	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
+		int err = errno;
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
+			    "cannot create the job's grainvm home %s: %s", home, g_strerror(err));
+		return FALSE;
+	}
+	struct stat st;
+	if (lstat(home, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 0077)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
+			    "the job's grainvm home %s is not a private directory of uid %u "
+			    "(someone else made it?): set GRAINVM_HOME", home, (unsigned)geteuid());
+		return FALSE;
+	}
+	return TRUE;
 }
 
 char *gv_state_root(void)
@@ -54,9 +102,12 @@ char *gv_cache_root(void)
 	const char *env = g_getenv("GRAINVM_CACHE_DIR");
 	if (env && *env)
 		return g_strdup(env);
-	char *p = home_sub("cache");
-	if (p)
-		return p;
+	/* Not the job's home: the cache is keyed by content and written
+	 * atomically, so every job on a node shares it (a job of its own
+	 * would build the initramfs again each time). */
+	const char *home = g_getenv("GRAINVM_HOME");
+	if (home && *home)
+		return g_build_filename(home, "cache", NULL);
 	if (geteuid() == 0)
 		return g_strdup("/var/cache/grainvm");
 	return g_build_filename(g_get_user_cache_dir(), "grainvm", NULL);
@@ -64,6 +115,8 @@ char *gv_cache_root(void)
 
 GvVmPaths *gv_vm_paths_new(const char *name, GError **error)
 {
+	if (!job_home_check(error))
+		return NULL;
 	g_autoptr(GvVmPaths) p = g_new0(GvVmPaths, 1);
 	g_autofree char *state_root = gv_state_root();
 	g_autofree char *run_root = gv_runtime_root();

@@ -11,7 +11,9 @@
  *            vmlinux, generated initramfs, the KVM probe verdict)
  *
  * GRAINVM_HOME=DIR puts all three under DIR (tests use a temporary one);
- * GRAINVM_CACHE_DIR overrides the cache alone.  Otherwise root uses
+ * GRAINVM_CACHE_DIR overrides the cache alone.  Inside a Slurm job without
+ * GRAINVM_HOME, state and runtime go to a home of the job's own
+ * (gv_job_home()) and the cache stays the node's.  Otherwise root uses
  * /var/lib/grainvm, /run/grainvm and /var/cache/grainvm, and other users
  * the XDG state, runtime and cache directories.
  */
@@ -42,6 +44,14 @@ typedef struct {
 	char *plan;         /* plan.json: what the supervisor is to launch */
 } GvVmPaths;
 
+/**
+ * gv_job_home() - the home of this Slurm job's VMs
+ *
+ * Return: (transfer full) (nullable): $TMPDIR/grainvm-UID-jobID (TMPDIR
+ * defaults to /tmp) when SLURM_JOB_ID is set and GRAINVM_HOME is not,
+ * else NULL.
+ */
+char *gv_job_home(void);
 char *gv_state_root(void);
 char *gv_runtime_root(void);
 char *gv_cache_root(void);
@@ -52,7 +62,8 @@ char *gv_cache_root(void);
  * @error: return location; fails when a socket path would not fit
  *         sockaddr_un (108 bytes), naming the path
  *
- * Creates nothing.
+ * Creates nothing but, inside a Slurm job, the job's home (gv_job_home()),
+ * which it refuses unless it is a private directory of this user.
  *
  * Return: (transfer full) (nullable): the paths.
  */
