@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* prepare.c - host facts for `up` (see prepare.h) */
 #include "boot/prepare.h"
+#include "boot/base-stamp.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -309,7 +310,7 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, const G
 				    spec->disk_image ? spec->disk_image : "unset", spec->name);
 			return FALSE;
 		}
-		return TRUE;
+		return gv_base_stamp_check(paths, error);
 	}
 	const char *fmt = NULL;
 	if (base) {
@@ -323,6 +324,13 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, const G
 	}
 	if (!gv_image_create_qcow2(paths->overlay, spec->disk_size, spec->disk_image, fmt, 0, error))
 		return FALSE;
+	/* A stamp of an earlier overlay (after grainvm rm it is gone too) must
+	 * not judge this one; a blank disk has no base to stamp. */
+	gv_base_stamp_forget(paths);
+	if (spec->disk_image && !gv_base_stamp_write(paths, spec->disk_image, error)) {
+		unlink(paths->overlay);
+		return FALSE;
+	}
 	gv_disk_layers_forget(paths);
 	p->disk = g_strdup(paths->overlay);
 	g_ptr_array_add(p->created, g_strdup(paths->overlay));

@@ -25,6 +25,7 @@
 
 #include "cli/cli-common.h"
 #include "paths.h"
+#include "boot/base-stamp.h"
 #include "fileio.h"
 #include "cli/gv-cli.h"
 #include "gv-error.h"
@@ -233,6 +234,9 @@ int gv_cmd_build(int argc, char **argv)
 	if (!paths)
 		return gv_cli_error(err);
 	g_autoptr(JsonObject) args = NULL;
+	/* A result from a disk whose base changed under it is worth nothing. */
+	if (!follow_only && !gv_base_stamp_check(paths, &err))
+		return gv_cli_error(err);
 	if (!follow_only) {
 		g_autoptr(GvSpec) spec = build_spec(paths, &err);
 		if (!spec)

@@ -41,6 +41,7 @@
 #include "cli/cli-common.h"
 #include "paths.h"
 #include "plan.h"
+#include "boot/base-stamp.h"
 #include "fileio.h"
 #include "cli/gv-cli.h"
 #include "gv-error.h"
@@ -634,6 +635,11 @@ static int exec_main(int argc, char **argv, gboolean shell)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GvVmPaths) paths = gv_cli_vm_paths(argc == 2 ? argv[1] : NULL, &err);
 	if (!paths) {
+		g_printerr("grainvm: %s\n", err->message);
+		return GV_EXIT_EXEC_FAILED;
+	}
+	/* A result from a disk whose base changed under it is worth nothing. */
+	if (!gv_base_stamp_check(paths, &err)) {
 		g_printerr("grainvm: %s\n", err->message);
 		return GV_EXIT_EXEC_FAILED;
 	}
