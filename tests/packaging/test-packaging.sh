@@ -44,6 +44,11 @@ check "shellcheck packaging/debian/grainvm-agent.postinst" shellcheck -s sh "$SR
 for f in packaging/debian/build-debs.sh packaging/debian/rules packaging/debian/grainvm-agent.postinst; do
 	check "$f is executable" test -x "$SRC/$f"
 done
+check "shellcheck packaging/slurm/grainvm-job" shellcheck -s bash "$SRC/packaging/slurm/grainvm-job"
+check "packaging/slurm/grainvm-job is executable" test -x "$SRC/packaging/slurm/grainvm-job"
+for f in grainvm-job.sbatch grainvm-matrix.sbatch; do
+	check "shellcheck packaging/slurm/$f (as configured)" shellcheck -s bash "$BUILD/packaging/$f"
+done
 check "the OpenRC script runs under openrc-run" \
 	grep -qx '#!/sbin/openrc-run' "$SRC/packaging/alpine/grainvm-agent.initd"
 
@@ -92,6 +97,11 @@ for f in bin/grainvm libexec/grainvm/grainvm-agent share/man/man1/grainvm.1 shar
 	check "installed: $prefix/$f" test -e "$root/$f"
 done
 check "installed s6 run script is executable" test -x "$root/share/grainvm/s6/grainvm-vm/run"
+for f in grainvm-job grainvm-job.sbatch grainvm-matrix.sbatch slurm.conf.fragment; do
+	check "installed: $prefix/share/grainvm/slurm/$f" test -e "$root/share/grainvm/slurm/$f"
+done
+check "the installed sbatch script runs the installed job runner" \
+	grep -q "$prefix/share/grainvm/slurm/grainvm-job}" "$root/share/grainvm/slurm/grainvm-job.sbatch"
 
 unit=$root/lib/systemd/system/grainvm@.service
 check "the unit runs up --foreground with the installed binary" \
