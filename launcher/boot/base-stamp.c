@@ -80,10 +80,13 @@ gboolean gv_base_stamp_check(const GvVmPaths *paths, GError **error)
 	}
 	if ((gint64)st.st_size == size && mtime_ns(&st) == mtime)
 		return TRUE;
+	g_autofree char *what = (gint64)st.st_size != size
+		? g_strdup_printf("size %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT " bytes", size,
+				  (gint64)st.st_size)
+		: g_strdup("same size, mtime changed");
 	g_set_error(error, GV_ERROR, GV_ERROR_STATE,
-		    "vm %s: the base image %s changed since its overlay was made (size %"
-		    G_GINT64_FORMAT " -> %" G_GINT64_FORMAT ", mtime %s): the overlay no longer "
-		    "fits it; `grainvm rm %s` to start from the new base", paths->name, base, size,
-		    (gint64)st.st_size, mtime_ns(&st) == mtime ? "same" : "changed", paths->name);
+		    "vm %s: the base image %s changed since its overlay was made (%s): the "
+		    "overlay no longer fits it; `grainvm rm %s` to start from the new base",
+		    paths->name, base, what, paths->name);
 	return FALSE;
 }
