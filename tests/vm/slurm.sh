@@ -35,11 +35,24 @@ stop_cluster() {
 	# Our cluster's jobs only: SLURM_CONF names its config, never the host's.
 	if [ -f "$S/slurm.conf" ]; then
 		SLURM_CONF=$S/slurm.conf scancel --full --quiet --user="$(id -un)" 2>/dev/null
-		for _ in $(seq 1 150); do
+		# KillWait (30 s) and then SIGKILL: every process of a job ends.
+		for _ in $(seq 1 200); do
 			[ -z "$(SLURM_CONF=$S/slurm.conf squeue -h -o %i 2>/dev/null)" ] && break
 			sleep 0.2
 		done
 	fi
+	# A job's VM that outlived its job is a leak: by its pid files, once
+	# /proc shows the PID is still one the jobs started (their TMPDIR).
+	local f
+	for f in "$T"/tmp/grainvm-*/run/*/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		case $pid in '' | *[!0-9]*) continue ;; esac
+		if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "TMPDIR=$T/tmp"; then
+			echo "FAIL-CLEANUP: a job's process $pid outlived its job" >&2
+			kill -9 "$pid" 2>/dev/null
+		fi
+	done
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
