@@ -3,7 +3,6 @@
 #include "paths.h"
 
 #include <errno.h>
-#include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -43,30 +42,18 @@ static char *home_sub(const char *sub)
 }
 
 /*
- * The job home's name is predictable and /tmp is everyone's: another user
- * may have made it first, or put a symlink there.  Use it only as a
- * directory of our own that nobody else can write to.
+ * The job home's name is predictable and TMPDIR is everyone's: another user
+ * may have made it first, or put a symlink there.  gv_mkdir_private() takes
+ * it only as a directory of ours, mode 0700, reached without a symlink
+ * (exit 2 otherwise, as for grainvm's other directories).
  */
 static gboolean job_home_check(GError **error)
 {
 	g_autofree char *home = gv_job_home();
-	if (!home)
+	if (!home || gv_mkdir_private(home, error))
 		return TRUE;
-	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
-		int err = errno;
-		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
-			    "cannot create the job's grainvm home %s: %s", home, g_strerror(err));
-		return FALSE;
-	}
-	struct stat st;
-	if (lstat(home, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 0077)) {
-		g_set_error(error, GV_ERROR, GV_ERROR_FAILED,
-			    "the job's grainvm home %s is not a private directory of uid %u "
-			    "(someone else made it?): set GRAINVM_HOME", home, (unsigned)geteuid());
-		return FALSE;
-	}
-	return TRUE;
+	gv_prefix_error(error, "the Slurm job's grainvm home (GRAINVM_HOME sets another)");
+	return FALSE;
 }
 
 char *gv_state_root(void)

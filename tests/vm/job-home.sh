@@ -27,20 +27,20 @@ expect_code 0 job 7001 "$GRAINVM" list
 # Another user's directory.
 mkdir -m 700 "$T/tmp/grainvm-$uid-job7002"
 chown nobody "$T/tmp/grainvm-$uid-job7002"
-expect_code 1 job 7002 "$GRAINVM" up --dry-run
-echo "$OUT" | grep -q "the job's grainvm home $T/tmp/grainvm-$uid-job7002 is not a private directory of uid $uid" ||
+expect_code 2 job 7002 "$GRAINVM" up --dry-run
+echo "$OUT" | grep -q "^grainvm: the Slurm job's grainvm home (GRAINVM_HOME sets another): $T/tmp/grainvm-$uid-job7002 belongs to uid [0-9]*, not to uid $uid" ||
 	fail "another user's home: $OUT"
 
 # A directory others can write to.
 mkdir -m 777 "$T/tmp/grainvm-$uid-job7003"
-expect_code 1 job 7003 "$GRAINVM" up --dry-run
-echo "$OUT" | grep -q "is not a private directory" || fail "world-writable home: $OUT"
+expect_code 2 job 7003 "$GRAINVM" up --dry-run
+echo "$OUT" | grep -q "grainvm-$uid-job7003 has mode 0777, not 0700" || fail "world-writable home: $OUT"
 
 # A symlink to a directory of ours: not followed, nothing made there.
 mkdir -m 700 "$T/elsewhere"
 ln -s "$T/elsewhere" "$T/tmp/grainvm-$uid-job7004"
-expect_code 1 job 7004 "$GRAINVM" up --dry-run
-echo "$OUT" | grep -q "is not a private directory" || fail "symlinked home: $OUT"
+expect_code 2 job 7004 "$GRAINVM" up --dry-run
+echo "$OUT" | grep -q "grainvm-$uid-job7004 is a symlink, not a directory" || fail "symlinked home: $OUT"
 [ -z "$(ls -A "$T/elsewhere")" ] || fail "written through the symlink: $(ls -A "$T/elsewhere")"
 
 note "ok"
