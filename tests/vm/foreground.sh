@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # up --foreground supervises in the calling process (systemd, s6): ready is
-# reported, SIGTERM runs a clean down and nothing is left.  Without busybox
-# the user is told what to install and the guest still becomes ready.
+# reported, SIGTERM (sent to QEMU too) runs a clean down and nothing is
+# left.  Without busybox the user is told what to install and the guest
+# still becomes ready.
 . "$(dirname "$0")/lib.sh"
 
 p=$(new_project "$PREFIX-fg")
@@ -22,7 +23,11 @@ kill -0 $fg || fail "foreground supervisor gone after ready"
 expect_code 0 "$GRAINVM" status
 echo "$OUT" | grep -q "^state    ready" || fail "status: $OUT"
 
-kill -TERM $fg
+# SIGTERM to every process of the VM at once, as Slurm's scancel or
+# systemd's KillMode=control-group send it: QEMU must not take it itself
+# ("QEMU shut down (host-signal)"), the supervisor powers the guest off.
+qemu=$(cat "$GRAINVM_HOME/run/$PREFIX-fg/qemu.pid")
+kill -TERM $fg "$qemu"
 wait $fg || fail "up --foreground exited non-zero after SIGTERM"
 expect_code 0 "$GRAINVM" status
 echo "$OUT" | grep -q "^state    stopped: guest powered off (ACPI power button)" || fail "$OUT"
