@@ -49,4 +49,7 @@ int cmd_guest_get_time(struct req *r);
 /* listeners.c */
 int cmd_grain_listeners(struct req *r);
 
+/* mounts.c */
+int cmd_grain_mount(struct req *r);
+
 #endif

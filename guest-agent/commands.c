@@ -51,6 +51,7 @@ enum cmd_id {
 	CMD_GRAIN_LISTENERS,
 	CMD_GRAIN_QUIESCE,
 	CMD_GRAIN_THAW,
+	CMD_GRAIN_MOUNT,
 	CMD__COUNT
 };
 
@@ -85,6 +86,7 @@ const struct command agent_commands[] = {
 	[CMD_GRAIN_LISTENERS] = { "grain-listeners", cmd_grain_listeners, true },
 	[CMD_GRAIN_QUIESCE] = { "grain-quiesce", cmd_grain_quiesce, true },
 	[CMD_GRAIN_THAW] = { "grain-thaw", cmd_grain_thaw, true },
+	[CMD_GRAIN_MOUNT] = { "grain-mount", cmd_grain_mount, true },
 };
 _Static_assert(ARRAY_SIZE(agent_commands) == CMD__COUNT,
 	       "agent_commands[] must have one entry per enum cmd_id");

@@ -17,6 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "util.h"
 
 /* Thousands of mounts; far more than a grainvm guest has. */
@@ -40,30 +41,43 @@ static void normalize_path(char *p)
 		p[--n] = '\0';
 }
 
+/* One share from its parts; the same tag and path again only updates the options. */
+static int declare(const char *tag, size_t tag_len, const char *path, size_t path_len,
+		   const char *opts)
+{
+	struct share n = { 0 };
+
+	if (tag_len == 0 || tag_len >= sizeof(n.tag) || memchr(tag, ':', tag_len))
+		return -EINVAL;
+	if (path_len == 0 || path_len >= sizeof(n.path) || path[0] != '/')
+		return -EINVAL;
+	if (opts && snprintf(n.opts, sizeof(n.opts), "%s", opts) >= (int)sizeof(n.opts))
+		return -EINVAL;
+	memcpy(n.tag, tag, tag_len);
+	memcpy(n.path, path, path_len);
+	normalize_path(n.path);
+	for (int i = 0; i < nshares; i++) {
+		if (strcmp(shares[i].tag, n.tag) == 0 && strcmp(shares[i].path, n.path) == 0) {
+			memcpy(shares[i].opts, n.opts, sizeof(n.opts));
+			return i;
+		}
+	}
+	if (nshares == MOUNTS_MAX)
+		return -ENOSPC;
+	shares[nshares] = n;
+	return nshares++;
+}
+
 int mounts_add(const char *spec)
 {
 	const char *c1 = strchr(spec, ':'), *c2;
-	struct share *s;
 
-	if (nshares == MOUNTS_MAX)
-		return -ENOSPC;
 	if (!c1 || c1 == spec)
 		return -EINVAL;
 	c2 = strchr(c1 + 1, ':');
-	s = &shares[nshares];
-	memset(s, 0, sizeof(*s));
-	if ((size_t)(c1 - spec) >= sizeof(s->tag))
-		return -EINVAL;
-	memcpy(s->tag, spec, (size_t)(c1 - spec));
 	size_t plen = c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1);
-	if (plen == 0 || plen >= sizeof(s->path) || c1[1] != '/')
-		return -EINVAL;
-	memcpy(s->path, c1 + 1, plen);
-	normalize_path(s->path);
-	if (c2 && snprintf(s->opts, sizeof(s->opts), "%s", c2 + 1) >= (int)sizeof(s->opts))
-		return -EINVAL;
-	nshares++;
-	return 0;
+	int rc = declare(spec, (size_t)(c1 - spec), c1 + 1, plen, c2 ? c2 + 1 : NULL);
+	return rc < 0 ? rc : 0;
 }
 
 bool opt_has(const char *opts, const char *opt)
@@ -387,4 +401,80 @@ void mounts_write_status(struct jw *w)
 	}
 	mountinfo_foreach(others_cb, &o);
 	jw_arr_close(w);
+}
+
+/*
+ * The characters a 9p option list from the host may hold: the words and
+ * numbers of "msize=512000,cache=mmap,ro".  Nothing that could reach a
+ * shell or a second mount's data (there is none: mount(2) takes it as is),
+ * but a narrow set keeps grain-status's echo of them plain.
+ */
+static bool opts_valid(const char *o)
+{
+	for (; *o; o++)
+		if (!((*o >= 'a' && *o <= 'z') || (*o >= 'A' && *o <= 'Z') ||
+		      (*o >= '0' && *o <= '9') || strchr("=,._-", *o)))
+			return false;
+	return true;
+}
+
+/* A mount point: absolute, no "." or ".." component, no control bytes. */
+static bool path_valid(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	for (const char *c = p; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return false;
+	for (const char *c = p; *c;) {
+		while (*c == '/')
+			c++;
+		size_t l = strcspn(c, "/");
+		if ((l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		c += l;
+	}
+	return true;
+}
+
+int cmd_grain_mount(struct req *r)
+{
+	static const struct arg_spec spec[] = {
+		{ "tag", ARG_STR, false },
+		{ "mount-point", ARG_STR, false },
+		{ "options", ARG_STR, true },
+	};
+	if (req_check_args(r, spec, ARRAY_SIZE(spec)) < 0)
+		return -1;
+	const char *tag = req_str(r, "tag", "");
+	const char *path = req_str(r, "mount-point", "");
+	const char *opts = req_str(r, "options", "");
+
+	if (!path_valid(path))
+		return req_error(r, "GenericError",
+				 "mount-point must be an absolute path without . or .. components");
+	if (!opts_valid(opts))
+		return req_error(r, "GenericError",
+				 "options may hold only letters, digits and = , . _ -");
+	int i = declare(tag, strlen(tag), path, strlen(path), opts);
+	if (i == -ENOSPC)
+		return req_error(r, "GenericError", "more than %d shares", MOUNTS_MAX);
+	if (i < 0)
+		return req_error(r, "GenericError",
+				 "tag must be 1-63 bytes without ':' and mount-point under 256 bytes");
+	struct share *s = &shares[i];
+	bool already = is_mounted(s);
+	if (!already) {
+		s->err = mount_one(s);
+		if (s->err < 0) {
+			log_msg("mount %s on %s: %s", s->tag, s->path, strerror(-s->err));
+			return req_error(r, "GenericError", "cannot mount 9p tag %s on %s: %s",
+					 s->tag, s->path, strerror(-s->err));
+		}
+	}
+	s->err = 0;
+	jw_obj_open(r->w);
+	jw_kbool(r->w, "already", already);
+	jw_obj_close(r->w);
+	return 0;
 }

@@ -143,6 +143,51 @@ static void on_pending(struct timer *t)
 	power_final(pending_mode);
 }
 
+/* A step of the service-mode ladder may not hang the agent: systemctl
+ * queues the job and returns in well under a second when systemd answers. */
+#define STEP_WAIT_MS 15000
+
+/* Run @argv (found in the distribution's directories); 0 when it exited 0. */
+static int run_step(const char *name, char *const argv[])
+{
+	/*
+	 * Where distributions keep these: NixOS has no /sbin, its tools are in
+	 * /run/current-system/sw/bin; merged-/usr systems link /sbin to it.
+	 */
+	static const char *const dirs[] = { "/sbin", "/usr/sbin", "/bin", "/usr/bin",
+					    "/run/current-system/sw/bin" };
+	char path[64] = "";
+	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !path[0]; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "%s/%s", dirs[i], name);
+		if (access(p, X_OK) == 0)
+			memcpy(path, p, sizeof(p));
+	}
+	if (!path[0])
+		return -ENOENT;
+	struct spawn_req s = { .path = path, .argv = argv, .fd_in = -1, .fd_out = -1,
+			       .fd_err = -1 };
+	pid_t pid = spawn_child(&s, NULL);
+	if (pid < 0)
+		return pid;
+	int64_t end = now_ms() + STEP_WAIT_MS;
+	int status;
+	for (;;) {
+		pid_t got = waitpid(pid, &status, WNOHANG);
+		if (got == pid)
+			break;
+		if (got < 0 && errno != EINTR)
+			return -errno;
+		if (now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
 int power_request(enum power_mode mode)
 {
 	static const char *const flags[] = {
@@ -150,27 +195,11 @@ int power_request(enum power_mode mode)
 		[POWER_HALT] = "-H",
 		[POWER_REBOOT] = "-r",
 	};
-	static const char *const fallback[] = {
+	static const char *const verbs[] = {
 		[POWER_OFF] = "poweroff",
 		[POWER_HALT] = "halt",
 		[POWER_REBOOT] = "reboot",
 	};
-	/*
-	 * Where distributions keep these: NixOS has no /sbin, its tools are in
-	 * /run/current-system/sw/bin; merged-/usr systems link /sbin to it.
-	 */
-	static const char *const dirs[] = { "/sbin", "/usr/sbin", "/bin", "/usr/bin",
-					    "/run/current-system/sw/bin" };
-	char sd_path[64] = "", fb_path[64] = "";
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		char p[64];
-		snprintf(p, sizeof(p), "%s/shutdown", dirs[i]);
-		if (!sd_path[0] && access(p, X_OK) == 0)
-			memcpy(sd_path, p, sizeof(p));
-		snprintf(p, sizeof(p), "%s/%s", dirs[i], fallback[mode]);
-		if (!fb_path[0] && access(p, X_OK) == 0)
-			memcpy(fb_path, p, sizeof(p));
-	}
 
 	if (agent_init_mode) {
 		/* After the dispatch returns, from the loop: guest-shutdown
@@ -180,30 +209,46 @@ int power_request(enum power_mode mode)
 		timer_arm(&pending_timer, 0);
 		return 0;
 	}
-	char *argv_sd[] = { "shutdown", (char *)flags[mode], "+0",
-			    "hypervisor initiated shutdown", NULL };
-	char *argv_fb[] = { fb_path, NULL };
-	struct spawn_req s = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
-	int status;
-	pid_t pid;
+	/*
+	 * Service mode: the distribution's way first, so its services stop
+	 * and its file systems unmount cleanly.  "shutdown now", not qemu-ga's
+	 * "+0": a scheduled shutdown, even at +0, goes through logind over
+	 * D-Bus, which a minimal systemd guest does not have (Debian minbase:
+	 * "Failed to connect to bus"), while "now" and "systemctl poweroff"
+	 * talk to systemd over its private socket.  A non-systemd guest has
+	 * shutdown (sysvinit) or poweroff (busybox).  When all of them fail,
+	 * sync and reboot(2): the file systems are not unmounted then (their
+	 * journals replay at the next boot), but the guest does go down
+	 * instead of leaving the host to pull the plug with no sync at all.
+	 */
+	char *argv_sd[] = { "shutdown", (char *)flags[mode], "now", NULL };
+	char *argv_sc[] = { "systemctl", (char *)verbs[mode], NULL };
+	char *argv_verb[] = { (char *)verbs[mode], NULL };
+	char *const *steps[] = { argv_sd, argv_sc, argv_verb };
 
-	if (sd_path[0]) {
-		s.path = sd_path;
-		s.argv = argv_sd;
-	} else if (fb_path[0]) {
-		s.path = fb_path;
-		s.argv = argv_fb;
-	} else {
-		return -ENOENT;
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		char what[64];
+		char *const *a = steps[i];
+		snprintf(what, sizeof(what), "%s%s%s%s%s", a[0], a[1] ? " " : "", a[1] ? a[1] : "",
+			 a[1] && a[2] ? " " : "", a[1] && a[2] ? a[2] : "");
+		int rc = run_step(a[0], a);
+		if (rc == 0) {
+			log_msg("guest-shutdown: %s worked", what);
+			return 0;
+		}
+		if (rc != -ENOENT)
+			log_msg("guest-shutdown: %s failed (%s)", what,
+				rc == -ECHILD ? "non-zero exit" : strerror(-rc));
 	}
-	pid = spawn_child(&s, NULL);
-	if (pid < 0)
-		return pid;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return -ECHILD;
+	log_msg("guest-shutdown: no shutdown command worked: sync and reboot(2) myself");
+	static const int cmds[] = {
+		[POWER_OFF] = RB_POWER_OFF,
+		[POWER_HALT] = RB_HALT_SYSTEM,
+		[POWER_REBOOT] = RB_AUTOBOOT,
+	};
+	sync();
+	if (reboot(cmds[mode]) < 0)
+		return -errno;
 	return 0;
 }
 

@@ -27,7 +27,7 @@ static const char *const all_commands[] = {
 	"grain-exec-resize",
 	"grain-build-start", "grain-build-status", "grain-build-attach",
 	"grain-listeners",
-	"grain-quiesce", "grain-thaw",
+	"grain-quiesce", "grain-thaw", "grain-mount",
 	NULL,
 };
 
@@ -368,6 +368,76 @@ static void test_quiesce_thaw(void)
 	agent_stop(a);
 }
 
+/*
+ * grain-mount's boundary: what the host asks is checked before anything
+ * is created or mounted.  A valid request on this host (no 9p server, no
+ * such tag) fails in mount(2) and says so; that the share then shows in
+ * grain-status as expected, with the error, is what the supervisor reads.
+ * The mount itself needs a 9p device: tests/vm/debian-guest-agent.sh.
+ */
+static void test_grain_mount(void)
+{
+	Agent *a = agent_start(NULL);
+	Conn *c = conn_open(a);
+	static const struct {
+		const char *args, *want;
+	} bad[] = {
+		{ "{\"tag\": \"w\", \"mount-point\": \"relative\"}",
+		  "mount-point must be an absolute path without . or .. components" },
+		{ "{\"tag\": \"w\", \"mount-point\": \"/mnt/../etc\"}",
+		  "mount-point must be an absolute path without . or .. components" },
+		{ "{\"tag\": \"w\", \"mount-point\": \"/mnt/a\\nb\"}",
+		  "mount-point must be an absolute path without . or .. components" },
+		{ "{\"tag\": \"w\", \"mount-point\": \"/mnt/w\", \"options\": \"msize=1 ,x\"}",
+		  "options may hold only letters, digits and = , . _ -" },
+		{ "{\"tag\": \"w:x\", \"mount-point\": \"/mnt/w\"}",
+		  "tag must be 1-63 bytes without ':' and mount-point under 256 bytes" },
+		{ "{\"tag\": \"\", \"mount-point\": \"/mnt/w\"}",
+		  "tag must be 1-63 bytes without ':' and mount-point under 256 bytes" },
+		{ "{\"mount-point\": \"/mnt/w\"}", "Parameter 'tag' is missing" },
+		{ "{\"tag\": \"w\", \"mount-point\": \"/mnt/w\", \"x\": 1}",
+		  "Parameter 'x' is unexpected" },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *req = g_strdup_printf("{\"execute\": \"grain-mount\", "
+						       "\"arguments\": %s}", bad[i].args);
+		g_autofree char *desc = conn_error(c, req, "GenericError");
+		g_assert_cmpstr(desc, ==, bad[i].want);
+	}
+	g_autofree char *tag = g_strnfill(64, 't');
+	g_autofree char *req = g_strdup_printf("{\"execute\": \"grain-mount\", \"arguments\": "
+					       "{\"tag\": \"%s\", \"mount-point\": \"/mnt/w\"}}", tag);
+	g_autofree char *desc = conn_error(c, req, "GenericError");
+	g_assert_cmpstr(desc, ==, "tag must be 1-63 bytes without ':' and mount-point under 256 bytes");
+
+	/* Nothing was declared by the refused requests. */
+	g_autoptr(JsonNode) st = conn_return(c, "{\"execute\": \"grain-status\"}");
+	JsonArray *m = json_object_get_array_member(json_node_get_object(st), "mounts");
+	for (guint i = 0; i < json_array_get_length(m); i++)
+		g_assert_false(json_object_get_boolean_member(json_array_get_object_element(m, i),
+							      "expected"));
+
+	g_autofree char *mp = g_build_filename(a->dir, "share", NULL);
+	g_free(req);
+	req = g_strdup_printf("{\"execute\": \"grain-mount\", \"arguments\": {\"tag\": "
+			      "\"gv-no-such-tag\", \"mount-point\": \"%s\", \"options\": "
+			      "\"msize=512000,cache=mmap\"}}", mp);
+	g_free(desc);
+	desc = conn_error(c, req, "GenericError");
+	g_autofree char *prefix = g_strdup_printf("cannot mount 9p tag gv-no-such-tag on %s: ", mp);
+	g_assert_true(g_str_has_prefix(desc, prefix));
+	g_autoptr(JsonNode) st2 = conn_return(c, "{\"execute\": \"grain-status\"}");
+	JsonObject *so = json_node_get_object(st2);
+	g_assert_false(json_object_get_boolean_member(so, "ready"));
+	JsonObject *m0 = json_array_get_object_element(json_object_get_array_member(so, "mounts"), 0);
+	g_assert_cmpstr(json_object_get_string_member(m0, "tag"), ==, "gv-no-such-tag");
+	g_assert_true(json_object_get_boolean_member(m0, "expected"));
+	g_assert_false(json_object_get_boolean_member(m0, "mounted"));
+	g_assert_true(json_object_has_member(m0, "error"));
+	conn_close(c);
+	agent_stop(a);
+}
+
 static void test_files(void)
 {
 	Agent *a = agent_start(NULL);
@@ -493,6 +563,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/agent/proto/grain-status", test_grain_status);
 	g_test_add_func("/agent/proto/quiesce-thaw", test_quiesce_thaw);
 	g_test_add_func("/agent/proto/files", test_files);
+	g_test_add_func("/agent/proto/grain-mount", test_grain_mount);
 	g_test_add_func("/agent/proto/listeners", test_listeners);
 	g_test_add_func("/agent/proto/reconnect-half-sent", test_reconnect_half_sent);
 	g_test_add_func("/agent/proto/size-cap", test_size_cap);
