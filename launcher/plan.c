@@ -183,6 +183,7 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 		json_array_add_string_element(a, *p);
 	json_object_set_array_member(o, "argv", a);
 	json_object_set_int_member(o, "ready-timeout", plan->ready_timeout);
+	json_object_set_string_member(o, "ready", plan->ready_system ? "system" : "agent");
 	json_object_set_string_member(o, "accel", plan->accel);
 	set_str(o, "accel-reason", plan->accel_reason);
 	json_object_set_string_member(o, "boot", plan->boot);
@@ -550,8 +551,10 @@ GvPlan *gv_plan_from_json(JsonObject *o, GError **error)
 	/* Limits: ready-timeout as the spec's (1 s to a day); memory and cpus
 	 * only as their types hold: the spec checked them when up ran. */
 	gint64 timeout = 0, memory = 0, cpus = 0;
+	g_autofree char *ready = NULL;
 	if (!get_str(&c, "name", TRUE, &p->name, error) || !decode_argv(&c, p, error) ||
 	    !get_int(&c, "ready-timeout", TRUE, 1, 86400, &timeout, error) ||
+	    !get_str(&c, "ready", FALSE, &ready, error) ||
 	    !get_str(&c, "accel", TRUE, &p->accel, error) ||
 	    !get_str(&c, "accel-reason", FALSE, &p->accel_reason, error) ||
 	    !get_str(&c, "boot", TRUE, &p->boot, error) ||
@@ -564,6 +567,12 @@ GvPlan *gv_plan_from_json(JsonObject *o, GError **error)
 	    !decode_lists(&c, p, error) || !decode_restore(&c, p, error) ||
 	    !decode_qemu_user(&c, p, error) || !decode_files(&c, p, error))
 		return NULL;
+	if (ready && strcmp(ready, "agent") && strcmp(ready, "system"))
+	{
+		fail(error, &c, "ready", "is neither \"agent\" nor \"system\"");
+		return NULL;
+	}
+	p->ready_system = !g_strcmp0(ready, "system");
 	p->ready_timeout = (guint)timeout;
 	p->memory = (guint64)memory;
 	p->cpus = (guint)cpus;

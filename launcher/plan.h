@@ -106,6 +106,7 @@ typedef struct {
 	char *name;
 	char **argv;           /* QEMU's command line; never empty */
 	guint ready_timeout;   /* seconds */
+	gboolean ready_system; /* [vm] ready=system: also systemd up and every card addressed */
 	char *accel;
 	char *accel_reason;    /* or NULL */
 	char *boot;            /* what boots, for status */

@@ -48,6 +48,7 @@ static const char default_layer[] =
 	"firmware=auto\n"
 	"machine=q35\n"
 	"ready-timeout=300\n"
+	"ready=agent\n"
 	"[boot]\n"
 	"kernel=auto\n"
 	"initrd=auto\n"
@@ -116,6 +117,7 @@ static const KeySchema schema[] = {
 	{ G_VM, "machine", T_ENUM, "q35|pc" },
 	{ G_VM, "cpu", T_CPU },
 	{ G_VM, "ready-timeout", T_UINT, NULL, 1, 86400 },
+	{ G_VM, "ready", T_ENUM, "agent|system" },
 	{ G_VM, "boot-from", T_STR },
 	{ G_BOOT, "kernel", T_KERNEL },
 	{ G_BOOT, "initrd", T_INITRD },
@@ -1214,6 +1216,8 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 	spec->cpu = get(m, "vm", "cpu");
 	g_autofree char *rt = get(m, "vm", "ready-timeout");
 	spec->ready_timeout = rt ? (guint)g_ascii_strtoull(rt, NULL, 10) : 300;
+	g_autofree char *rl = get(m, "vm", "ready");
+	spec->ready_level = rl ? (GvReadyLevel)enum_index("agent|system", rl) : GV_READY_AGENT;
 	/* Empty is "no snapshot", so --set vm.boot-from= asks for a cold boot. */
 	g_autofree char *from = get(m, "vm", "boot-from");
 	if (from && *from && !gv_spec_name_valid(from))

@@ -28,6 +28,8 @@ typedef enum { GV_FIRMWARE_AUTO, GV_FIRMWARE_UEFI, GV_FIRMWARE_BIOS, GV_FIRMWARE
 /* GV_KERNEL_NIXOS: the [nixos] system's kernel, which prepare finds or builds. */
 typedef enum { GV_KERNEL_AUTO, GV_KERNEL_HOST, GV_KERNEL_PATH, GV_KERNEL_NONE,
 	       GV_KERNEL_NIXOS } GvKernelKind;
+/* [vm] ready: what "ready" waits for beyond the agent and the shares. */
+typedef enum { GV_READY_AGENT, GV_READY_SYSTEM } GvReadyLevel;
 typedef enum { GV_INITRD_AUTO, GV_INITRD_NONE, GV_INITRD_PATH } GvInitrdKind;
 /* Values in the order of [net] mode's schema entry. */
 typedef enum { GV_NET_USER, GV_NET_NONE, GV_NET_BRIDGE, GV_NET_SWITCH } GvNetMode;
@@ -100,6 +102,7 @@ typedef struct {
 	char *machine;
 	char *cpu;          /* QEMU -cpu model, NULL: host under KVM, max under TCG */
 	guint ready_timeout; /* seconds */
+	GvReadyLevel ready_level;
 	char *boot_from;    /* snapshot tag `up` restores, or NULL: a cold boot */
 
 	GvKernelKind kernel_kind;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cli-net.c - how status, up and ip present a VM's network (see cli-common.h) */
 #include "cli/cli-common.h"
+#include "net/nic.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -75,22 +76,6 @@ void gv_cli_print_nics(JsonObject *state, const char *indent)
 		       str(state, "auto-forward-skipped"));
 }
 
-static gboolean routable(const char *type, const char *addr)
-{
-	if (!strcmp(type, "ipv4")) {
-		struct in_addr a;
-		if (inet_pton(AF_INET, addr, &a) != 1)
-			return FALSE;
-		guint32 h = ntohl(a.s_addr);
-		return (h >> 24) != 127 && (h >> 16) != 0xa9fe && h != 0;
-	}
-	struct in6_addr a6;
-	if (inet_pton(AF_INET6, addr, &a6) != 1)
-		return FALSE;
-	return !IN6_IS_ADDR_LOOPBACK(&a6) && !IN6_IS_ADDR_LINKLOCAL(&a6) &&
-	       !IN6_IS_ADDR_UNSPECIFIED(&a6);
-}
-
 /* The first routable address of family @type on interface @e. */
 static const char *first_routable(JsonObject *e, const char *type)
 {
@@ -98,7 +83,7 @@ static const char *first_routable(JsonObject *e, const char *type)
 	for (guint j = 0; ips && j < json_array_get_length(ips); j++) {
 		JsonObject *a = json_array_get_object_element(ips, j);
 		if (!strcmp(str(a, "ip-address-type"), type) &&
-		    routable(type, str(a, "ip-address")))
+		    gv_net_address_routable(type, str(a, "ip-address")))
 			return str(a, "ip-address");
 	}
 	return NULL;

@@ -125,11 +125,21 @@ int gv_cmd_down(int argc, char **argv)
 			    "vm %s: the supervisor did not exit after QEMU ended", paths->name);
 		return gv_cli_error(err);
 	}
-	if (!quiet) {
-		const char *reason = r && JSON_NODE_HOLDS_OBJECT(r)
-			? json_object_get_string_member_with_default(json_node_get_object(r), "reason", "")
-			: "killed";
-		printf("grainvm: vm %s stopped: %s\n", paths->name, reason);
+	const char *reason = r && JSON_NODE_HOLDS_OBJECT(r)
+		? json_object_get_string_member_with_default(json_node_get_object(r), "reason", "")
+		: "killed";
+	if (r && JSON_NODE_HOLDS_OBJECT(r) && !force &&
+	    json_object_get_boolean_member_with_default(json_node_get_object(r), "forced", FALSE)) {
+		/*
+		 * Stopped, but not gracefully: the guest's file systems were not
+		 * unmounted.  Said on stderr (even with -q) and in the exit code,
+		 * so a script does not take it for a clean poweroff.
+		 */
+		g_printerr("grainvm: vm %s stopped, but %s; its file systems may need recovery at "
+			   "the next boot\n", paths->name, reason);
+		return GV_EXIT_FAILED;
 	}
+	if (!quiet)
+		printf("grainvm: vm %s stopped: %s\n", paths->name, reason);
 	return GV_EXIT_OK;
 }

@@ -101,12 +101,16 @@ static void print_ready(JsonObject *ev, UpReport *r)
 	fflush(stdout);
 }
 
+static gboolean print_hint(JsonObject *ev);
+
 static void on_foreground_event(JsonObject *ev, gpointer data)
 {
 	UpReport *r = data;
 	const char *what = json_object_get_string_member_with_default(ev, "event", "");
 	if (!strcmp(what, "ready")) {
 		print_ready(ev, r);
+	} else if (print_hint(ev)) {
+		/* printed; the wait goes on */
 	} else {
 		r->code = (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED);
 		r->message = g_strdup(json_object_get_string_member_with_default(ev, "message", "?"));
@@ -119,6 +123,7 @@ static GvPlan *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv
 	plan->name = g_strdup(spec->name);
 	plan->argv = g_strdupv(argv);
 	plan->ready_timeout = spec->ready_timeout;
+	plan->ready_system = spec->ready_level == GV_READY_SYSTEM;
 	plan->accel = g_strdup(gv_accel_name(prep->facts.accel));
 	plan->accel_reason = g_strdup(prep->accel_reason);
 	plan->boot = g_strdup(prep->boot);
@@ -297,13 +302,45 @@ static int spawn_supervisor(const GvVmPaths *paths, const GvPlan *plan, int lock
 	return pipefd[0];
 }
 
-/* The supervisor's one-line report; signals meanwhile are passed on to it. */
+/*
+ * A "hint" line from the supervisor while up waits: what is likely wrong
+ * with a guest that shows no sign of life yet.  Printed on stderr at once
+ * (the wait may have minutes to go); the final report is separate.
+ */
+static gboolean print_hint(JsonObject *ev)
+{
+	if (g_strcmp0(json_object_get_string_member_with_default(ev, "event", ""), "hint"))
+		return FALSE;
+	g_autofree char *msg = g_strescape(
+		json_object_get_string_member_with_default(ev, "message", "?"), "\n");
+	g_printerr("grainvm: vm %s: %s\n",
+		   json_object_get_string_member_with_default(ev, "name", "?"), msg);
+	return TRUE;
+}
+
+/* The supervisor's report line (hints before it are printed); signals
+ * meanwhile are passed on to it. */
 static JsonObject *read_report(UpWait *w)
 {
 	GString *s = g_string_new(NULL);
 	char buf[4096];
 	int fd = w->report_fd;
+	JsonObject *o = NULL;
 	for (;;) {
+		char *nl;
+		while (!o && (nl = memchr(s->str, '\n', s->len))) {
+			gsize len = (gsize)(nl - s->str);
+			JsonObject *line = gv_json_parse_object(s->str, (gssize)len, NULL);
+			g_string_erase(s, 0, (gssize)len + 1);
+			if (line && print_hint(line))
+				json_object_unref(line);
+			else
+				o = line;
+			if (!o && !line)
+				break; /* not JSON: no report */
+		}
+		if (o || s->len > (1u << 20))
+			break;
 		struct pollfd pfd[2] = { { fd, POLLIN, 0 }, { w->sig_fd, POLLIN, 0 } };
 		if (poll(pfd, w->sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
 			break;
@@ -316,12 +353,11 @@ static JsonObject *read_report(UpWait *w)
 		if (n <= 0)
 			break;
 		g_string_append_len(s, buf, n);
-		if (memchr(buf, '\n', (gsize)n) || s->len > (1u << 20))
-			break;
 	}
 	close(fd);
 	w->report_fd = -1;
-	JsonObject *o = s->len ? gv_json_parse_object(s->str, (gssize)s->len, NULL) : NULL;
+	if (!o && s->len)
+		o = gv_json_parse_object(s->str, (gssize)s->len, NULL);
 	g_string_free(s, TRUE);
 	return o;
 }

@@ -466,3 +466,19 @@ void gv_net_plan(const GvSpec *spec, const GvNetPrepared *np, GPtrArray *nics)
 		g_ptr_array_add(nics, o);
 	}
 }
+
+gboolean gv_net_address_routable(const char *type, const char *addr)
+{
+	if (!strcmp(type, "ipv4")) {
+		struct in_addr a;
+		if (inet_pton(AF_INET, addr, &a) != 1)
+			return FALSE;
+		guint32 h = ntohl(a.s_addr);
+		return (h >> 24) != 127 && (h >> 16) != 0xa9fe && h != 0;
+	}
+	struct in6_addr a6;
+	if (inet_pton(AF_INET6, addr, &a6) != 1)
+		return FALSE;
+	return !IN6_IS_ADDR_LOOPBACK(&a6) && !IN6_IS_ADDR_LINKLOCAL(&a6) &&
+	       !IN6_IS_ADDR_UNSPECIFIED(&a6);
+}

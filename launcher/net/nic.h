@@ -57,6 +57,15 @@ GvNetPrepared *gv_net_prepare(const GvSpec *spec, GError **error);
 void gv_net_plan(const GvSpec *spec, const GvNetPrepared *np, GPtrArray *nics);
 
 /**
+ * gv_net_address_routable() - an address another machine could reach
+ * @type: "ipv4" or "ipv6" (guest-network-get-interfaces' ip-address-type)
+ * @addr: the address as text
+ *
+ * Return: FALSE for loopback, link-local, unspecified and unparsable ones.
+ */
+gboolean gv_net_address_routable(const char *type, const char *addr);
+
+/**
  * gv_tap_name() - the tap device name for NIC @index of VM @vm
  * @vm: the VM's name
  * @index: the NIC's position in the spec

@@ -243,7 +243,7 @@ static void on_qga_probed(Supervisor *sv, JsonObject *status, const GError *erro
 	sv->grain_status = json_object_ref(status);
 	char *why = NULL;
 	if (sv->phase < GV_PHASE_READY && sv_mounts_ready(sv, status, &why)) {
-		sv_become_ready(sv);
+		sv_guest_shares_ready(sv);
 		return;
 	}
 	if (why)

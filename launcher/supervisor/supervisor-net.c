@@ -502,6 +502,48 @@ void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply)
 	sv->net->interfaces = out;
 }
 
+/**
+ * sv_net_cards_addressed() - has every card a routable address?
+ * @sv: the supervisor, with the interfaces of a recent
+ *      guest-network-get-interfaces (sv_net_set_interfaces())
+ * @why: (out) (transfer full): set when not, naming the card
+ *
+ * A card is matched to the guest's interface by its MAC address.  For
+ * ready=system: a guest whose DHCP client has not finished is not up.
+ *
+ * Return: TRUE when every card has one (or there are no cards).
+ */
+gboolean sv_net_cards_addressed(Supervisor *sv, char **why)
+{
+	SvNet *net = sv->net;
+	for (guint i = 0; net && i < json_array_get_length(net->nics); i++) {
+		JsonObject *n = json_array_get_object_element(net->nics, i);
+		const char *mac = json_object_get_string_member_with_default(n, "mac", "");
+		gboolean found = FALSE;
+		for (guint j = 0; net->interfaces && j < json_array_get_length(net->interfaces) &&
+				  !found; j++) {
+			JsonObject *e = json_array_get_object_element(net->interfaces, j);
+			if (g_ascii_strcasecmp(json_object_get_string_member_with_default(
+						       e, "hardware-address", ""), mac))
+				continue;
+			JsonArray *ips = json_object_get_array_member(e, "ip-addresses");
+			for (guint k = 0; ips && k < json_array_get_length(ips) && !found; k++) {
+				JsonObject *a = json_array_get_object_element(ips, k);
+				found = gv_net_address_routable(
+					json_object_get_string_member_with_default(a, "ip-address-type", ""),
+					json_object_get_string_member_with_default(a, "ip-address", ""));
+			}
+		}
+		if (!found) {
+			*why = g_strdup_printf("network card %s (mac %s) has no routable address in the "
+					       "guest yet",
+					       json_object_get_string_member_with_default(n, "id", "?"), mac);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 void sv_net_state(Supervisor *sv, JsonObject *o)
 {
 	SvNet *net = sv->net;

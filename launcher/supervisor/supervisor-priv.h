@@ -18,6 +18,7 @@ typedef struct ControlClient ControlClient;
 typedef struct SvNet SvNet;
 typedef struct SvRestore SvRestore;
 typedef struct SvSnapshot SvSnapshot;
+typedef struct SvGuest SvGuest;
 
 typedef enum {
 	DOWN_NONE,
@@ -109,6 +110,15 @@ struct Supervisor {
 	SvRestore *restore;        /* up --from: supervisor-restore.c; NULL for a cold boot */
 	SvSnapshot *snapshot;      /* the snapshot job that runs, or NULL (supervisor-snapshot.c) */
 	gint64 snapshot_started_us;
+	SvGuest *guest;            /* supervisor-guest.c: mounts, ready=system, hints */
+	guint64 console_bytes;     /* what the guest wrote on its serial console */
+	gboolean agent_ever_open;  /* the guest opened grainvm-agent's port at least once */
+	gboolean qga_ever_open;    /* ... qemu-ga's */
+	gboolean forced;           /* down had to quit or kill a guest that ignored it */
+	gint64 down_started_us;    /* monotonic: the first gentle rung */
+	gboolean tried_button;     /* the ladder sent system_powerdown */
+	gboolean tried_agent;      /* ... and guest-shutdown */
+	guint forced_after_s;      /* how long the guest ignored them */
 };
 
 typedef struct {
@@ -157,6 +167,14 @@ void sv_cont(Supervisor *sv);
 void sv_agent_check(Supervisor *sv);
 void sv_agent_status_reply(Supervisor *sv, JsonNode *reply, const GError *error);
 
+/* supervisor-guest.c */
+void sv_guest_request_mounts(Supervisor *sv);
+void sv_guest_agent_synced(Supervisor *sv);
+void sv_guest_shares_ready(Supervisor *sv);
+void sv_guest_start(Supervisor *sv);
+void sv_guest_free(Supervisor *sv);
+void sv_hint(Supervisor *sv, const char *message);
+
 /* supervisor-restore.c */
 gboolean sv_restore_load(Supervisor *sv, GError **error);
 int sv_restore_qemu_fd(Supervisor *sv, GError **error);
@@ -198,5 +216,6 @@ void sv_net_ready(Supervisor *sv);
 void sv_net_state(Supervisor *sv, JsonObject *o);
 gboolean sv_net_wants_interfaces(Supervisor *sv);
 void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply);
+gboolean sv_net_cards_addressed(Supervisor *sv, char **why);
 gboolean sv_net_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
 

@@ -110,6 +110,32 @@ static void sd_notify_ready(const char *status)
 	close(fd);
 }
 
+/**
+ * sv_hint() - tell the waiting `up` something while it goes on waiting
+ * @sv: the supervisor
+ * @message: one line
+ *
+ * A {"event": "hint"} line before the final report; the report pipe stays
+ * open.  Nothing once the final event has gone.
+ */
+void sv_hint(Supervisor *sv, const char *message)
+{
+	if (sv->notified)
+		return;
+	g_autoptr(JsonObject) ev = json_object_new();
+	json_object_set_string_member(ev, "event", "hint");
+	json_object_set_string_member(ev, "name", sv->paths->name);
+	json_object_set_string_member(ev, "message", message);
+	if (sv->opts.notify)
+		sv->opts.notify(ev, sv->opts.notify_data);
+	if (sv->opts.notify_fd >= 0) {
+		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), json_object_ref(ev));
+		g_autofree char *text = gv_json_to_string(n, FALSE);
+		g_autofree char *line = g_strconcat(text, "\n", NULL);
+		gv_write_all(sv->opts.notify_fd, line, strlen(line));
+	}
+}
+
 static void sv_notify(Supervisor *sv, JsonObject *ev)
 {
 	if (sv->notified)
@@ -139,6 +165,8 @@ JsonObject *sv_state_object(Supervisor *sv)
 	json_object_set_string_member(o, "phase", gv_phase_name(sv->phase));
 	if (sv->final_reason)
 		json_object_set_string_member(o, "reason", sv->final_reason);
+	if (sv->forced && sv->phase == GV_PHASE_STOPPED)
+		json_object_set_boolean_member(o, "forced", TRUE);
 	json_object_set_int_member(o, "supervisor-pid", getpid());
 	if (sv->qemu_pid > 0 && sv->phase <= GV_PHASE_STOPPING)
 		json_object_set_int_member(o, "qemu-pid", sv->qemu_pid);
@@ -233,6 +261,7 @@ static gboolean on_console(int fd, GIOCondition cond, gpointer data)
 			/* A full disk must not stop the VM; the log just stops growing. */
 		}
 	}
+	sv->console_bytes += (guint64)n;
 	sv_control_broadcast_console(sv, buf, (gsize)n);
 	return G_SOURCE_CONTINUE;
 }
@@ -322,6 +351,20 @@ static void sv_classify_exit(Supervisor *sv, int status)
 	} else {
 		reason = g_strdup("QEMU exited");
 	}
+	if (sv->forced && phase == GV_PHASE_STOPPED &&
+	    g_strcmp0(sv->shutdown_reason, "guest-shutdown")) {
+		/* The guest did not go down by itself: its disks were not unmounted. */
+		char *forced = g_strdup_printf("forced after the guest ignored %s for %u s (%s)",
+					       sv->tried_button && sv->tried_agent
+						       ? "the power button and the agent"
+						       : sv->tried_button ? "the power button"
+									  : "the agent",
+					       sv->forced_after_s, reason);
+		g_free(reason);
+		reason = forced;
+	} else {
+		sv->forced = FALSE;
+	}
 	if (sv->phase < GV_PHASE_READY && phase == GV_PHASE_STOPPED && !sv->down_requested) {
 		/* Ending before ready, unasked, is a failed boot even if QEMU exited 0. */
 		phase = GV_PHASE_CRASHED;
@@ -342,6 +385,8 @@ static void sv_finish(Supervisor *sv)
 		JsonObject *r = json_object_new();
 		json_object_set_string_member(r, "phase", gv_phase_name(sv->phase));
 		json_object_set_string_member(r, "reason", sv->final_reason);
+		if (sv->forced)
+			json_object_set_boolean_member(r, "forced", TRUE);
 		g_autoptr(JsonNode) rn = json_node_init_object(json_node_alloc(), r);
 		json_object_unref(r);
 		sv_control_reply(w->client, w->id, rn, NULL);
@@ -470,6 +515,8 @@ static void down_next(Supervisor *sv)
 		if (qmp_ok && sv->phase >= GV_PHASE_BOOTING) {
 			gv_qmp_client_execute_async(sv->qmp, "system_powerdown", NULL, QMP_COMMAND_MS,
 						    NULL, ignore_reply, sv->qmp);
+			sv->tried_button = TRUE;
+			sv->down_started_us = g_get_monotonic_time();
 			down_arm(sv, sv->down_timeout_s);
 			return;
 		}
@@ -482,6 +529,9 @@ static void down_next(Supervisor *sv)
 			g_autoptr(JsonObject) args = json_object_new();
 			json_object_set_string_member(args, "mode", "powerdown");
 			if (gv_qmp_client_send_no_reply(ga, "guest-shutdown", args, NULL)) {
+				if (!sv->tried_button)
+					sv->down_started_us = g_get_monotonic_time();
+				sv->tried_agent = TRUE;
 				down_arm(sv, sv->down_timeout_s);
 				return;
 			}
@@ -489,6 +539,12 @@ static void down_next(Supervisor *sv)
 		G_GNUC_FALLTHROUGH;
 	case DOWN_AGENT:
 		sv->down_step = DOWN_QUIT;
+		if (sv->tried_button || sv->tried_agent) {
+			/* The gentle rungs were tried and ignored: what follows is forced. */
+			sv->forced = TRUE;
+			sv->forced_after_s = (guint)((g_get_monotonic_time() - sv->down_started_us +
+						      G_USEC_PER_SEC / 2) / G_USEC_PER_SEC);
+		}
 		if (qmp_ok) {
 			gv_qmp_client_execute_async(sv->qmp, "quit", NULL, QMP_COMMAND_MS, NULL,
 						    ignore_reply, sv->qmp);
@@ -702,7 +758,7 @@ void sv_agent_status_reply(Supervisor *sv, JsonNode *r, const GError *err)
 		sv->grain_status = json_object_ref(json_node_get_object(r));
 		char *why = NULL;
 		if (sv->phase < GV_PHASE_READY && sv_mounts_ready(sv, sv->grain_status, &why)) {
-			sv_become_ready(sv);
+			sv_guest_shares_ready(sv);
 			return;
 		}
 		if (why)
@@ -733,6 +789,7 @@ static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
 		return;
 	}
 	sv->agent_synced = TRUE;
+	sv_guest_agent_synced(sv);
 	sv_agent_check(sv);
 }
 
@@ -745,9 +802,12 @@ void sv_agent_check(Supervisor *sv)
 	if (!sv->agent_synced)
 		gv_qmp_client_handshake_async(sv->agent, AGENT_HANDSHAKE_MS, NULL,
 					      on_agent_handshake, sv);
-	else if (!sv_restore_thaw(sv))
+	else if (!sv_restore_thaw(sv)) {
+		/* Host-driven mounts first: the grain-status after them sees them. */
+		sv_guest_request_mounts(sv);
 		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, AGENT_HANDSHAKE_MS,
 					    NULL, on_grain_status, sv);
+	}
 }
 
 /* ---- QMP events --------------------------------------------------------------------------- */
@@ -793,6 +853,7 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 			/* (A restored guest's port was open all along: its replayed
 			 * "open" after cont is no new agent.) */
 			sv->agent_port_open = open;
+			sv->agent_ever_open |= open;
 			/* A reopened port is a restarted agent: resync before trusting it. */
 			sv->agent_synced = FALSE;
 			if (open)
@@ -800,6 +861,7 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 			else
 				set_problem(sv, g_strdup("the guest closed the agent port"));
 		} else if (!strcmp(id, "qga0")) {
+			sv->qga_ever_open |= open;
 			sv_qga_port_changed(sv, open);
 		}
 	}
@@ -1115,6 +1177,7 @@ static void supervisor_free(Supervisor *sv)
 	g_clear_handle_id(&sv->qga_poll, g_source_remove);
 	g_clear_handle_id(&sv->pidfd_watch, g_source_remove);
 	sv_stream_free(sv);
+	sv_guest_free(sv);
 	if (sv->qemu_pidfd >= 0)
 		close(sv->qemu_pidfd);
 	sv_restore_free(sv);
@@ -1185,6 +1248,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 		goto out;
 	}
 	sv->ready_timer = g_timeout_add_seconds(sv->ready_timeout_s, on_ready_timeout, sv);
+	sv_guest_start(sv);
 	g_main_loop_run(sv->loop);
 	g_source_remove(sig_term);
 	g_source_remove(sig_int);
