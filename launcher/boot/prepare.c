@@ -13,6 +13,7 @@
 #include <gio/gio.h>
 
 #include "boot/accel.h"
+#include "boot/firmware.h"
 #include "grainvm-image.h"
 #include "gv-config.h"
 #include "snapshot/disk-layers.h"
@@ -392,8 +393,21 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 		return NULL;
 
 	GvFirmware fw = spec->firmware;
-	if (fw == GV_FIRMWARE_AUTO)
+	g_autofree char *fw_why = NULL;
+	if (fw == GV_FIRMWARE_AUTO && spec->kernel_kind == GV_KERNEL_NONE && spec->disk_image) {
+		/* What the disk can boot: a UEFI-only disk under SeaBIOS shows nothing. */
+		gsize len = 0;
+		/* @base passed check_base(): its chain is one grainvm may open. */
+		g_autofree guint8 *head = gv_disk_read_head(spec->disk_image, base->format, &len,
+							    error);
+		if (!head) {
+			gv_prefix_error(error, "[disk] image: cannot read its partition table");
+			return NULL;
+		}
+		fw = gv_firmware_for_disk_head(head, len, &fw_why);
+	} else if (fw == GV_FIRMWARE_AUTO) {
 		fw = spec->kernel_kind == GV_KERNEL_NONE ? GV_FIRMWARE_BIOS : GV_FIRMWARE_NONE;
+	}
 	if (fw == GV_FIRMWARE_NONE && spec->kernel_kind == GV_KERNEL_NONE) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "firmware=none needs a kernel to boot: set [boot] kernel or firmware=bios|uefi");
@@ -418,8 +432,10 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	if (!prepare_kernel(spec, paths, p, cache, error))
 		goto fail;
 	if (!p->boot)
-		p->boot = g_strdup(fw == GV_FIRMWARE_UEFI ? "UEFI (OVMF) from the disk"
-							   : "BIOS (SeaBIOS) from the disk");
+		p->boot = g_strdup_printf("%s from the disk%s%s%s",
+					  fw == GV_FIRMWARE_UEFI ? "UEFI (OVMF)" : "BIOS (SeaBIOS)",
+					  fw_why ? " (firmware=auto: " : "", fw_why ? fw_why : "",
+					  fw_why ? ")" : "");
 	if (!prepare_disk(spec, paths, base, p, error))
 		goto fail;
 
