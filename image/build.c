@@ -322,13 +322,17 @@ static gboolean make_esp(const Place *esp, guint64 disk_lba, const GvImageBuildO
 	/* systemd-boot's configuration (loader.conf(5), Boot Loader Specification). */
 	g_autofree char *conf = g_build_filename(files_dir, "loader.conf", NULL);
 	g_autofree char *entry = g_build_filename(files_dir, "grainvm.conf", NULL);
-	g_autofree char *options = NULL;
-	if (!o->cmdline)
-		options = g_strdup_printf("root=PARTUUID=%s rw", root_partuuid);
-	else if (strstr(o->cmdline, "root="))
-		options = g_strdup(o->cmdline);
-	else
-		options = g_strdup_printf("root=PARTUUID=%s rw %s", root_partuuid, o->cmdline);
+	/*
+	 * The root by PARTUUID unless the command line names one, and the
+	 * serial console unless it names a console: grainvm's console and
+	 * console.log are the first serial port, and a kernel without
+	 * console=ttyS0 says nothing there (only the firmware's lines appear).
+	 */
+	const char *user = o->cmdline ? o->cmdline : "";
+	g_autofree char *root = strstr(user, "root=") ? g_strdup("")
+			      : g_strdup_printf("root=PARTUUID=%s rw ", root_partuuid);
+	g_autofree char *options = g_strstrip(g_strdup_printf(
+		"%s%s%s", root, strstr(user, "console=") ? "" : "console=ttyS0 ", user));
 	g_autofree char *entry_text = g_strdup_printf("title grainvm\n"
 						      "linux /grainvm/linux\n"
 						      "%s"
@@ -689,7 +693,14 @@ gboolean gv_image_build(const char *dst, const GvImageBuildOptions *opts, GError
 	 * inode), the journal (64 MiB from 1 GiB), bitmaps, the 5% reserve. */
 	guint64 inodes = ts.inodes + ts.inodes / 4 + 1024;
 	guint64 root_min = ts.data_bytes + inodes * 256 + 8 * MIB;
-	guint64 root_auto = round_up_mib((ts.data_bytes + ts.data_bytes / 8 + inodes * 256 +
+	/*
+	 * --size auto leaves room to work in: the larger of a quarter of the
+	 * data and 1 GiB free (a Debian minbase tree of 671 MB was left 87%
+	 * full with an eighth: 124 MB, not enough to install a compiler).  In
+	 * a qcow2 the free blocks are holes, so the headroom costs no file size.
+	 */
+	guint64 headroom = MAX(ts.data_bytes / 4, 1024 * MIB);
+	guint64 root_auto = round_up_mib((ts.data_bytes + headroom + inodes * 256 +
 					  80 * MIB) * 100 / 95);
 	/* check_input() has stat()ed these already. */
 	struct stat bs, ks, is;
