@@ -183,7 +183,8 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 		json_array_add_string_element(a, *p);
 	json_object_set_array_member(o, "argv", a);
 	json_object_set_int_member(o, "ready-timeout", plan->ready_timeout);
-	json_object_set_string_member(o, "ready", plan->ready_system ? "system" : "agent");
+	if (plan->ready_system) /* absent: agent, as plans before the key said */
+		json_object_set_string_member(o, "ready", "system");
 	json_object_set_string_member(o, "accel", plan->accel);
 	set_str(o, "accel-reason", plan->accel_reason);
 	json_object_set_string_member(o, "boot", plan->boot);

@@ -22,7 +22,7 @@
 static const char full_plan[] =
 	"{\"name\": \"t\","
 	" \"argv\": [\"/usr/bin/qemu-system-x86_64\", \"-name\", \"t\", \"-m\", \"512M\"],"
-	" \"ready-timeout\": 300, \"accel\": \"tcg\", \"accel-reason\": \"no KVM\","
+	" \"ready-timeout\": 300, \"ready\": \"system\", \"accel\": \"tcg\", \"accel-reason\": \"no KVM\","
 	" \"boot\": \"direct kernel\", \"project-dir\": \"/home/me/p\","
 	" \"memory\": 536870912, \"cpus\": 2,"
 	" \"disk\": \"/var/lib/grainvm/t/overlay.qcow2\", \"disk-image\": \"/img/base.qcow2\","
@@ -56,6 +56,7 @@ static void test_round_trip(void)
 	g_assert_cmpuint(g_strv_length(p->argv), ==, 5);
 	g_assert_cmpstr(p->argv[0], ==, "/usr/bin/qemu-system-x86_64");
 	g_assert_cmpuint(p->ready_timeout, ==, 300);
+	g_assert_true(p->ready_system);
 	g_assert_cmpuint(p->memory, ==, 536870912);
 	g_assert_cmpuint(p->cpus, ==, 2);
 	g_assert_cmpstr(p->disk, ==, "/var/lib/grainvm/t/overlay.qcow2");
@@ -186,6 +187,8 @@ static void test_malformed(void)
 		{ "\"ready-timeout\": 300", "\"ready-timeout\": \"300\"", "\"ready-timeout\" must be an integer" },
 		{ "\"ready-timeout\": 300", "\"ready-timeout\": 0", "\"ready-timeout\" is 0, not in 1..86400" },
 		{ "\"ready-timeout\": 300", "\"ready-timeout\": 1.5", "\"ready-timeout\" must be an integer" },
+		{ "\"ready\": \"system\"", "\"ready\": \"sometimes\"", "\"ready\" is neither \"agent\" nor \"system\"" },
+		{ "\"ready\": \"system\"", "\"ready\": 1", "\"ready\" must be a string" },
 		{ "\"memory\": 536870912", "\"memory\": -1", "\"memory\" is -1" },
 		{ "\"cpus\": 2", "\"cpus\": null", "\"cpus\" is missing" },
 		{ "\"cpus\": 2", "\"cpus\": true", "\"cpus\" must be an integer" },
