@@ -376,6 +376,16 @@ static void on_status_qga(Supervisor *sv, JsonObject *status, const GError *erro
 	status_reply(sv, r);
 }
 
+/* qemu-ga's addresses (the same command, the same shape), then its probe. */
+static void on_status_qga_interfaces(GvQmpClient *client, JsonNode *ret, const GError *error,
+				     gpointer data)
+{
+	StatusReq *r = data;
+	Supervisor *sv = r->client->sv;
+	sv_net_set_interfaces(sv, ret);
+	probe_start(sv, on_status_qga, r);
+}
+
 /**
  * sv_status_refresh() - answer `status` with fresh facts from the guest
  * @sv: the supervisor
@@ -383,7 +393,8 @@ static void on_status_qga(Supervisor *sv, JsonObject *status, const GError *erro
  * @id: (nullable): the request's id
  *
  * grainvm-agent: grain-status and grain-build-status (as "build").
- * qemu-ga only: its version and the guest's 9p mounts.  Either way
+ * qemu-ga only: guest-network-get-interfaces (for status and `ip`), its
+ * version and the guest's 9p mounts.  Either way
  * "agent.agent" names the agent that answered.  A failure still answers
  * with the state object, with a "note" saying what did not answer.
  */
@@ -403,6 +414,10 @@ void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id)
 				       ifs ? on_status_interfaces : on_status_grain, r, NULL))
 			return;
 	} else if (sv_qga_usable(sv)) {
+		if (sv_net_wants_interfaces(sv) &&
+		    gv_qmp_client_call(sv->qga, "guest-network-get-interfaces", NULL,
+				       STATUS_REFRESH_MS, on_status_qga_interfaces, r, NULL))
+			return;
 		probe_start(sv, on_status_qga, r);
 		return;
 	}

@@ -388,6 +388,12 @@ static void cmd_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboole
 			    to_agent ? "guest agent" : "QMP monitor");
 		return;
 	}
+	if (peer == sv->qga && g_str_has_prefix(command, "grain-")) {
+		/* qemu-ga would say only "CommandNotFound"; say what is missing. */
+		reply_error(c, id, "GenericError",
+			    "only qemu-ga answers in this guest; %s needs grainvm-agent", command);
+		return;
+	}
 	guint timeout = FORWARD_TIMEOUT_MS;
 	gint64 seconds;
 	if (!arg_seconds(c, id, args, &seconds))
