@@ -14,6 +14,7 @@ static const char *const phase_names[] = {
 	[GV_PHASE_STARTING] = "starting", [GV_PHASE_BOOTING] = "booting",
 	[GV_PHASE_READY] = "ready",       [GV_PHASE_STOPPING] = "stopping",
 	[GV_PHASE_STOPPED] = "stopped",   [GV_PHASE_CRASHED] = "crashed",
+	[GV_PHASE_FAILED] = "failed",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(phase_names) == GV_PHASE__COUNT);
 

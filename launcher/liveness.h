@@ -23,6 +23,7 @@ typedef enum {
 	GV_PHASE_STOPPING, /* down in progress */
 	GV_PHASE_STOPPED,  /* QEMU ended the way it was asked to */
 	GV_PHASE_CRASHED,  /* QEMU or the guest died unasked */
+	GV_PHASE_FAILED,   /* the guest was not ready in time; grainvm stopped it */
 	GV_PHASE__COUNT
 } GvPhase;
 

@@ -94,6 +94,16 @@ static void print_build(JsonObject *b)
  */
 static void add_disk(JsonObject *o, const GvVmPaths *paths)
 {
+	const char *run = json_object_get_string_member_with_default(o, "run-disk", NULL);
+	if (run) {
+		/* Restored from a snapshot: QEMU writes this run's own overlay
+		 * (removed at the end), whatever overlay.qcow2 holds. */
+		JsonObject *d = json_object_new();
+		json_object_set_string_member(d, "top", run);
+		json_object_set_array_member(d, "disk-snapshots", json_array_new());
+		json_object_set_object_member(o, "disk", d);
+		return;
+	}
 	if (!g_file_test(paths->overlay, G_FILE_TEST_EXISTS))
 		return;
 	g_autoptr(JsonObject) layers = gv_disk_layers_read(paths, NULL);
@@ -203,7 +213,7 @@ int gv_cmd_status(int argc, char **argv)
 	};
 	int code;
 	if (!gv_cli_parse(&argc, &argv, entries, "[NAME]",
-			  "Show a VM's state (starting, booting, ready, stopping, stopped, crashed) "
+			  "Show a VM's state (starting, booting, ready, stopping, stopped, crashed, failed) "
 			  "and why, its accelerator, boot path, shares, disk, NICs, forwards and guest addresses.", &code))
 		return code;
 	if (argc > 2) {

@@ -180,6 +180,9 @@ JsonObject *sv_state_object(Supervisor *sv)
 	json_object_set_int_member(o, "memory", (gint64)p->memory);
 	json_object_set_int_member(o, "cpus", p->cpus);
 	json_object_set_array_member(o, "shares", gv_plan_shares_to_json(p));
+	if (p->restore && p->restore->run_overlay && sv->phase <= GV_PHASE_STOPPING)
+		/* A restored run writes its own overlay, not the VM's overlay.qcow2. */
+		json_object_set_string_member(o, "run-disk", p->restore->run_overlay);
 	sv_net_state(sv, o);
 	if (sv->spawned_wall)
 		json_object_set_int_member(o, "started-at", sv->spawned_wall);
@@ -302,7 +305,8 @@ static void sv_classify_exit(Supervisor *sv, int status)
 		reason = g_strdup("guest kernel panic (GUEST_PANICKED)");
 		code = GV_EXIT_FAILED;
 	} else if (sv->ready_timed_out) {
-		phase = GV_PHASE_CRASHED;
+		/* Nothing crashed: the guest never got ready and grainvm stopped it. */
+		phase = GV_PHASE_FAILED;
 		reason = g_strdup_printf("not ready within %u s: %s", sv->ready_timeout_s,
 					 sv->agent_problem ? sv->agent_problem
 							   : "the agent port never opened");
@@ -414,7 +418,8 @@ static void sv_finish(Supervisor *sv)
 
 static void sv_qemu_ended(Supervisor *sv)
 {
-	if (!sv->qemu_exited || sv->phase == GV_PHASE_STOPPED || sv->phase == GV_PHASE_CRASHED)
+	if (!sv->qemu_exited || sv->phase == GV_PHASE_STOPPED || sv->phase == GV_PHASE_CRASHED ||
+	    sv->phase == GV_PHASE_FAILED)
 		return;
 	g_clear_handle_id(&sv->drain_timer, g_source_remove);
 	g_clear_handle_id(&sv->down_timer, g_source_remove);

@@ -156,6 +156,10 @@ for run in 1 2; do
 		# Its disk is the run's throwaway overlay: no live disk snapshot of it.
 		expect_code 3 "$GRAINVM" snapshot disk "$d"
 		echo "$OUT" | grep -q "runs from a saved snapshot" || fail "$OUT"
+		# status names the file QEMU writes in this run, not overlay.qcow2.
+		expect_code 0 "$GRAINVM" status "$d"
+		echo "$OUT" | grep -q "^disk     $GRAINVM_HOME/state/$d/snapshot-run.qcow2" ||
+			fail "status does not name the run's overlay: $OUT"
 		[ -z "$(ls "$GRAINVM_HOME/state/$d/" | grep -E '^(disk-layers.json|overlay\.[0-9]+\.qcow2)$')" ] ||
 			fail "a refused disk snapshot left files"
 	fi
