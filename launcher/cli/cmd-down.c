@@ -20,6 +20,7 @@
 #include "gv-error.h"
 #include "liveness.h"
 #include "orphan.h"
+#include "supervisor/supervisor.h"
 
 /* After the supervisor's answer it only removes files and exits. */
 #define SUPERVISOR_EXIT_WAIT_MS 10000
@@ -104,8 +105,9 @@ int gv_cmd_down(int argc, char **argv)
 		g_autoptr(JsonObject) args = json_object_new();
 		json_object_set_int_member(args, "timeout", timeout);
 		json_object_set_boolean_member(args, "force", force);
-		/* Worst case: powerdown + agent timeouts, then quit and kill (5 s each). */
-		guint wait_ms = (guint)(2 * timeout + 15) * 1000;
+		/* Worst case: powerdown + agent timeouts, a guest shutting down
+		 * slowly (the grace), then quit and kill (5 s each). */
+		guint wait_ms = (guint)(2 * timeout + GV_DOWN_GRACE_S(timeout) + 15) * 1000;
 		r = gv_qmp_execute_sync(ctl, "down", args, wait_ms, &err);
 	}
 	if (!r) {

@@ -31,8 +31,10 @@
  * explained when the ready timeout ends, minutes later.  At a fifth of
  * the timeout (at least HINT_MIN_S) the supervisor looks at what it has:
  * nothing on the serial console means firmware or console= trouble;
- * console output but no agent port means no agent runs.  The hint goes to
- * `up` (stderr) while it keeps waiting.
+ * console output but no agent port means no agent runs, but only once the
+ * console has been quiet for HINT_QUIET_S: a guest still printing is still
+ * booting (a Debian guest under TCG on a loaded host took 105 s to start
+ * its agent).  The hint goes to `up` (stderr) while it keeps waiting.
  */
 #include "supervisor/supervisor-priv.h"
 
@@ -46,6 +48,8 @@
 #define EXEC_TIMEOUT_MS 5000
 /* A hint before a TCG boot through OVMF (30-40 s here) could have shown life is noise. */
 #define HINT_MIN_S 20
+/* No console output for this long: the boot has stalled, not slowed. */
+#define HINT_QUIET_S 15
 /* One `systemctl is-system-running` word; more is not systemd. */
 #define STATE_MAX 64
 
@@ -59,6 +63,7 @@ struct SvGuest {
 	gint64 exec_pid;
 	guint hint_timer;
 	gboolean hinted;
+	guint64 hint_console_bytes; /* console_bytes at the last look */
 };
 
 static SvGuest *guest(Supervisor *sv)
@@ -323,6 +328,13 @@ static gboolean on_hint(gpointer data)
 	g_autofree char *msg = NULL;
 	if (sv->agent_ever_open || sv->qga_ever_open)
 		return G_SOURCE_REMOVE; /* an agent is there; the timeout says the rest */
+	if (sv->console_bytes && sv->console_bytes != g->hint_console_bytes) {
+		/* Still printing: look again when it has been quiet a while. */
+		g->hint_console_bytes = sv->console_bytes;
+		if (waited + HINT_QUIET_S < sv->ready_timeout_s)
+			g->hint_timer = g_timeout_add_seconds(HINT_QUIET_S, on_hint, sv);
+		return G_SOURCE_REMOVE;
+	}
 	if (!sv->console_bytes)
 		msg = g_strdup_printf(
 			"still waiting after %u s, and the guest has written nothing on its serial "
@@ -331,10 +343,10 @@ static gboolean on_hint(gpointer data)
 			"console=ttyS0", waited, boot);
 	else
 		msg = g_strdup_printf(
-			"still waiting after %u s: the guest writes on its console (grainvm console %s, "
-			"or %s) but no agent opened its port: is grainvm-agent (or qemu-guest-agent) "
-			"installed and started in the guest?", waited, sv->paths->name,
-			sv->paths->console_log);
+			"still waiting after %u s: the guest wrote on its console (grainvm console %s, "
+			"or %s), nothing for %u s now, and no agent opened its port: is grainvm-agent "
+			"(or qemu-guest-agent) installed and started in the guest?", waited,
+			sv->paths->name, sv->paths->console_log, HINT_QUIET_S);
 	g->hinted = TRUE;
 	g_printerr("grainvm supervisor: %s\n", msg);
 	sv_hint(sv, msg);

@@ -118,6 +118,7 @@ struct Supervisor {
 	gint64 down_started_us;    /* monotonic: the first gentle rung */
 	gboolean tried_button;     /* the ladder sent system_powerdown */
 	gboolean tried_agent;      /* ... and guest-shutdown */
+	gboolean down_going;       /* the guest closed an agent port meanwhile: shutting down */
 	guint forced_after_s;      /* how long the guest ignored them */
 };
 

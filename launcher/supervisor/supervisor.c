@@ -571,6 +571,21 @@ static void down_next(Supervisor *sv)
 	}
 }
 
+/*
+ * The guest closed an agent port during down's gentle rungs: the agents
+ * are being stopped, so the guest is shutting down.  Give it the grace
+ * instead of the rung's timeout, once.
+ */
+static void down_guest_going(Supervisor *sv)
+{
+	if (!sv->down_requested || sv->down_going ||
+	    (sv->down_step != DOWN_POWERDOWN && sv->down_step != DOWN_AGENT))
+		return;
+	sv->down_going = TRUE;
+	sv->down_step = DOWN_AGENT; /* next: quit, if the grace runs out */
+	down_arm(sv, GV_DOWN_GRACE_S(sv->down_timeout_s));
+}
+
 void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force)
 {
 	sv->down_timeout_s = timeout_s ? timeout_s : 1;
@@ -865,9 +880,13 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 				sv_agent_check(sv);
 			else
 				set_problem(sv, g_strdup("the guest closed the agent port"));
+			if (!open)
+				down_guest_going(sv);
 		} else if (!strcmp(id, "qga0")) {
 			sv->qga_ever_open |= open;
 			sv_qga_port_changed(sv, open);
+			if (!open)
+				down_guest_going(sv);
 		}
 	}
 }

@@ -25,6 +25,15 @@
  */
 typedef void (*GvSupervisorNotify)(JsonObject *event, gpointer user_data);
 
+/*
+ * down's grace for a guest that is visibly shutting down: its agent closed
+ * its port after the power button or guest-shutdown.  A systemd guest
+ * stopping its services under TCG on a loaded host took over 20 s here
+ * (Debian 12 minbase, OVMF); quitting QEMU then would cut a clean
+ * shutdown short and leave a journal to replay.
+ */
+#define GV_DOWN_GRACE_S(timeout_s) MAX(60u, 6u * (guint)(timeout_s))
+
 /* `grainvm __supervise`'s descriptors: the VM lock, the report pipe, the plan. */
 #define GV_SUPERVISE_LOCK_FD 3
 #define GV_SUPERVISE_REPORT_FD 4
