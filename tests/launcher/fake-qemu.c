@@ -37,8 +37,9 @@
  *          CommandNotFound.  SIGTERM/SIGINT/SIGHUP: SHUTDOWN host-signal,
  *          exit 0, as QEMU.
  *   agent  0xFF resets the line; guest-sync-delimited (0xFF, then the id),
- *          guest-sync, guest-ping, grain-status (every share mounted and
- *          writable), grain-build-status (idle), guest-shutdown (no reply;
+ *          guest-sync, guest-ping, grain-mount (already mounted: the
+ *          guest mounts its shares itself), grain-status (every share
+ *          mounted and writable), grain-build-status (idle), guest-shutdown (no reply;
  *          the guest powers off); anything else is CommandNotFound.
  *   qga    silent: the guest runs no qemu-ga.
  *
@@ -348,6 +349,8 @@ static void agent_default(int c, const char *cmd, JsonNode *id, JsonNode *sync)
 	} else if (!strcmp(cmd, "grain-status")) {
 		g_autofree char *st = grain_status();
 		send_return(c, id, st);
+	} else if (!strcmp(cmd, "grain-mount")) {
+		send_return(c, id, "{\"already\": true}");
 	} else if (!strcmp(cmd, "grain-build-status")) {
 		send_return(c, id, "{\"state\": \"idle\"}");
 	} else if (!strcmp(cmd, "guest-shutdown")) {

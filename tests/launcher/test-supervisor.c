@@ -328,7 +328,8 @@ static void test_ready_and_powerdown(void)
 	assert_state(c, "stopped", "guest powered off (ACPI power button)");
 	assert_status_line(c, "state    stopped: guest powered off (ACPI power button)\n");
 	g_autofree char *t = trace(c, "qmp agent", FALSE);
-	assert_contains(t, "qmp cont\nagent guest-sync-delimited\nagent grain-status\n");
+	/* The supervisor asks the agent to mount the share before it asks for status. */
+	assert_contains(t, "qmp cont\nagent guest-sync-delimited\nagent grain-mount\nagent grain-status\n");
 	assert_contains(t, "qmp system_powerdown\n");
 	g_assert_null(strstr(t, "guest-shutdown"));
 	g_assert_null(strstr(t, "qmp quit"));
@@ -355,31 +356,59 @@ static void test_down_agent(void)
 	g_assert_null(strstr(t, "qmp quit"));
 }
 
+/*
+ * A guest that ignored both gentle rungs was not shut down cleanly: down
+ * says so on stderr (even if the VM is gone, as asked) and exits 1, and the
+ * final state keeps it.  N is the time the rungs waited, 0 s here under
+ * GRAINVM_DOWN_STEP_MS.
+ */
+static void assert_forced(Case *c, const char *how)
+{
+	const char *forced = "forced after the guest ignored the power button and the agent for ";
+	g_autofree char *tail = g_strdup_printf(" s (%s)", how);
+	assert_contains(c->err, forced);
+	assert_contains(c->err, tail);
+	assert_contains(c->err, "its file systems may need recovery at the next boot");
+	g_assert_null(strstr(c->out, "stopped:"));
+	g_autoptr(JsonObject) st = state_json(c);
+	const char *reason = json_object_get_string_member_with_default(st, "reason", "");
+	g_assert_cmpstr(json_object_get_string_member_with_default(st, "phase", ""), ==, "stopped");
+	g_assert_true(g_str_has_prefix(reason, forced));
+	g_assert_true(g_str_has_suffix(reason, tail));
+	g_assert_true(json_object_get_boolean_member_with_default(st, "forced", FALSE));
+}
+
 static void test_down_quit(void)
 {
 	g_autoptr(Case) c = case_new("sv-down-quit", IGNORE_POWERDOWN IGNORE_AGENT);
 	int qemu = up_ready(c);
-	g_assert_cmpint(run(c, "down", NULL), ==, 0);
+	g_assert_cmpint(run(c, "down", NULL), ==, 1);
+	assert_nothing_left(c, qemu);
+	assert_forced(c, "QEMU quit over QMP");
+	g_autofree char *t = trace(c, "qmp agent", FALSE);
+	assert_contains(t, "qmp system_powerdown\nagent guest-shutdown\nqmp quit\n");
+}
+
+/* --force asks for the quit: nothing gentle was ignored, so it is no failure. */
+static void test_down_force(void)
+{
+	g_autoptr(Case) c = case_new("sv-down-force", IGNORE_POWERDOWN IGNORE_AGENT);
+	int qemu = up_ready(c);
+	g_assert_cmpint(run(c, "down", "--force", NULL), ==, 0);
 	assert_contains(c->out, "stopped: QEMU quit over QMP\n");
 	assert_nothing_left(c, qemu);
 	assert_state(c, "stopped", "QEMU quit over QMP");
-	assert_status_line(c, "state    stopped: QEMU quit over QMP\n");
 	g_autofree char *t = trace(c, "qmp agent", FALSE);
-	assert_contains(t, "qmp system_powerdown\nagent guest-shutdown\nqmp quit\n");
+	g_assert_null(strstr(t, "system_powerdown"));
 }
 
 static void test_down_kill(void)
 {
 	g_autoptr(Case) c = case_new("sv-down-kill", IGNORE_POWERDOWN IGNORE_AGENT IGNORE_QUIT);
 	int qemu = up_ready(c);
-	g_assert_cmpint(run(c, "down", NULL), ==, 0);
-	const char *why = "killed with SIGKILL by grainvm down after the gentler steps timed out";
-	g_autofree char *said = g_strdup_printf("stopped: %s\n", why);
-	assert_contains(c->out, said);
+	g_assert_cmpint(run(c, "down", NULL), ==, 1);
 	assert_nothing_left(c, qemu);
-	assert_state(c, "stopped", why);
-	g_autofree char *line = g_strdup_printf("state    stopped: %s\n", why);
-	assert_status_line(c, line);
+	assert_forced(c, "killed with SIGKILL by grainvm down after the gentler steps timed out");
 	g_autofree char *t = trace(c, "qmp agent", FALSE);
 	assert_contains(t, "qmp system_powerdown\nagent guest-shutdown\nqmp quit\n");
 }
@@ -523,8 +552,9 @@ static void test_adopt(void)
 	g_assert_cmpstr(q, ==, "qmp @connect\nqmp qmp_capabilities\nqmp cont\n"
 			       "qmp @connect\nqmp qmp_capabilities\nqmp query-status\n");
 	g_autofree char *a = trace(c, "agent", TRUE);
-	assert_contains(a, "agent @connect\nagent guest-sync-delimited\nagent grain-status\n"
-			   "agent @connect\nagent guest-sync-delimited\nagent grain-status\n");
+	assert_contains(a, "agent @connect\nagent guest-sync-delimited\nagent grain-mount\n"
+			   "agent grain-status\nagent @connect\nagent guest-sync-delimited\n"
+			   "agent grain-mount\nagent grain-status\n");
 
 	/* And down stops it the normal way; its end comes through the pidfd. */
 	g_assert_cmpint(run(c, "down", NULL), ==, 0);
@@ -739,6 +769,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/supervisor/ready-and-powerdown", test_ready_and_powerdown);
 	g_test_add_func("/supervisor/down/agent-shutdown", test_down_agent);
 	g_test_add_func("/supervisor/down/quit", test_down_quit);
+	g_test_add_func("/supervisor/down/force", test_down_force);
 	g_test_add_func("/supervisor/down/sigkill", test_down_kill);
 	g_test_add_func("/supervisor/down/force", test_down_force);
 	g_test_add_func("/supervisor/down/sigterm", test_down_sigterm);
