@@ -171,6 +171,13 @@ static gboolean call_start(gpointer data)
 						   agent ? "guest agent" : "QMP monitor"));
 		return G_SOURCE_REMOVE;
 	}
+	if (peer == sv->qga && g_str_has_prefix(c->command, "grain-")) {
+		/* qemu-ga would say only "CommandNotFound"; say what is missing. */
+		call_complete(c, NULL, g_error_new(GV_ERROR, GV_ERROR_FAILED,
+						   "only qemu-ga answers in this guest; %s needs "
+						   "grainvm-agent", c->command));
+		return G_SOURCE_REMOVE;
+	}
 	c->peer = gv_qmp_client_ref(peer);
 	gv_qmp_client_execute_async(peer, c->command, c->args, c->timeout_ms, NULL, on_call_done, c);
 	return G_SOURCE_REMOVE;

@@ -389,19 +389,6 @@ static void test_down_quit(void)
 	assert_contains(t, "qmp system_powerdown\nagent guest-shutdown\nqmp quit\n");
 }
 
-/* --force asks for the quit: nothing gentle was ignored, so it is no failure. */
-static void test_down_force(void)
-{
-	g_autoptr(Case) c = case_new("sv-down-force", IGNORE_POWERDOWN IGNORE_AGENT);
-	int qemu = up_ready(c);
-	g_assert_cmpint(run(c, "down", "--force", NULL), ==, 0);
-	assert_contains(c->out, "stopped: QEMU quit over QMP\n");
-	assert_nothing_left(c, qemu);
-	assert_state(c, "stopped", "QEMU quit over QMP");
-	g_autofree char *t = trace(c, "qmp agent", FALSE);
-	g_assert_null(strstr(t, "system_powerdown"));
-}
-
 static void test_down_kill(void)
 {
 	g_autoptr(Case) c = case_new("sv-down-kill", IGNORE_POWERDOWN IGNORE_AGENT IGNORE_QUIT);
@@ -769,7 +756,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/supervisor/ready-and-powerdown", test_ready_and_powerdown);
 	g_test_add_func("/supervisor/down/agent-shutdown", test_down_agent);
 	g_test_add_func("/supervisor/down/quit", test_down_quit);
-	g_test_add_func("/supervisor/down/force", test_down_force);
 	g_test_add_func("/supervisor/down/sigkill", test_down_kill);
 	g_test_add_func("/supervisor/down/force", test_down_force);
 	g_test_add_func("/supervisor/down/sigterm", test_down_sigterm);
