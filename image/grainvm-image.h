@@ -112,6 +112,20 @@ gboolean gv_image_parse_size_in(const char *text, guint64 bare_unit, guint64 *ou
 gboolean gv_image_parse_size(const char *text, guint64 *out, GError **error);
 
 /**
+ * gv_run_tool() - run a program, capture its output
+ * @argv: program and arguments; argv[0] is looked up in PATH, then in
+ *        /usr/sbin and /sbin (which an ordinary user's PATH often lacks)
+ * @envp: (nullable): extra VAR=VALUE settings on top of the environment
+ * @stdout_out: (out) (optional) (transfer full): its stdout
+ * @error: GV_IMAGE_ERROR_TOOL naming the program, its exit status and the
+ *         last line of its stderr
+ *
+ * Return: TRUE when it exited with status 0.
+ */
+gboolean gv_run_tool(const char *const *argv, const char *const *envp,
+		     char **stdout_out, GError **error);
+
+/**
  * gv_rm_rf() - remove a file or a directory tree, not following symlinks
  * @path: what to remove; a missing path is success
  * @error: return location

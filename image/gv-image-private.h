@@ -127,18 +127,6 @@ gboolean gv_buffer_is_zero(const void *buf, gsize len);
  */
 char *gv_path_join_dir_of(const char *base, const char *name);
 
-/**
- * gv_run_tool() - run a program, capture its output
- * @argv: program and arguments; argv[0] is looked up in PATH
- * @envp: (nullable): extra VAR=VALUE settings on top of the environment
- * @stdout_out: (out) (optional) (transfer full): its stdout
- * @error: GV_IMAGE_ERROR_TOOL naming the program, its exit status and the
- *         last line of its stderr
- *
- * Return: TRUE when it exited with status 0.
- */
-gboolean gv_run_tool(const char *const *argv, const char *const *envp,
-		     char **stdout_out, GError **error);
 
 /**
  * GvQcow2Target - what gv_qcow2_write_metadata() needs to finish a file

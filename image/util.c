@@ -423,7 +423,17 @@ gboolean gv_run_tool(const char *const *argv, const char *const *envp,
 		g_auto(GStrv) kv = g_strsplit(envp[i], "=", 2);
 		env = g_environ_setenv(env, kv[0], kv[1] ? kv[1] : "", TRUE);
 	}
-	if (!g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+	/* mkfs.* live in /usr/sbin, which an ordinary user's PATH lacks. */
+	g_autofree char *found = strchr(argv[0], '/') ? NULL : g_find_program_in_path(argv[0]);
+	for (gsize i = 0; !found && !strchr(argv[0], '/') && i < 2; i++) {
+		g_autofree char *p = g_build_filename(i ? "/sbin" : "/usr/sbin", argv[0], NULL);
+		if (g_file_test(p, G_FILE_TEST_IS_EXECUTABLE))
+			found = g_steal_pointer(&p);
+	}
+	g_autofree char **args = g_memdup2(argv, (g_strv_length((char **)argv) + 1) * sizeof(char *));
+	if (found)
+		args[0] = found;
+	if (!g_spawn_sync(NULL, args, env, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
 			  &status, &local)) {
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_TOOL, "cannot run %s: %s", argv[0],
 			    local->message);

@@ -237,6 +237,16 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 		add(a, "-device");
 		add(a, "virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1");
 	}
+	if (facts->seed) {
+		/* Read-only: the seed is shared by every boot of this VM. */
+		g_autofree char *seed = opt_escape(facts->seed);
+		add(a, "-blockdev");
+		addf(a, "driver=file,node-name=seed0-file,filename=%s,read-only=on", seed);
+		add(a, "-blockdev");
+		add(a, "driver=raw,node-name=seed0,file=seed0-file,read-only=on");
+		add(a, "-device");
+		add(a, "virtio-blk-pci,drive=seed0,id=seed0-dev");
+	}
 
 	for (guint i = 0; i < spec->shares->len; i++) {
 		const GvShare *sh = g_ptr_array_index(spec->shares, i);

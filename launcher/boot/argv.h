@@ -59,6 +59,7 @@ typedef struct {
 	const char *ovmf_vars;   /* GV_FIRMWARE_UEFI: the VM's own variables */
 	GvFirmware firmware;     /* decided: never AUTO */
 	const char *disk;        /* the VM's overlay, or NULL */
+	const char *seed;        /* [cloud-init]: the NoCloud seed (raw FAT), or NULL */
 	const char *nixos_toplevel; /* [nixos]: boot with init=TOPLEVEL/init, or NULL */
 	const char *nixos_params;   /* [nixos]: the system's kernel-params */
 	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */

@@ -14,6 +14,7 @@
 
 #include "boot/accel.h"
 #include "boot/firmware.h"
+#include "boot/cloud-init.h"
 #include "grainvm-image.h"
 #include "gv-config.h"
 #include "snapshot/disk-layers.h"
@@ -37,6 +38,7 @@ void gv_prepared_free(GvPrepared *p)
 	g_free(p->disk);
 	g_free(p->nixos_toplevel);
 	g_free(p->nixos_params);
+	g_free(p->seed);
 	g_free(p->boot);
 	g_clear_pointer(&p->notes, g_ptr_array_unref);
 	g_clear_pointer(&p->created, g_ptr_array_unref);
@@ -355,6 +357,42 @@ GStrv gv_invoking_homes(void)
 	return (GStrv)g_ptr_array_free(g_steal_pointer(&homes), FALSE);
 }
 
+/*
+ * [cloud-init]: the NoCloud seed carrying the agent the build or install
+ * uses for the initramfs (gv_find_agent()), the VM's name as hostname and
+ * a public key.  A bounded read: the agent is ~130 KB; 64 MiB means a
+ * wrong file.
+ */
+static gboolean prepare_seed(const GvSpec *spec, const GvVmPaths *paths, GvPrepared *p,
+			     const char *cache, GError **error)
+{
+	g_autofree char *agent_path = gv_find_agent(error);
+	if (!agent_path)
+		return FALSE;
+	g_autoptr(GMappedFile) map = g_mapped_file_new(agent_path, FALSE, error);
+	if (!map)
+		return FALSE;
+	if (g_mapped_file_get_length(map) > (64u << 20)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID, "%s is too large to be grainvm-agent",
+			    agent_path);
+		return FALSE;
+	}
+	g_autoptr(GBytes) agent = g_mapped_file_get_bytes(map);
+	g_autofree char *key = spec->cloud_init_ssh_key
+				       ? gv_cloud_init_ssh_key_read(spec->cloud_init_ssh_key, error)
+				       : gv_cloud_init_ssh_key();
+	if (spec->cloud_init_ssh_key && !key)
+		return FALSE;
+	GvSeedConfig cfg = { .hostname = paths->name, .agent = agent, .ssh_key = key };
+	p->seed = gv_cloud_init_seed(&cfg, cache, error);
+	if (!p->seed)
+		return FALSE;
+	g_ptr_array_add(p->notes, g_strdup_printf("cloud-init seed %s (grainvm-agent, hostname %s%s)",
+						  p->seed, paths->name,
+						  key ? ", your SSH public key" : ""));
+	return TRUE;
+}
+
 GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **error)
 {
 	g_autoptr(GvPrepared) p = g_new0(GvPrepared, 1);
@@ -438,6 +476,8 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 					  fw_why ? ")" : "");
 	if (!prepare_disk(spec, paths, base, p, error))
 		goto fail;
+	if (spec->cloud_init && !prepare_seed(spec, paths, p, cache, error))
+		goto fail;
 
 	GvAccel accel = gv_accel_decide(spec->accel, p->qemu, cache, &p->accel_reason, error);
 	if (accel == GV_ACCEL_AUTO)
@@ -457,6 +497,7 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->facts.nixos_toplevel = p->nixos_toplevel;
 	p->facts.nixos_params = p->nixos_params;
 	p->facts.nics = p->net->facts;
+	p->facts.seed = p->seed;
 	return g_steal_pointer(&p);
 
 fail:

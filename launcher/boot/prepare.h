@@ -29,6 +29,7 @@ typedef struct {
 	char *disk;
 	char *nixos_toplevel; /* [nixos]: the system, as the guest sees it */
 	char *nixos_params;   /* [nixos]: its kernel-params */
+	char *seed;           /* [cloud-init]: the NoCloud seed image, or NULL */
 	char *boot;          /* one line: the boot path and why */
 	GPtrArray *notes;    /* lines worth telling the user (missing busybox...) */
 	GPtrArray *created;  /* files this preparation created */

@@ -89,12 +89,12 @@ typedef enum {
 	T_IPV4,       /* A.B.C.D */
 } KeyType;
 
-typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G_NIXOS, G_BUILD, G__COUNT } GroupKind;
+typedef enum { G_VM, G_BOOT, G_DISK, G_SHARE, G_NET, G_NIXOS, G_BUILD, G_CLOUD_INIT, G__COUNT } GroupKind;
 
 static const char *const group_names[] = {
 	[G_VM] = "vm", [G_BOOT] = "boot", [G_DISK] = "disk",
 	[G_SHARE] = "share", [G_NET] = "net", [G_NIXOS] = "nixos",
-	[G_BUILD] = "build",
+	[G_BUILD] = "build", [G_CLOUD_INIT] = "cloud-init",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(group_names) == G__COUNT);
 
@@ -152,6 +152,8 @@ static const KeySchema schema[] = {
 	{ G_NET, "gateway", T_IPV4 },
 	{ G_NET, "dns", T_IPV4 },
 	{ G_NET, "mtu", T_UINT, NULL, 576, GV_SWITCH_MTU },
+	{ G_CLOUD_INIT, "enabled", T_BOOL },
+	{ G_CLOUD_INIT, "ssh-key", T_FILE },
 };
 
 const char *gv_accel_name(GvAccel accel)
@@ -789,6 +791,7 @@ void gv_spec_free(GvSpec *spec)
 	g_free(spec->nixos_store);
 	g_clear_pointer(&spec->shares, g_ptr_array_unref);
 	g_clear_pointer(&spec->nics, g_ptr_array_unref);
+	g_free(spec->cloud_init_ssh_key);
 	g_free(spec->build_command);
 	g_free(spec->build_workdir);
 	g_strfreev(spec->build_env);
@@ -1296,6 +1299,17 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 	}
 	g_autofree char *env = get(m, "build", "env");
 	spec->build_env = split_env(env ? env : "");
+
+	spec->cloud_init = get_bool(m, "cloud-init", "enabled", FALSE);
+	g_autofree char *key = get(m, "cloud-init", "ssh-key");
+	if (key && *key) {
+		if (!check_exists(m, "cloud-init", "ssh-key", key, FALSE, error))
+			return FALSE;
+		spec->cloud_init_ssh_key = g_steal_pointer(&key);
+	}
+	if (spec->cloud_init && !spec->disk_image)
+		return fail_key(m, "cloud-init", "enabled", error,
+				"cloud-init needs a [disk] image that has cloud-init");
 	return TRUE;
 }
 

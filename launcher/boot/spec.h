@@ -128,6 +128,9 @@ typedef struct {
 	char *build_workdir; /* guest directory; default the workspace mount, or NULL */
 	char **build_env;    /* NAME=VALUE, never NULL */
 
+	gboolean cloud_init;        /* [cloud-init] enabled: attach a NoCloud seed */
+	char *cloud_init_ssh_key;   /* a public key file, NULL: the user's own if any */
+
 	GKeyFile *merged;   /* the merged layers, origins as key comments */
 } GvSpec;
 

@@ -96,6 +96,15 @@ static const Case cases[] = {
 	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
 	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
 	    .firmware = GV_FIRMWARE_NONE }, nics_helper, G_N_ELEMENTS(nics_helper) },
+	/* A cloud image with its seed, read-only beside the disk.  [disk] image
+	 * must name an existing file: the spec file itself stands in. */
+	{ "cloud-init-seed",
+	  "[vm]\nname=cloudy\nfirmware=uefi\n[disk]\nimage=grainvm.conf\n[cloud-init]\nenabled=true\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd",
+	    .ovmf_vars = "/var/lib/grainvm/cloudy/efi-vars.fd", .firmware = GV_FIRMWARE_UEFI,
+	    .disk = "/var/lib/grainvm/cloudy/overlay.qcow2",
+	    .seed = "/var/cache/grainvm/cloud-init/seed-0123.img" } },
 	{ "restore-disk", "[vm]\nname=snap\nmemory=512M\n[disk]\nsize=64M\n",
 	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
 	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
