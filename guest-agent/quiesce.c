@@ -17,6 +17,13 @@
  * form its own option parser accepts (show_options is meant for that), so
  * mounts the user made by hand come back the same way as grainvm's own.
  *
+ * A restored guest also carries the saved kernel RNG state: every restore
+ * of one snapshot (and every clone of one template) would hand out the
+ * same "random" bytes, keys and ids.  So grain-thaw takes the host's
+ * randomness ("entropy") and mixes it into the guest's pool, crediting it
+ * (RNDADDENTROPY) and forcing the kernel's CRNG to reseed from the pool at
+ * once (RNDRESEEDCRNG) before the host is told the guest is ready.
+ *
  * A mount that cannot be unmounted (a process has its working directory
  * or a file there) fails the whole quiesce: the mounts already unmounted
  * by this call are mounted again, so the guest is left as it was, and the
@@ -29,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +45,17 @@
 #include "agent.h"
 #include "mounts.h"
 #include "util.h"
+
+/*
+ * linux/random.h's ioctls, spelled out: the agent builds against musl's
+ * headers alone.  RNDADDENTROPY takes struct rand_pool_info (two ints,
+ * then the bytes); RNDRESEEDCRNG (Linux 4.17) reseeds the CRNG from the
+ * input pool now instead of at its next interval.
+ */
+#define GV_RNDADDENTROPY _IOW('R', 0x03, int[2])
+#define GV_RNDRESEEDCRNG _IO('R', 0x07)
+/* The host sends 64 bytes (512 bits, twice a CRNG key); more is refused. */
+#define ENTROPY_MAX 256
 
 /* As many as grain-status tracks; a guest with more 9p mounts is refused. */
 #define FROZEN_MAX MOUNTS_MAX
@@ -257,18 +277,73 @@ int cmd_grain_quiesce(struct req *r)
 	return 0;
 }
 
+/*
+ * Mix @n bytes of the host's randomness into the kernel's pool and reseed
+ * the CRNG from it.  Without CAP_SYS_ADMIN (service mode) the bytes are
+ * still mixed in by a plain write, uncredited, and the CRNG picks them up
+ * at its next reseed; @err says so.
+ */
+static void mix_entropy(const unsigned char *bytes, size_t n, char *err, size_t errsize)
+{
+	struct {
+		int entropy_count;
+		int buf_size;
+		unsigned char buf[ENTROPY_MAX];
+	} info;
+	int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errsize, "/dev/urandom: %s", strerror(errno));
+		return;
+	}
+	info.entropy_count = (int)(n * 8);
+	info.buf_size = (int)n;
+	memcpy(info.buf, bytes, n);
+	if (ioctl(fd, GV_RNDADDENTROPY, &info) < 0) {
+		int e = errno;
+
+		if (write(fd, bytes, n) != (ssize_t)n)
+			snprintf(err, errsize, "cannot add entropy: %s", strerror(errno));
+		else
+			snprintf(err, errsize, "entropy mixed in, not credited: %s", strerror(e));
+	} else if (ioctl(fd, GV_RNDRESEEDCRNG) < 0) {
+		snprintf(err, errsize, "entropy added, CRNG not reseeded: %s", strerror(errno));
+	}
+	explicit_bzero(&info, sizeof(info));
+	close(fd);
+}
+
 int cmd_grain_thaw(struct req *r)
 {
 	static const struct arg_spec spec[] = {
 		{ "time-ns", ARG_INT, true },
+		{ "entropy", ARG_STR, true },
 	};
 	char clock_err[128] = "";
+	char entropy_err[128] = "";
 
 	if (req_check_args(r, spec, ARRAY_SIZE(spec)) < 0)
 		return -1;
 	int64_t ns = req_int(r, "time-ns", -1);
 	if (req_arg(r, "time-ns") && ns <= 0)
 		return req_error(r, "GenericError", "Parameter 'time-ns' must be positive");
+	const struct json *ent = req_arg(r, "entropy");
+	if (ent) {
+		/* Bounded before decoding: base64 is 4 characters per 3 bytes. */
+		if (ent->u.str.len > (ENTROPY_MAX + 2) / 3 * 4)
+			return req_error(r, "GenericError",
+					 "Parameter 'entropy' must be 1-%d bytes of base64",
+					 ENTROPY_MAX);
+		/* The request text is ours until the reply is sent: decode in place. */
+		ssize_t n = b64_decode(ent->u.str.s, ent->u.str.len);
+		if (n <= 0 || n > ENTROPY_MAX)
+			return req_error(r, "GenericError",
+					 "Parameter 'entropy' must be 1-%d bytes of base64",
+					 ENTROPY_MAX);
+		mix_entropy((const unsigned char *)ent->u.str.s, (size_t)n, entropy_err,
+			    sizeof(entropy_err));
+		explicit_bzero(ent->u.str.s, (size_t)n);
+	}
 
 	/* The clock first, so that the remounts and anything after see the
 	 * host's time rather than the time the snapshot was taken. */
@@ -291,6 +366,8 @@ int cmd_grain_thaw(struct req *r)
 	grain_status_members(r->w);
 	if (clock_err[0])
 		jw_kstr(r->w, "clock-error", clock_err);
+	if (entropy_err[0])
+		jw_kstr(r->w, "entropy-error", entropy_err);
 	jw_obj_close(r->w);
 	return 0;
 }

@@ -182,6 +182,12 @@ int sv_restore_qemu_fd(Supervisor *sv, GError **error);
 void sv_restore_spawned(Supervisor *sv, gboolean spawned);
 void sv_restore_qmp_ready(Supervisor *sv);
 gboolean sv_restore_thaw(Supervisor *sv);
+/*
+ * grain-thaw's arguments: the host's time and 64 bytes of its randomness
+ * (getrandom), which the agent mixes into the guest's pool so that runs of
+ * one saved state do not share their random numbers (docs/snapshots.md).
+ */
+JsonObject *sv_thaw_args(void);
 void sv_restore_explain(Supervisor *sv, GvPhase *phase, char **reason, int *code);
 void sv_restore_free(Supervisor *sv);
 

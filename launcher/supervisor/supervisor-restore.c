@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -46,6 +47,8 @@
 /* A pipe of 1 MiB: QEMU reads in large chunks; fewer wake-ups on both sides. */
 #define PIPE_BYTES (1 << 20)
 #define THAW_MS 5000
+/* 512 bits: twice the key of the guest kernel's CRNG (ChaCha20, 256 bits). */
+#define THAW_ENTROPY_BYTES 64
 #define QMP_STEP_MS 10000
 
 static void close_fd(int *fd)
@@ -223,14 +226,29 @@ static void on_thaw(GObject *src, GAsyncResult *res, gpointer data)
 	sv_agent_status_reply(sv, reply, err);
 }
 
+JsonObject *sv_thaw_args(void)
+{
+	JsonObject *args = json_object_new();
+	guint8 bytes[THAW_ENTROPY_BYTES];
+	/* getrandom() without flags blocks only before the host's pool is
+	 * initialized, and returns up to 256 bytes whole. */
+	if (getrandom(bytes, sizeof(bytes), 0) == (ssize_t)sizeof(bytes)) {
+		g_autofree char *b64 = g_base64_encode(bytes, sizeof(bytes));
+		json_object_set_string_member(args, "entropy", b64);
+		explicit_bzero(b64, strlen(b64));
+	}
+	explicit_bzero(bytes, sizeof(bytes));
+	/* Taken as late as possible: the guest's clock is set to this. */
+	json_object_set_int_member(args, "time-ns", g_get_real_time() * 1000);
+	return args;
+}
+
 gboolean sv_restore_thaw(Supervisor *sv)
 {
 	SvRestore *r = sv->restore;
 	if (!r || r->thawed)
 		return FALSE;
-	g_autoptr(JsonObject) args = json_object_new();
-	/* Taken as late as possible: the guest's clock is set to this. */
-	json_object_set_int_member(args, "time-ns", g_get_real_time() * 1000);
+	g_autoptr(JsonObject) args = sv_thaw_args();
 	gv_qmp_client_execute_async(sv->agent, "grain-thaw", args, THAW_MS, NULL, on_thaw, sv);
 	return TRUE;
 }

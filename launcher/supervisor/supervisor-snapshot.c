@@ -450,8 +450,7 @@ static gboolean resume(SvSnapshot *j, gboolean quiesced, gboolean stopped, GErro
 		return FALSE;
 	if (!quiesced)
 		return TRUE;
-	g_autoptr(JsonObject) args = json_object_new();
-	json_object_set_int_member(args, "time-ns", g_get_real_time() * 1000);
+	g_autoptr(JsonObject) args = sv_thaw_args();
 	return job_call_ok(j, "agent", "grain-thaw", args, QUIESCE_TIMEOUT_S, error);
 }
 

@@ -364,6 +364,43 @@ static void test_quiesce_thaw(void)
 	g_assert_false(json_object_get_boolean_member(to, "quiesced"));
 	g_assert_true(json_object_has_member(to, "mounts"));
 	g_assert_false(json_object_has_member(to, "clock-error"));
+	g_assert_false(json_object_has_member(to, "entropy-error"));
+
+	/* entropy: bounded before it is decoded, base64 only, never empty. */
+	g_autofree char *big = g_strnfill(400, 'A');
+	g_autofree char *req = g_strdup_printf(
+		"{\"execute\": \"grain-thaw\", \"arguments\": {\"entropy\": \"%s\"}}", big);
+	g_free(desc);
+	desc = conn_error(c, req, "GenericError");
+	g_assert_cmpstr(desc, ==, "Parameter 'entropy' must be 1-256 bytes of base64");
+	/* 344 characters pass the length check but decode to 258 bytes. */
+	g_free(req);
+	big[344] = '\0';
+	req = g_strdup_printf(
+		"{\"execute\": \"grain-thaw\", \"arguments\": {\"entropy\": \"%s\"}}", big);
+	g_free(desc);
+	desc = conn_error(c, req, "GenericError");
+	g_assert_cmpstr(desc, ==, "Parameter 'entropy' must be 1-256 bytes of base64");
+	for (guint i = 0; i < 2; i++) {
+		static const char *const bad[] = { "not base64!", "" };
+		g_free(req);
+		req = g_strdup_printf(
+			"{\"execute\": \"grain-thaw\", \"arguments\": {\"entropy\": \"%s\"}}",
+			bad[i]);
+		g_free(desc);
+		desc = conn_error(c, req, "GenericError");
+		g_assert_cmpstr(desc, ==, "Parameter 'entropy' must be 1-256 bytes of base64");
+	}
+	/* Valid: mixed into this host's pool (harmless: a plain write to
+	 * /dev/urandom, which anyone may do); credited only with
+	 * CAP_SYS_ADMIN, and the answer says when it was not. */
+	g_autoptr(JsonNode) te = conn_return(
+		c, "{\"execute\": \"grain-thaw\", \"arguments\": {\"entropy\": \"3q2+7w==\"}}");
+	JsonObject *teo = json_node_get_object(te);
+	g_assert_true(json_object_get_boolean_member(teo, "ready"));
+	if (json_object_has_member(teo, "entropy-error"))
+		g_assert_nonnull(strstr(json_object_get_string_member(teo, "entropy-error"),
+					"not credited"));
 	conn_close(c);
 	agent_stop(a);
 }

@@ -7,6 +7,8 @@
 #     made after the save; a file the guest wrote in its RAM (/tmp, tmpfs)
 #     before the save is there; the guest clock is within 1 s of the host's
 #   - a file written in run 1 is absent in run 2 of the same tag
+#   - runs 1 and 2 read different /dev/urandom bytes: the saved RNG state
+#     is reseeded with the host's randomness before ready
 #   - a spec change is refused naming it; a corrupted or cut short state
 #     file is refused; none of these leave a process or a socket
 #   - a VM with a disk: the disk is saved with the RAM, and a run's writes
@@ -63,8 +65,18 @@ no_leftovers "$vm"
 
 echo "made after the save" >"$p/after-save.txt"
 
+# urandom VM: 32 bytes of the guest's /dev/urandom in hex, the first thing
+# run in a restored guest (so that an unreseeded CRNG would repeat itself).
+urandom() {
+	local h
+	h=$(guest_sh "$1" 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n"')
+	[ ${#h} -eq 64 ] || fail "cannot read the guest's /dev/urandom: '$h'"
+	echo "$h"
+}
+
 # Run 1.
 expect_code 0 "$GRAINVM" up "$vm" --from t1
+rand1=$(urandom "$vm") || exit 1
 note "$(echo "$OUT" | head -1)"
 echo "$OUT" | grep -q "boot     snapshot t1, saved" || fail "up does not say it restored: $OUT"
 share_mounted "$vm" || fail "share not mounted after the restore"
@@ -87,10 +99,12 @@ no_leftovers "$vm"
 
 # Run 2 of the same tag: run 1 never happened.
 expect_code 0 "$GRAINVM" up -q "$vm" --from t1
+rand2=$(urandom "$vm") || exit 1
 [ "$(guest_read "$vm" /tmp/before-save)" = "written before the save" ] || fail "run 2 lost the saved file"
 if "$GRAINVM" agent "$vm" guest-file-open '{"path":"/tmp/run1"}' >/dev/null 2>&1; then
 	fail "run 1's file leaked into run 2"
 fi
+[ "$rand1" != "$rand2" ] || fail "two runs of one snapshot read the same random bytes: $rand1"
 expect_code 0 "$GRAINVM" down "$vm"
 
 # [vm] boot-from does what --from does; --from "" overrides it (not booted here).
