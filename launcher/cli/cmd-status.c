@@ -124,6 +124,41 @@ static void add_disk(JsonObject *o, const GvVmPaths *paths)
 	json_object_set_object_member(o, "disk", d);
 }
 
+/* The kB figure of a "Name:   N kB" line of /proc/PID/smaps_rollup, or -1. */
+static gint64 rollup_kb(const char *text, const char *name)
+{
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		gsize n = strlen(name);
+		if (!strncmp(l, name, n) && l[n] == ':')
+			return g_ascii_strtoll(l + n + 1, NULL, 10);
+	}
+	return -1;
+}
+
+/*
+ * "qemu-memory": what the running QEMU holds, guest RAM included: Rss and
+ * Pss (shared pages split among their users, so that VMs sharing pages add
+ * up right).  Left out when /proc does not let this user read it (QEMU run
+ * as another user by a CLI that is not root).
+ */
+static void add_memory(JsonObject *o)
+{
+	if (!json_object_has_member(o, "qemu-pid"))
+		return;
+	gint64 pid = json_object_get_int_member(o, "qemu-pid");
+	g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/smaps_rollup", pid);
+	g_autofree char *text = NULL;
+	if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL))
+		return;
+	gint64 rss = rollup_kb(text, "Rss"), pss = rollup_kb(text, "Pss");
+	if (rss < 0 || pss < 0)
+		return;
+	JsonObject *m = json_object_new();
+	json_object_set_int_member(m, "rss-bytes", rss * 1024);
+	json_object_set_int_member(m, "pss-bytes", pss * 1024);
+	json_object_set_object_member(o, "qemu-memory", m);
+}
+
 static void print_disk(JsonObject *d)
 {
 	JsonArray *tags = json_object_get_array_member(d, "disk-snapshots");
@@ -152,6 +187,12 @@ static void print_human(JsonObject *o)
 		printf("pid      QEMU %" G_GINT64_FORMAT ", supervisor %" G_GINT64_FORMAT "\n",
 		       json_object_get_int_member(o, "qemu-pid"),
 		       json_object_get_int_member_with_default(o, "supervisor-pid", 0));
+	if (json_object_has_member(o, "qemu-memory")) {
+		JsonObject *m = json_object_get_object_member(o, "qemu-memory");
+		printf("memory   QEMU holds %.1f MB (Pss; Rss %.1f MB)\n",
+		       (double)json_object_get_int_member_with_default(m, "pss-bytes", 0) / 1e6,
+		       (double)json_object_get_int_member_with_default(m, "rss-bytes", 0) / 1e6);
+	}
 	if (json_object_has_member(o, "ready-seconds"))
 		printf("ready    %.1f s after QEMU started\n",
 		       json_object_get_double_member(o, "ready-seconds"));
@@ -214,7 +255,8 @@ int gv_cmd_status(int argc, char **argv)
 	int code;
 	if (!gv_cli_parse(&argc, &argv, entries, "[NAME]",
 			  "Show a VM's state (starting, booting, ready, stopping, stopped, crashed, failed) "
-			  "and why, its accelerator, boot path, shares, disk, NICs, forwards and guest addresses.", &code))
+			  "and why, its accelerator, boot path, QEMU's memory, shares, disk, NICs, forwards and "
+			  "guest addresses.", &code))
 		return code;
 	if (argc > 2) {
 		g_printerr("grainvm status: too many arguments\n");
@@ -228,6 +270,7 @@ int gv_cmd_status(int argc, char **argv)
 	if (!o)
 		return gv_cli_error(err);
 	add_disk(o, paths);
+	add_memory(o);
 	if (json) {
 		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
 		gv_cli_print_json(n);

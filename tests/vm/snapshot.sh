@@ -52,6 +52,11 @@ busy=$(echo "$OUT" | sed -n 's/.*pid \([0-9]*\) (sleep).*/\1/p')
 share_mounted "$vm" || fail "the share is gone after a refused save"
 expect_code 0 "$GRAINVM" status "$vm"
 echo "$OUT" | grep -q "^state    ready" || fail "not running after a refused save: $OUT"
+echo "$OUT" | grep -q "^memory   QEMU holds [0-9.]* MB (Pss; Rss [0-9.]* MB)" ||
+	fail "status does not show QEMU's memory: $OUT"
+# A booted default guest's QEMU holds tens of MB at least (265 MB measured).
+pss=$("$GRAINVM" status --json "$vm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["qemu-memory"]["pss-bytes"])')
+[ "$pss" -gt 20000000 ] || fail "QEMU's Pss is implausibly small: $pss bytes"
 [ ! -e "$GRAINVM_HOME/state/$vm/snapshots/t1" ] || fail "a refused save left t1"
 guest_sh "$vm" "kill -9 $busy" >/dev/null || fail "cannot kill the busy process $busy"
 sleep 0.3
