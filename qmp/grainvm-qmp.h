@@ -112,6 +112,15 @@ void gv_json_reader_free(GvJsonReader *reader);
 void gv_json_reader_feed(GvJsonReader *reader, const guint8 *buf, gsize len,
 			 GvJsonReaderFunc func, gpointer user_data);
 
+/**
+ * gv_json_reader_set_max_line() - change the line cap
+ * @reader: the reader
+ * @max_line: the new cap; a partial line already longer is freed and
+ *            the rest of it, up to its newline, dropped unreported (the
+ *            cap is lowered once the command that wanted more is over)
+ */
+void gv_json_reader_set_max_line(GvJsonReader *reader, gsize max_line);
+
 /** gv_json_reader_reset() - forget any partial line */
 void gv_json_reader_reset(GvJsonReader *reader);
 
@@ -331,6 +340,17 @@ void gv_qmp_client_set_auto_resync(GvQmpClient *client, guint timeout_ms);
 void gv_qmp_client_pause_input(GvQmpClient *client, gboolean pause);
 
 /**
+ * gv_qmp_client_set_max_line() - change the cap on one incoming message
+ * @client: the client
+ * @max_line: the new cap in bytes (see gv_json_reader_set_max_line())
+ *
+ * For a channel whose large replies are few and known: raise the cap
+ * while such a command is in flight, lower it after, so that the rest of
+ * the time a flood is held to the small cap.
+ */
+void gv_qmp_client_set_max_line(GvQmpClient *client, gsize max_line);
+
+/**
  * gv_qmp_client_get_context() - the main context a client runs on
  * @client: the client
  *
@@ -437,5 +457,80 @@ JsonNode *gv_qmp_execute_sync(GvQmpClient *client, const char *command,
 gboolean gv_qmp_wait_event_sync(GvQmpClient *client, const char *event,
 				guint timeout_ms, JsonObject **data,
 				GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Typed access to what a peer sent                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Everything a guest agent, qemu-ga or QEMU sends is read through these,
+ * never with json-glib's own getters: those return NULL for a string that
+ * is a number (a later strlen() crashes), emit criticals on a wrongly typed
+ * object or array member, and take no range.  A guest is untrusted and
+ * may put any type in any member.
+ *
+ * Two families:
+ * - gv_json_get_*(): the checked read of a value the caller acts on.  A
+ *   member that is missing (when required), of another type or out of
+ *   range fails with GV_QMP_ERROR_PROTOCOL, message "PEER: member "NAME"
+ *   is a number, not a string" and the like, so the one reply it came in
+ *   fails with a clear message.  A missing optional member (or a JSON
+ *   null) leaves *out as the caller set it and succeeds.  @obj may be
+ *   NULL (the reply was no object): every member is then missing.
+ * - gv_json_*_or(): a value only shown to a person or compared: absent or
+ *   of another type gives @fallback, never an error or a critical.
+ */
+
+typedef enum {
+	GV_JSON_REQUIRED,  /* missing is an error */
+	GV_JSON_OPTIONAL,  /* missing (or null) leaves *out untouched */
+} GvJsonPresence;
+
+gboolean gv_json_get_string(JsonObject *obj, const char *peer, const char *member,
+			    GvJsonPresence presence, const char **out, GError **error);
+gboolean gv_json_get_int(JsonObject *obj, const char *peer, const char *member,
+			 GvJsonPresence presence, gint64 min, gint64 max, gint64 *out,
+			 GError **error);
+gboolean gv_json_get_bool(JsonObject *obj, const char *peer, const char *member,
+			  GvJsonPresence presence, gboolean *out, GError **error);
+/* A number: an integer is taken too (JSON does not tell 1 from 1.0). */
+gboolean gv_json_get_double(JsonObject *obj, const char *peer, const char *member,
+			    GvJsonPresence presence, double *out, GError **error);
+gboolean gv_json_get_object(JsonObject *obj, const char *peer, const char *member,
+			    GvJsonPresence presence, JsonObject **out, GError **error);
+/* An array of at most @max_len elements (any type; check each with the
+ * element accessors below). */
+gboolean gv_json_get_array(JsonObject *obj, const char *peer, const char *member,
+			   GvJsonPresence presence, guint max_len, JsonArray **out,
+			   GError **error);
+
+/**
+ * gv_json_node_object() - the object a reply node holds
+ * @node: (nullable): e.g. a command's "return"
+ * @peer: for the message
+ * @what: what the node is, for the message ("guest-info's reply")
+ * @error: GV_QMP_ERROR_PROTOCOL when @node is no object
+ *
+ * Return: (transfer none) (nullable): the object, or NULL with @error.
+ */
+JsonObject *gv_json_node_object(JsonNode *node, const char *peer, const char *what,
+				GError **error);
+
+const char *gv_json_string_or(JsonObject *obj, const char *member, const char *fallback);
+gint64 gv_json_int_or(JsonObject *obj, const char *member, gint64 fallback);
+gboolean gv_json_bool_or(JsonObject *obj, const char *member, gboolean fallback);
+double gv_json_double_or(JsonObject *obj, const char *member, double fallback);
+/* (transfer none) (nullable): the member when it has that type. */
+JsonObject *gv_json_object_or_null(JsonObject *obj, const char *member);
+JsonArray *gv_json_array_or_null(JsonObject *obj, const char *member);
+/* (transfer none) (nullable): @node's object or array, NULL for another type. */
+JsonObject *gv_json_node_object_or_null(JsonNode *node);
+JsonArray *gv_json_node_array_or_null(JsonNode *node);
+/* (transfer none) (nullable): element @index when it has that type
+ * (@array may be NULL, @index past the end). */
+JsonObject *gv_json_array_object_at(JsonArray *array, guint index);
+const char *gv_json_array_string_at(JsonArray *array, guint index);
+/* The member is present and not null. */
+gboolean gv_json_has(JsonObject *obj, const char *member);
 
 G_END_DECLS

@@ -376,18 +376,18 @@ static void sweep_handlers(GvQmpClient *client)
  */
 void gv_qmp_dispatch_event(GvQmpClient *client, JsonObject *msg)
 {
-	const char *name = gv_qmp_object_get_string(msg, "event");
-	JsonObject *data = gv_qmp_object_get_object(msg, "data");
-	JsonObject *ts = gv_qmp_object_get_object(msg, "timestamp");
+	const char *name = gv_json_string_or(msg, "event", NULL);
+	JsonObject *data = gv_json_object_or_null(msg, "data");
+	JsonObject *ts = gv_json_object_or_null(msg, "timestamp");
 	gint64 seconds = 0, micro = 0, timestamp_us = 0;
 	guint n = client->handlers->len;
 
 	if (!name)
 		return;
 	/* QEMU writes seconds = -1 when it has no clock; report that as 0. */
-	if (ts && gv_qmp_object_get_int(ts, "seconds", &seconds) &&
-	    gv_qmp_object_get_int(ts, "microseconds", &micro) && seconds >= 0 &&
-	    seconds < G_MAXINT64 / G_USEC_PER_SEC && micro >= 0 &&
+	seconds = gv_json_int_or(ts, "seconds", -1);
+	micro = gv_json_int_or(ts, "microseconds", -1);
+	if (seconds >= 0 && seconds < G_MAXINT64 / G_USEC_PER_SEC && micro >= 0 &&
 	    micro < G_USEC_PER_SEC)
 		timestamp_us = seconds * G_USEC_PER_SEC + micro;
 
@@ -777,6 +777,16 @@ GvQmpClient *gv_qmp_client_new(int fd, GvQmpPeer peer, gsize max_line,
 	 * nothing useful to report before the handshake. */
 	g_unix_set_fd_nonblocking(fd, TRUE, NULL);
 	return client;
+}
+
+/**
+ * gv_qmp_client_set_max_line() - change the cap on one incoming message
+ * @client: the client
+ * @max_line: the new cap in bytes
+ */
+void gv_qmp_client_set_max_line(GvQmpClient *client, gsize max_line)
+{
+	gv_json_reader_set_max_line(client->reader, max_line);
 }
 
 /**

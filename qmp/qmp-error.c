@@ -56,11 +56,11 @@ GError *gv_qmp_error_from_reply(JsonNode *error_node, const char *command)
 		return g_error_new(GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
 				   "malformed error reply to '%s'", command);
 	obj = json_node_get_object(error_node);
-	cls = gv_qmp_object_get_string(obj, "class");
+	cls = gv_json_string_or(obj, "class", NULL);
 	if (!cls)
 		return g_error_new(GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
 				   "error reply to '%s' has no class", command);
-	desc = gv_qmp_object_get_string(obj, "desc");
+	desc = gv_json_string_or(obj, "desc", NULL);
 
 	GvQmpError code = GV_QMP_ERROR_OTHER_CLASS;
 	for (guint i = 0; i < G_N_ELEMENTS(class_names); i++) {

@@ -134,7 +134,7 @@ static void on_capabilities_reply(GvQmpClient *client, JsonNode *ret,
  */
 void gv_qmp_handle_greeting(GvQmpClient *client, JsonObject *msg)
 {
-	JsonObject *qmp = gv_qmp_object_get_object(msg, "QMP");
+	JsonObject *qmp = gv_json_object_or_null(msg, "QMP");
 
 	if (!qmp) {
 		gv_qmp_handshake_failed(client, g_error_new_literal(
@@ -246,8 +246,8 @@ void gv_qmp_handle_sync_item(GvQmpClient *client, GvJsonReaderItem item,
 	}
 	if (item != GV_JSON_READER_MESSAGE || !client->sync_seen_ff)
 		return;
-	if (!gv_qmp_object_get_int(msg, "return", &value) ||
-	    value != client->sync_id)
+	value = gv_json_int_or(msg, "return", -1);
+	if (value != client->sync_id)
 		return;
 	client->state = STATE_READY;
 	gv_qmp_handshake_done(client, NULL);

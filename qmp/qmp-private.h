@@ -95,11 +95,6 @@ GType gv_qmp_client_get_type(void);
 /* qmp-error.c */
 GError *gv_qmp_error_from_reply(JsonNode *error_node, const char *command);
 
-/* qmp-json.c */
-const char *gv_qmp_object_get_string(JsonObject *obj, const char *name);
-gboolean gv_qmp_object_get_int(JsonObject *obj, const char *name, gint64 *out);
-JsonObject *gv_qmp_object_get_object(JsonObject *obj, const char *name);
-
 /* qmp-client.c */
 void gv_qmp_clear_source(GSource **source);
 GSource *gv_qmp_attach_timeout(GvQmpClient *client, guint ms, GSourceFunc func,

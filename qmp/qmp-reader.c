@@ -16,8 +16,12 @@
  * Nesting is bounded too: json-glib 1.6 parses recursively and overflows
  * the stack on deeply nested input (measured: 100000 '[' in a 200 KB line
  * crash it).  A cheap scan rejects lines nested deeper than
- * GV_JSON_MAX_DEPTH, or holding more than one value, before json-glib
- * sees them (see shape_problem()).
+ * GV_JSON_MAX_DEPTH, holding more than one value, or holding more than
+ * GV_JSON_MAX_VALUES values, before json-glib sees them (see
+ * shape_problem()).  The value count bounds what json-glib builds: each
+ * value costs it one JsonNode and an object a hash table, ~200 bytes or
+ * more, so a 16 MiB line of "{}," (5.3 million empty objects) took a
+ * supervisor from 6 MB to a 1.97 GB peak before this limit.
  */
 #include <string.h>
 
@@ -29,6 +33,16 @@
  * this depth json-glib uses well under 1 MiB of stack even under ASan.
  */
 #define GV_JSON_MAX_DEPTH 1024
+
+/*
+ * The most values (objects, arrays, strings, numbers, literals) one line
+ * may hold.  grainvm's largest legitimate messages are a few hundred
+ * values (guest-network-get-interfaces, query-block of a long snapshot
+ * chain, grain-listeners' 256 entries of 3 members); 16384 leaves room
+ * for any of them and bounds json-glib's work on a hostile line to a
+ * few MiB (at most 16384 objects, ~250 bytes each).
+ */
+#define GV_JSON_MAX_VALUES 16384
 
 /*
  * After a line longer than this has been parsed its buffer is freed rather
@@ -77,6 +91,23 @@ void gv_json_reader_free(GvJsonReader *reader)
 }
 
 /**
+ * gv_json_reader_set_max_line() - change the line cap
+ * @reader: the reader
+ * @max_line: the new cap
+ */
+void gv_json_reader_set_max_line(GvJsonReader *reader, gsize max_line)
+{
+	reader->max_line = max_line;
+	if (reader->line->len > max_line) {
+		/* Free, not just truncate: the bound is on memory held.  The
+		 * rest of the line is dropped up to its newline. */
+		g_byte_array_unref(reader->line);
+		reader->line = g_byte_array_new();
+		reader->skipping = TRUE;
+	}
+}
+
+/**
  * gv_json_reader_reset() - forget any partial line
  * @reader: the reader
  *
@@ -121,8 +152,10 @@ static void report_bad(GvQmpError code, const char *why, GvJsonReaderFunc func,
  * @text: the line
  * @len: its length
  *
- * Two things are checked by a scan that skips strings and does not
+ * Three things are checked by a scan that skips strings and does not
  * otherwise validate:
+ * - more than GV_JSON_MAX_VALUES values: an object or array opened, a
+ *   string, or a ',' (each separates two values or members) counts one;
  * - nesting deeper than GV_JSON_MAX_DEPTH, which would overflow
  *   json-glib's recursive parser;
  * - text after the first complete value: json-glib 1.6 parses
@@ -136,6 +169,7 @@ static void report_bad(GvQmpError code, const char *why, GvJsonReaderFunc func,
 static const char *shape_problem(const char *text, gsize len)
 {
 	guint depth = 0;
+	gsize values = 0;
 	gboolean in_string = FALSE, escaped = FALSE, ended = FALSE;
 
 	for (gsize i = 0; i < len; i++) {
@@ -152,9 +186,16 @@ static const char *shape_problem(const char *text, gsize len)
 			return "more than one JSON value on a line";
 		} else if (c == '"') {
 			in_string = TRUE;
+			if (++values > GV_JSON_MAX_VALUES)
+				return "too many JSON values on a line";
+		} else if (c == ',') {
+			if (++values > GV_JSON_MAX_VALUES)
+				return "too many JSON values on a line";
 		} else if (c == '[' || c == '{') {
 			if (++depth > GV_JSON_MAX_DEPTH)
 				return "JSON nested too deeply";
+			if (++values > GV_JSON_MAX_VALUES)
+				return "too many JSON values on a line";
 		} else if ((c == ']' || c == '}') && depth > 0) {
 			ended = --depth == 0;
 		}
