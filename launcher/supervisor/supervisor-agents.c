@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * supervisor-agents.c - qemu-ga as the fallback agent, and status through
- * whichever agent answers
+ * supervisor-agents.c - the agent links: grainvm-agent and qemu-ga, one
+ * state machine; qemu-ga as the fallback agent; status through whichever
+ * agent answers
  *
  * Every VM has two virtio-serial ports: grainvm-agent's
  * (org.grainvm.agent.0, chardev "agent") and qemu-ga's well-known one
@@ -18,6 +19,21 @@
  * and guest-file-read.  The result is shaped like grain-status (agent,
  * version, mounts[]) so that `status` prints either the same way and says
  * which agent answered.
+ *
+ * The link state machine (SvLink, one per port) is the same for both:
+ *
+ *   port closed --VSERPORT_CHANGE open--> unsynced --handshake ok--> synced
+ *   synced --probe--> facts: ready when every expected share is mounted,
+ *                     else probe again every poll_ms until ready
+ *   a failed handshake or probe: the problem is noted (for the ready
+ *   timeout's message), the link drops to unsynced and is tried again
+ *
+ * The two differ only in their probe (grain-status, or guest-thaw first
+ * after a restore; qemu-ga: guest-info and the mount table) and in that
+ * qemu-ga's facts and problems count only while grainvm-agent is silent.
+ * Every fact an agent sends goes through sv_agent_facts() first: only the
+ * members status shows, each of the right type and bounded, reach
+ * state.json and the CLI.
  */
 #include "supervisor/supervisor-priv.h"
 
@@ -25,8 +41,12 @@
 
 #include "gv-error.h"
 
-#define QGA_HANDSHAKE_MS 5000
+/* A guest agent answers guest-sync-delimited in milliseconds; 5 s allows for TCG under load. */
+#define LINK_HANDSHAKE_MS 5000
 #define QGA_COMMAND_MS 5000
+/* grain-status is cheap and ready should be seen soon; qemu-ga's probe is
+ * three round trips, so it is asked less often. */
+#define AGENT_POLL_MS 200
 #define QGA_POLL_MS 500
 /* One read of /proc/self/mounts: far more than a guest's mount table. */
 #define QGA_MOUNTS_MAX 65536
@@ -123,13 +143,6 @@ static JsonArray *mounts_from_table(Supervisor *sv, const char *table)
 	return out;
 }
 
-static const char *ret_string(JsonNode *ret, const char *member)
-{
-	if (!ret || !JSON_NODE_HOLDS_OBJECT(ret))
-		return NULL;
-	return json_object_get_string_member_with_default(json_node_get_object(ret), member, NULL);
-}
-
 static void on_probe_close(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
 {
 	/* The handle is closed or lost; nothing depends on it. */
@@ -146,9 +159,15 @@ static void on_probe_read(GvQmpClient *client, JsonNode *ret, const GError *erro
 		probe_finish(p, NULL, g_error_copy(error));
 		return;
 	}
-	const char *b64 = ret_string(ret, "buf-b64");
+	GError *bad = NULL;
+	const char *b64 = NULL;
+	JsonObject *o = gv_json_node_object(ret, SV_PEER_QGA, "guest-file-read's reply", &bad);
+	if (!o || !gv_json_get_string(o, SV_PEER_QGA, "buf-b64", GV_JSON_REQUIRED, &b64, &bad)) {
+		probe_finish(p, NULL, bad);
+		return;
+	}
 	gsize len = 0;
-	g_autofree guchar *bytes = b64 ? g_base64_decode(b64, &len) : NULL;
+	g_autofree guchar *bytes = g_base64_decode(b64, &len);
 	g_autofree char *table = g_strndup((const char *)bytes, len);
 	g_autoptr(JsonObject) st = json_object_new();
 	json_object_set_string_member(st, "agent", "qemu-ga");
@@ -163,7 +182,7 @@ static void on_probe_open(GvQmpClient *client, JsonNode *ret, const GError *erro
 	if (error || !ret || !JSON_NODE_HOLDS_VALUE(ret) ||
 	    json_node_get_value_type(ret) != G_TYPE_INT64) {
 		probe_finish(p, NULL, error ? g_error_copy(error)
-			     : g_error_new(GV_ERROR, GV_ERROR_FAILED,
+			     : g_error_new(GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
 					   "qemu-ga: guest-file-open returned no handle"));
 		return;
 	}
@@ -184,7 +203,14 @@ static void on_probe_info(GvQmpClient *client, JsonNode *ret, const GError *erro
 		probe_finish(p, NULL, g_error_copy(error));
 		return;
 	}
-	p->version = g_strdup(ret_string(ret, "version"));
+	GError *bad = NULL;
+	const char *version = "";
+	JsonObject *o = gv_json_node_object(ret, SV_PEER_QGA, "guest-info's reply", &bad);
+	if (!o || !gv_json_get_string(o, SV_PEER_QGA, "version", GV_JSON_OPTIONAL, &version, &bad)) {
+		probe_finish(p, NULL, bad);
+		return;
+	}
+	p->version = g_strdup(version);
 	g_autoptr(JsonObject) args = json_object_new();
 	json_object_set_string_member(args, "path", "/proc/self/mounts");
 	json_object_set_string_member(args, "mode", "r");
@@ -200,105 +226,349 @@ static void probe_start(Supervisor *sv, ProbeDone done, gpointer data)
 {
 	Probe *p = g_new0(Probe, 1);
 	p->sv = sv;
-	p->qga = gv_qmp_client_ref(sv->qga);
+	p->qga = gv_qmp_client_ref(sv->qga.client);
 	p->done = done;
 	p->data = data;
 	g_autoptr(GError) err = NULL;
-	if (!gv_qmp_client_call(sv->qga, "guest-info", NULL, QGA_COMMAND_MS, on_probe_info, p, &err))
+	if (!gv_qmp_client_call(sv->qga.client, "guest-info", NULL, QGA_COMMAND_MS, on_probe_info, p, &err))
 		probe_finish(p, NULL, g_steal_pointer(&err));
 }
 
-/* ---- readiness through qemu-ga ------------------------------------------------ */
+/* ---- the link state machine ------------------------------------------------------- */
 
-static gboolean on_qga_poll(gpointer data)
+/*
+ * An agent's facts as status shows them: every member checked and bounded,
+ * so that a lying guest cannot put other types, huge strings or huge
+ * arrays into state.json or in front of the CLI.
+ */
+/* A mount table bigger than this is no guest grainvm starts (the agent tracks 32). */
+#define FACTS_MOUNTS_MAX 64
+/* Tags, paths, versions and messages: far below this; longer is a lie. */
+#define FACTS_STRING_MAX 4096
+/* 9p options are a handful of key=value pairs. */
+#define FACTS_OPTIONS_MAX 32
+
+static gboolean copy_string(JsonObject *from, JsonObject *to, const char *peer,
+			    const char *member, GError **error)
 {
-	Supervisor *sv = data;
-	sv->qga_poll = 0;
-	sv_qga_check(sv);
+	const char *v = NULL;
+	if (!gv_json_get_string(from, peer, member, GV_JSON_OPTIONAL, &v, error))
+		return FALSE;
+	if (!v)
+		return TRUE;
+	if (strlen(v) > FACTS_STRING_MAX) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "%s: member \"%s\" is longer than %d bytes", peer, member,
+			    FACTS_STRING_MAX);
+		return FALSE;
+	}
+	json_object_set_string_member(to, member, v);
+	return TRUE;
+}
+
+static gboolean copy_bool(JsonObject *from, JsonObject *to, const char *peer,
+			  const char *member, GError **error)
+{
+	gboolean v = FALSE;
+	if (!gv_json_get_bool(from, peer, member, GV_JSON_OPTIONAL, &v, error))
+		return FALSE;
+	if (gv_json_has(from, member))
+		json_object_set_boolean_member(to, member, v);
+	return TRUE;
+}
+
+/* A share's 9p options: scalar members only (strings, integers, flags). */
+static JsonObject *facts_options(JsonObject *from, const char *peer, GError **error)
+{
+	JsonObject *to = json_object_new();
+	JsonObjectIter it;
+	const char *name;
+	JsonNode *node;
+	guint n = 0;
+	json_object_iter_init(&it, from);
+	while (json_object_iter_next(&it, &name, &node)) {
+		if (++n > FACTS_OPTIONS_MAX || strlen(name) > FACTS_STRING_MAX ||
+		    !JSON_NODE_HOLDS_VALUE(node) ||
+		    (json_node_get_value_type(node) == G_TYPE_STRING &&
+		     strlen(json_node_get_string(node)) > FACTS_STRING_MAX)) {
+			g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+				    "%s: a share's \"options\" are not a small set of values", peer);
+			json_object_unref(to);
+			return NULL;
+		}
+		json_object_set_member(to, name, json_node_copy(node));
+	}
+	return to;
+}
+
+/**
+ * sv_agent_facts() - check grain-status-shaped facts from an agent
+ * @raw: (nullable): what the agent sent
+ * @peer: the agent, for messages
+ * @error: GV_QMP_ERROR_PROTOCOL naming the member that lies
+ *
+ * Return: (transfer full) (nullable): a fresh object with only the members
+ * status uses, each of the right type and bounded; NULL with @error.
+ */
+JsonObject *sv_agent_facts(JsonObject *raw, const char *peer, GError **error)
+{
+	g_autoptr(JsonObject) out = json_object_new();
+	static const char *const strs[] = { "agent", "version", "hostname" };
+	static const char *const bools[] = { "init", "ready", "quiesced" };
+	if (!raw) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL, "%s: its status is no object",
+			    peer);
+		return NULL;
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(strs); i++)
+		if (!copy_string(raw, out, peer, strs[i], error))
+			return NULL;
+	for (gsize i = 0; i < G_N_ELEMENTS(bools); i++)
+		if (!copy_bool(raw, out, peer, bools[i], error))
+			return NULL;
+	double uptime = -1;
+	if (!gv_json_get_double(raw, peer, "uptime", GV_JSON_OPTIONAL, &uptime, error))
+		return NULL;
+	if (uptime >= 0)
+		json_object_set_double_member(out, "uptime", uptime);
+	JsonArray *mounts = NULL;
+	if (!gv_json_get_array(raw, peer, "mounts", GV_JSON_OPTIONAL, FACTS_MOUNTS_MAX, &mounts,
+			       error))
+		return NULL;
+	JsonArray *clean = json_array_new();
+	json_object_set_array_member(out, "mounts", clean);
+	for (guint i = 0; mounts && i < json_array_get_length(mounts); i++) {
+		JsonObject *m = gv_json_array_object_at(mounts, i);
+		JsonObject *opts = NULL;
+		if (!m) {
+			g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+				    "%s: \"mounts\" holds something that is no object", peer);
+			return NULL;
+		}
+		g_autoptr(JsonObject) c = json_object_new();
+		if (!copy_string(m, c, peer, "tag", error) ||
+		    !copy_string(m, c, peer, "mount-point", error) ||
+		    !copy_string(m, c, peer, "error", error) ||
+		    !copy_bool(m, c, peer, "expected", error) ||
+		    !copy_bool(m, c, peer, "mounted", error) ||
+		    !copy_bool(m, c, peer, "writable", error) ||
+		    !gv_json_get_object(m, peer, "options", GV_JSON_OPTIONAL, &opts, error))
+			return NULL;
+		if (!json_object_has_member(c, "tag")) {
+			g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+				    "%s: a mount has no \"tag\"", peer);
+			return NULL;
+		}
+		if (opts) {
+			JsonObject *o = facts_options(opts, peer, error);
+			if (!o)
+				return NULL;
+			json_object_set_object_member(c, "options", o);
+		}
+		json_array_add_object_element(clean, g_steal_pointer(&c));
+	}
+	return g_steal_pointer(&out);
+}
+
+static gboolean on_link_poll(gpointer data)
+{
+	SvLink *l = data;
+	l->poll = 0;
+	sv_link_check(l->sv, l);
 	return G_SOURCE_REMOVE;
 }
 
-static void qga_poll_later(Supervisor *sv)
+static void link_poll_later(Supervisor *sv, SvLink *l)
 {
-	if (sv->phase < GV_PHASE_READY && sv->qga_port_open && !sv->qga_poll)
-		sv->qga_poll = g_timeout_add(QGA_POLL_MS, on_qga_poll, sv);
+	if (sv->phase < GV_PHASE_READY && l->port_open && !l->poll)
+		l->poll = g_timeout_add(l->poll_ms, on_link_poll, l);
 }
 
-static void on_qga_probed(Supervisor *sv, JsonObject *status, const GError *error, gpointer data)
+/* A problem of @l, unless it is the fallback and grainvm-agent answers. */
+static void link_problem(Supervisor *sv, SvLink *l, char *problem /* consumed */)
 {
-	sv->qga_in_flight = FALSE;
+	if (l->fallback && sv_agent_usable(sv)) {
+		g_free(problem);
+		return;
+	}
+	sv_set_problem(sv, problem);
+}
+
+/**
+ * sv_link_probed() - a link's probe has answered
+ * @sv: the supervisor
+ * @link: the link
+ * @reply: (nullable): the facts (grain-status-shaped), unchecked
+ * @error: (nullable): why there are none
+ *
+ * The facts are checked (sv_agent_facts()); a lie counts as no answer.
+ */
+void sv_link_probed(Supervisor *sv, SvLink *l, JsonNode *reply, const GError *error)
+{
+	g_autoptr(GError) bad = NULL;
+	g_autoptr(JsonObject) facts = NULL;
+	l->in_flight = FALSE;
 	if (sv->phase >= GV_PHASE_STOPPING)
 		return;
-	if (error) {
-		if (!sv_agent_usable(sv))
-			sv_set_problem(sv, g_strdup_printf("qemu-ga did not answer: %s",
-							   error->message));
-		qga_poll_later(sv);
+	if (!error) {
+		facts = sv_agent_facts(gv_json_node_object_or_null(reply), l->name, &bad);
+		if (!facts) {
+			sv_protocol_error(sv, bad);
+			error = bad;
+		}
+	}
+	if (!facts) {
+		link_problem(sv, l, g_strdup_printf("%s did not answer: %s", l->name,
+						    error->message));
+		/* Wherever its stream is now, only a resync tells. */
+		l->synced = FALSE;
+		link_poll_later(sv, l);
 		return;
 	}
 	/* grainvm-agent's own answer wins whenever it has one. */
-	if (sv_agent_usable(sv))
+	if (l->fallback && sv_agent_usable(sv))
 		return;
 	g_clear_pointer(&sv->grain_status, json_object_unref);
-	sv->grain_status = json_object_ref(status);
+	sv->grain_status = g_steal_pointer(&facts);
 	char *why = NULL;
-	if (sv->phase < GV_PHASE_READY && sv_mounts_ready(sv, status, &why)) {
+	if (sv->phase < GV_PHASE_READY && sv_mounts_ready(sv, sv->grain_status, &why)) {
 		sv_guest_shares_ready(sv);
 		return;
 	}
 	if (why)
-		sv_set_problem(sv, g_strdup_printf("(qemu-ga) %s", why));
+		link_problem(sv, l, l->fallback ? g_strdup_printf("(%s) %s", l->name, why)
+					       : g_strdup(why));
 	g_free(why);
-	qga_poll_later(sv);
+	link_poll_later(sv, l);
 }
 
-static void on_qga_handshake(GObject *src, GAsyncResult *res, gpointer data)
+static void on_link_handshake(GObject *src, GAsyncResult *res, gpointer data)
 {
-	Supervisor *sv = data;
+	SvLink *l = data;
+	Supervisor *sv = l->sv;
 	g_autoptr(GError) err = NULL;
-	sv->qga_in_flight = FALSE;
-	if (!gv_qmp_client_handshake_finish(sv->qga, res, NULL, &err)) {
-		if (!sv_agent_usable(sv))
-			sv_set_problem(sv, g_strdup_printf("qemu-ga did not answer "
-							   "guest-sync-delimited: %s", err->message));
-		qga_poll_later(sv);
+	l->in_flight = FALSE;
+	if (!gv_qmp_client_handshake_finish(l->client, res, NULL, &err)) {
+		link_problem(sv, l, g_strdup_printf("%s did not answer guest-sync-delimited: %s",
+						    l->name, err->message));
+		link_poll_later(sv, l);
 		return;
 	}
-	sv->qga_synced = TRUE;
-	sv_qga_check(sv);
+	l->synced = TRUE;
+	if (l == &sv->agent)
+		sv_guest_agent_synced(sv);
+	sv_link_check(sv, l);
 }
 
 /**
- * sv_qga_check() - sync qemu-ga if needed, then probe it for readiness
+ * sv_link_check() - handshake a link if needed, else probe it
  * @sv: the supervisor
- *
- * Only while the VM is not ready yet: once ready, status asks on demand.
+ * @link: the link
  */
-void sv_qga_check(Supervisor *sv)
+void sv_link_check(Supervisor *sv, SvLink *l)
 {
-	if (!sv->qga || sv->qga_in_flight || gv_qmp_client_is_closed(sv->qga))
+	if (!l->client || l->in_flight || gv_qmp_client_is_closed(l->client))
 		return;
-	if (sv->qga_synced && sv->phase >= GV_PHASE_READY)
-		return;
-	sv->qga_in_flight = TRUE;
-	if (!sv->qga_synced)
-		gv_qmp_client_handshake_async(sv->qga, QGA_HANDSHAKE_MS, NULL, on_qga_handshake, sv);
+	l->in_flight = TRUE;
+	if (!l->synced)
+		gv_qmp_client_handshake_async(l->client, LINK_HANDSHAKE_MS, NULL, on_link_handshake,
+					      l);
 	else
-		probe_start(sv, on_qga_probed, NULL);
+		l->probe(sv, l);
 }
 
 /**
- * sv_qga_port_changed() - the guest opened or closed qemu-ga's port
+ * sv_link_port_changed() - the guest opened or closed an agent port
  * @sv: the supervisor
- * @open: the port's new state (QMP VSERPORT_CHANGE of qga0)
+ * @port: the port's id in QMP's VSERPORT_CHANGE
+ * @open: its new state
  */
-void sv_qga_port_changed(Supervisor *sv, gboolean open)
+void sv_link_port_changed(Supervisor *sv, const char *port, gboolean open)
 {
-	sv->qga_port_open = open;
-	/* A reopened port is a restarted qemu-ga: resync before trusting it. */
-	sv->qga_synced = FALSE;
+	SvLink *l = !strcmp(port, sv->agent.port) ? &sv->agent
+		    : !strcmp(port, sv->qga.port) ? &sv->qga : NULL;
+	/* (A restored guest's port was open all along: its replayed "open"
+	 * after cont is no new agent.) */
+	if (!l || (sv->restore && open && l->port_open))
+		return;
+	l->port_open = open;
+	/* A reopened port is a restarted agent: resync before trusting it. */
+	l->synced = FALSE;
 	if (open)
-		sv_qga_check(sv);
+		sv_link_check(sv, l);
+	else
+		link_problem(sv, l, g_strdup_printf("the guest closed %s's port", l->name));
+}
+
+static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
+{
+	SvLink *l = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(l->client, res, &err);
+	sv_link_probed(l->sv, l, r, err);
+}
+
+/* grainvm-agent's probe: grain-status (grain-thaw, same answer, first after a restore). */
+static void agent_probe(Supervisor *sv, SvLink *l)
+{
+	if (!sv_restore_thaw(sv)) {
+		/* Host-driven mounts first: the grain-status after them sees them. */
+		sv_guest_request_mounts(sv);
+		gv_qmp_client_execute_async(l->client, "grain-status", NULL, LINK_HANDSHAKE_MS,
+					    NULL, on_grain_status, l);
+	}
+}
+
+static void on_qga_probed(Supervisor *sv, JsonObject *status, const GError *error, gpointer data)
+{
+	g_autoptr(JsonNode) n = status ? json_node_init_object(json_node_alloc(), status) : NULL;
+	sv_link_probed(sv, &sv->qga, n, error);
+}
+
+/* qemu-ga's probe: guest-info and the guest's 9p mounts. */
+static void qga_probe(Supervisor *sv, SvLink *l)
+{
+	probe_start(sv, on_qga_probed, NULL);
+}
+
+/**
+ * sv_links_init() - set up both links (before their clients exist)
+ * @sv: the supervisor
+ */
+void sv_links_init(Supervisor *sv)
+{
+	sv->agent = (SvLink){ .sv = sv, .name = SV_PEER_AGENT, .port = "agent0",
+			      .poll_ms = AGENT_POLL_MS, .probe = agent_probe };
+	sv->qga = (SvLink){ .sv = sv, .name = SV_PEER_QGA, .port = "qga0", .poll_ms = QGA_POLL_MS,
+			    .fallback = TRUE, .probe = qga_probe };
+}
+
+/**
+ * sv_link_large() - a command whose reply may be large starts or ends
+ * @link: the link it goes over
+ * @begin: TRUE when it is sent, FALSE when it is over
+ *
+ * The link's line cap is SV_LARGE_LINE_CAP while any such command is in
+ * flight, SV_LINE_CAP otherwise.
+ */
+void sv_link_large(SvLink *l, gboolean begin)
+{
+	if (begin)
+		l->large++;
+	else if (l->large)
+		l->large--;
+	if (l->client)
+		gv_qmp_client_set_max_line(l->client, l->large ? SV_LARGE_LINE_CAP : SV_LINE_CAP);
+}
+
+/**
+ * sv_links_stop() - stop polling both links
+ * @sv: the supervisor
+ */
+void sv_links_stop(Supervisor *sv)
+{
+	g_clear_handle_id(&sv->agent.poll, g_source_remove);
+	g_clear_handle_id(&sv->qga.poll, g_source_remove);
 }
 
 /* ---- status, fresh from whichever agent answers ----------------------------------- */
@@ -409,13 +679,13 @@ void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id)
 				   "its output; agent facts are from before");
 	} else if (sv_agent_usable(sv)) {
 		gboolean ifs = sv_net_wants_interfaces(sv);
-		if (gv_qmp_client_call(sv->agent, ifs ? "guest-network-get-interfaces" : "grain-status",
+		if (gv_qmp_client_call(sv->agent.client, ifs ? "guest-network-get-interfaces" : "grain-status",
 				       NULL, STATUS_REFRESH_MS,
 				       ifs ? on_status_interfaces : on_status_grain, r, NULL))
 			return;
 	} else if (sv_qga_usable(sv)) {
 		if (sv_net_wants_interfaces(sv) &&
-		    gv_qmp_client_call(sv->qga, "guest-network-get-interfaces", NULL,
+		    gv_qmp_client_call(sv->qga.client, "guest-network-get-interfaces", NULL,
 				       STATUS_REFRESH_MS, on_status_qga_interfaces, r, NULL))
 			return;
 		probe_start(sv, on_status_qga, r);

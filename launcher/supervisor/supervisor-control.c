@@ -280,19 +280,26 @@ typedef struct {
 	ControlClient *client;
 	JsonNode *id;
 	GvQmpClient *peer;
+	SvLink *link;          /* an agent's: its cap is raised meanwhile */
 } Forward;
 
-static Forward *forward_new(ControlClient *c, JsonNode *id, GvQmpClient *peer)
+static Forward *forward_new(ControlClient *c, JsonNode *id, GvQmpClient *peer, SvLink *link)
 {
 	Forward *f = g_new0(Forward, 1);
 	f->client = client_ref(c);
 	f->id = id ? json_node_copy(id) : NULL;
 	f->peer = gv_qmp_client_ref(peer);
+	/* Whatever the user passes to an agent may answer with a file's bytes. */
+	f->link = link;
+	if (link)
+		sv_link_large(link, TRUE);
 	return f;
 }
 
 static void forward_free(Forward *f)
 {
+	if (f->link)
+		sv_link_large(f->link, FALSE);
 	client_unref(f->client);
 	if (f->id)
 		json_node_unref(f->id);
@@ -345,15 +352,14 @@ static void cmd_down(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
 	gint64 seconds;
+	gboolean force = FALSE;
 	if (!arg_seconds(c, id, args, &seconds))
 		return;
 	guint timeout = seconds ? (guint)seconds : 10;
-	JsonNode *fn = args ? json_object_get_member(args, "force") : NULL;
-	if (fn && (!JSON_NODE_HOLDS_VALUE(fn) || json_node_get_value_type(fn) != G_TYPE_BOOLEAN)) {
+	if (!gv_json_get_bool(args, SV_PEER_CONTROL, "force", GV_JSON_OPTIONAL, &force, NULL)) {
 		reply_error(c, id, "GenericError", "\"force\" must be true or false");
 		return;
 	}
-	gboolean force = fn && json_node_get_boolean(fn);
 	DownWaiter *w = g_new0(DownWaiter, 1);
 	w->client = client_ref(c);
 	w->id = id ? json_node_copy(id) : NULL;
@@ -364,31 +370,27 @@ static void cmd_down(ControlClient *c, JsonNode *id, JsonObject *args)
 static void cmd_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboolean to_agent)
 {
 	Supervisor *sv = c->sv;
-	const char *command = args ? json_object_get_string_member_with_default(args, "command", NULL)
-				   : NULL;
-	if (!command) {
-		reply_error(c, id, "GenericError", "missing \"command\"");
+	const char *command = NULL;
+	JsonObject *cargs = NULL;
+	g_autoptr(GError) why = NULL;
+	if (!gv_json_get_string(args, SV_PEER_CONTROL, "command", GV_JSON_REQUIRED, &command, &why) ||
+	    !gv_json_get_object(args, SV_PEER_CONTROL, "arguments", GV_JSON_OPTIONAL, &cargs, &why)) {
+		reply_error(c, id, "GenericError", "%s", why->message);
 		return;
 	}
-	JsonObject *cargs = NULL;
-	if (args && json_object_has_member(args, "arguments")) {
-		JsonNode *an = json_object_get_member(args, "arguments");
-		if (!JSON_NODE_HOLDS_OBJECT(an)) {
-			reply_error(c, id, "GenericError", "\"arguments\" must be an object");
-			return;
-		}
-		cargs = json_node_get_object(an);
+	GvQmpClient *peer = to_agent ? sv->agent.client : sv->qmp;
+	SvLink *link = to_agent ? &sv->agent : NULL;
+	if (to_agent && !sv_agent_usable(sv) && sv_qga_usable(sv)) {
+		peer = sv->qga.client; /* the guest runs qemu-ga only */
+		link = &sv->qga;
 	}
-	GvQmpClient *peer = to_agent ? sv->agent : sv->qmp;
-	if (to_agent && !sv_agent_usable(sv) && sv_qga_usable(sv))
-		peer = sv->qga; /* the guest runs qemu-ga only */
 	if (!peer || gv_qmp_client_is_closed(peer) ||
 	    (to_agent && !sv_agent_usable(sv) && !sv_qga_usable(sv))) {
 		reply_error(c, id, "GenericError", "the %s is not connected",
 			    to_agent ? "guest agent" : "QMP monitor");
 		return;
 	}
-	if (peer == sv->qga && g_str_has_prefix(command, "grain-")) {
+	if (peer == sv->qga.client && g_str_has_prefix(command, "grain-")) {
 		/* qemu-ga would say only "CommandNotFound"; say what is missing. */
 		reply_error(c, id, "GenericError",
 			    "only qemu-ga answers in this guest; %s needs grainvm-agent", command);
@@ -401,17 +403,14 @@ static void cmd_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboole
 	if (seconds)
 		timeout = (guint)seconds * 1000;
 	gv_qmp_client_execute_async(peer, command, cargs, timeout, NULL, on_forward_done,
-				    forward_new(c, id, peer));
+				    forward_new(c, id, peer, link));
 }
 
 static void dispatch(ControlClient *c, JsonObject *msg)
 {
 	JsonNode *id = json_object_get_member(msg, "id");
-	const char *cmd = json_object_get_string_member_with_default(msg, "execute", NULL);
-	JsonObject *args = NULL;
-	if (json_object_has_member(msg, "arguments") &&
-	    JSON_NODE_HOLDS_OBJECT(json_object_get_member(msg, "arguments")))
-		args = json_object_get_object_member(msg, "arguments");
+	const char *cmd = gv_json_string_or(msg, "execute", NULL);
+	JsonObject *args = gv_json_object_or_null(msg, "arguments");
 	if (!cmd) {
 		reply_error(c, id, "GenericError", "expected {\"execute\": COMMAND}");
 		return;

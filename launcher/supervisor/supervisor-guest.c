@@ -113,7 +113,7 @@ void sv_guest_request_mounts(Supervisor *sv)
 		json_object_set_string_member(args, "tag", s->tag);
 		json_object_set_string_member(args, "mount-point", s->mount);
 		json_object_set_string_member(args, "options", opts);
-		gv_qmp_client_call(sv->agent, "grain-mount", args, MOUNT_TIMEOUT_MS, on_grain_mount,
+		gv_qmp_client_call(sv->agent.client, "grain-mount", args, MOUNT_TIMEOUT_MS, on_grain_mount,
 				   sv, NULL);
 	}
 }
@@ -149,7 +149,7 @@ static void system_later(Supervisor *sv, char *why /* consumed */)
 /* The agent that answers: grainvm-agent first, the guest's qemu-ga else. */
 static GvQmpClient *any_agent(Supervisor *sv)
 {
-	return sv_agent_usable(sv) ? sv->agent : sv_qga_usable(sv) ? sv->qga : NULL;
+	return sv_agent_usable(sv) ? sv->agent.client : sv_qga_usable(sv) ? sv->qga.client : NULL;
 }
 
 static void on_interfaces(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)

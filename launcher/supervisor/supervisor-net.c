@@ -204,7 +204,8 @@ static void on_hostfwd(GObject *src, GAsyncResult *res, gpointer data)
 	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(op->qmp, res, &err);
 	/* HMP answers text: nothing on success, or why not ("host forwarding
 	 * rule for ... removed" is a success too). */
-	const char *text = r && JSON_NODE_HOLDS_VALUE(r) ? json_node_get_string(r) : NULL;
+	const char *text = r && JSON_NODE_HOLDS_VALUE(r) && json_node_get_value_type(r) == G_TYPE_STRING
+		? json_node_get_string(r) : NULL;
 	gboolean ok = text && (op->add ? *text == '\0' : strstr(text, " removed") != NULL);
 	if (!ok && !err) {
 		g_autofree char *msg = g_strstrip(g_strdup(text ? text : "no answer"));
@@ -264,7 +265,7 @@ static void control_forward(ControlClient *c, JsonNode *id, JsonObject *args, gb
 {
 	Supervisor *sv = c->sv;
 	g_autoptr(GError) err = NULL;
-	const char *text = args ? json_object_get_string_member_with_default(args, "rule", NULL)
+	const char *text = args ? gv_json_string_or(args, "rule", NULL)
 				: NULL;
 	GvForward rule = { 0 };
 	if (!text) {
@@ -335,7 +336,7 @@ static void auto_arm(Supervisor *sv)
 /* Listening on an address the forward can reach: any, or not loopback. */
 static gboolean reachable_listener(JsonObject *l)
 {
-	const char *addr = json_object_get_string_member_with_default(l, "address", "");
+	const char *addr = gv_json_string_or(l, "address", "");
 	return !g_str_has_prefix(addr, "127.") && strcmp(addr, "::1");
 }
 
@@ -349,8 +350,8 @@ static void auto_sync(Supervisor *sv, JsonArray *listeners)
 	SvNet *net = sv->net;
 	g_autoptr(GHashTable) want = g_hash_table_new(NULL, NULL);
 	for (guint i = 0; i < json_array_get_length(listeners); i++) {
-		JsonObject *l = json_array_get_object_element(listeners, i);
-		gint64 port = l ? json_object_get_int_member_with_default(l, "port", 0) : 0;
+		JsonObject *l = gv_json_array_object_at(listeners, i);
+		gint64 port = gv_json_int_or(l, "port", 0);
 		if (port > 0 && port <= 65535 && reachable_listener(l))
 			g_hash_table_add(want, GINT_TO_POINTER((int)port));
 	}
@@ -409,7 +410,7 @@ static void on_listeners(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Supervisor *sv = data;
 	g_autoptr(GError) err = NULL;
-	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
+	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent.client, res, &err);
 	if (!sv->net)
 		return;
 	sv->net->polling = FALSE;
@@ -422,9 +423,13 @@ static void on_listeners(GObject *src, GAsyncResult *res, gpointer data)
 		sv->net->auto_problem = g_strdup("the guest's agent has no grain-listeners");
 		return;
 	}
-	JsonObject *o = r && JSON_NODE_HOLDS_OBJECT(r) ? json_node_get_object(r) : NULL;
-	JsonArray *tcp = o && json_object_has_member(o, "tcp")
-				 ? json_object_get_array_member(o, "tcp") : NULL;
+	g_autoptr(GError) bad = NULL;
+	JsonArray *tcp = NULL;
+	JsonObject *o = err ? NULL : gv_json_node_object(r, SV_PEER_AGENT, "grain-listeners' reply", &bad);
+	/* The agent reports at most 256 listeners; a guest that claims more lies. */
+	if (o && !gv_json_get_array(o, SV_PEER_AGENT, "tcp", GV_JSON_OPTIONAL, 1024, &tcp, &bad))
+		tcp = NULL;
+	sv_protocol_error(sv, bad);
 	if (tcp && sv->qmp && !gv_qmp_client_is_closed(sv->qmp))
 		auto_sync(sv, tcp);
 	auto_arm(sv);
@@ -437,12 +442,12 @@ static gboolean on_auto_poll(gpointer data)
 	net->poll_timer = 0;
 	if (sv->phase != GV_PHASE_READY || net->polling)
 		return G_SOURCE_REMOVE;
-	if (!sv->agent || !sv->agent_synced || gv_qmp_client_is_closed(sv->agent)) {
+	if (!sv->agent.client || !sv->agent.synced || gv_qmp_client_is_closed(sv->agent.client)) {
 		auto_arm(sv); /* the agent is resyncing; try again later */
 		return G_SOURCE_REMOVE;
 	}
 	net->polling = TRUE;
-	gv_qmp_client_execute_async(sv->agent, "grain-listeners", NULL, AGENT_CALL_MS, NULL,
+	gv_qmp_client_execute_async(sv->agent.client, "grain-listeners", NULL, AGENT_CALL_MS, NULL,
 				    on_listeners, sv);
 	return G_SOURCE_REMOVE;
 }
@@ -459,40 +464,45 @@ gboolean sv_net_wants_interfaces(Supervisor *sv)
 	return sv->net && json_array_get_length(sv->net->nics) > 0;
 }
 
+/* An interface name, MAC or address: far shorter than this (IFNAMSIZ is 16). */
+#define IFACE_STRING_MAX 256
+/* More interfaces or addresses than status would show. */
+#define IFACES_MAX 64
+
+/* @member of @from, when it is a string of sane length, into @to. */
+static void keep_string(JsonObject *from, JsonObject *to, const char *member)
+{
+	const char *v = gv_json_string_or(from, member, NULL);
+	if (v && strlen(v) <= IFACE_STRING_MAX)
+		json_object_set_string_member(to, member, v);
+}
+
 void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply)
 {
-	if (!sv->net || !reply || !JSON_NODE_HOLDS_ARRAY(reply))
+	JsonArray *in = gv_json_node_array_or_null(reply);
+	if (!sv->net || !in)
 		return;
-	JsonArray *in = json_node_get_array(reply);
 	JsonArray *out = json_array_new();
-	/* The guest is untrusted: keep the members status shows, of the right types. */
-	for (guint i = 0; i < json_array_get_length(in) && i < 64; i++) {
-		JsonNode *en = json_array_get_element(in, i);
-		if (!JSON_NODE_HOLDS_OBJECT(en))
+	/* The guest is untrusted: keep the members status shows, of the right
+	 * types and lengths; an element that is not an object is skipped. */
+	for (guint i = 0; i < json_array_get_length(in) && i < IFACES_MAX; i++) {
+		JsonObject *e = gv_json_array_object_at(in, i);
+		if (!e)
 			continue;
-		JsonObject *e = json_node_get_object(en);
 		JsonObject *o = json_object_new();
-		const char *keep[] = { "name", "hardware-address" };
-		for (gsize k = 0; k < G_N_ELEMENTS(keep); k++) {
-			JsonNode *v = json_object_get_member(e, keep[k]);
-			if (v && JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
-				json_object_set_string_member(o, keep[k], json_node_get_string(v));
-		}
-		JsonNode *ips = json_object_get_member(e, "ip-addresses");
+		keep_string(e, o, "name");
+		keep_string(e, o, "hardware-address");
+		JsonArray *ips = gv_json_array_or_null(e, "ip-addresses");
 		JsonArray *ia = json_array_new();
-		for (guint j = 0; ips && JSON_NODE_HOLDS_ARRAY(ips) &&
-				  j < json_array_get_length(json_node_get_array(ips)) && j < 64; j++) {
-			JsonNode *an = json_array_get_element(json_node_get_array(ips), j);
-			if (!JSON_NODE_HOLDS_OBJECT(an))
+		for (guint j = 0; ips && j < json_array_get_length(ips) && j < IFACES_MAX; j++) {
+			JsonObject *a = gv_json_array_object_at(ips, j);
+			if (!a)
 				continue;
-			JsonObject *a = json_node_get_object(an);
 			JsonObject *ao = json_object_new();
-			json_object_set_string_member(ao, "ip-address-type",
-				json_object_get_string_member_with_default(a, "ip-address-type", ""));
-			json_object_set_string_member(ao, "ip-address",
-				json_object_get_string_member_with_default(a, "ip-address", ""));
+			keep_string(a, ao, "ip-address-type");
+			keep_string(a, ao, "ip-address");
 			json_object_set_int_member(ao, "prefix",
-				json_object_get_int_member_with_default(a, "prefix", 0));
+						   CLAMP(gv_json_int_or(a, "prefix", 0), 0, 128));
 			json_array_add_object_element(ia, ao);
 		}
 		json_object_set_array_member(o, "ip-addresses", ia);

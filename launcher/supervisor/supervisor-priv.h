@@ -13,8 +13,28 @@
 #include "supervisor/supervisor.h"
 #include "liveness.h"
 
+/*
+ * Line caps per channel.  QEMU's replies to what the supervisor asks are a
+ * few KiB; grainvm-agent's replies and events at most ~128 KiB (an output
+ * event carries 64 KiB, 88 KiB as base64).  Only file reads and captured
+ * exec output are larger: qemu-ga's guest-exec-status and commands a user
+ * passes through (`grainvm qmp --agent`); while one of those is in flight
+ * its channel takes lines up to the agent protocol's 16 MiB
+ * (sv_link_large()).  So a flooding guest is held to 1 MiB lines the rest
+ * of the time.
+ */
+#define SV_LINE_CAP (1u << 20)
+#define SV_LARGE_LINE_CAP (16u << 20)
+
+/* Peer names in protocol errors (gv_json_get_*()). */
+#define SV_PEER_AGENT "grainvm-agent"
+#define SV_PEER_QGA "qemu-ga"
+#define SV_PEER_QMP "QMP"
+#define SV_PEER_CONTROL "control client"
+
 typedef struct Supervisor Supervisor;
 typedef struct ControlClient ControlClient;
+typedef struct SvLink SvLink;
 typedef struct SvNet SvNet;
 typedef struct SvRestore SvRestore;
 typedef struct SvSnapshot SvSnapshot;
@@ -27,6 +47,28 @@ typedef enum {
 	DOWN_QUIT,      /* QMP quit */
 	DOWN_KILL,      /* SIGKILL */
 } DownStep;
+
+/*
+ * One agent link: grainvm-agent's port or qemu-ga's.  Both run the one
+ * state machine of supervisor-agents.c: port open, handshake
+ * (guest-sync-delimited), probe (grain-status-shaped facts), and again
+ * every poll_ms until the VM is ready.
+ */
+struct SvLink {
+	Supervisor *sv;            /* weak: the supervisor holds its links */
+	const char *name;          /* SV_PEER_AGENT or SV_PEER_QGA */
+	const char *port;          /* its virtio-serial port id in VSERPORT_CHANGE */
+	GvQmpClient *client;
+	gboolean port_open;
+	gboolean in_flight;        /* a handshake or probe is outstanding */
+	gboolean synced;           /* answered its last handshake */
+	guint poll;                /* timer: check again */
+	guint poll_ms;
+	gboolean fallback;         /* its facts count only while grainvm-agent is silent */
+	guint large;               /* commands in flight whose reply may be large */
+	/* Ask for the facts; ends with sv_link_probed(). */
+	void (*probe)(Supervisor *sv, SvLink *link);
+};
 
 struct Supervisor {
 	GMainLoop *loop;
@@ -52,12 +94,8 @@ struct Supervisor {
 
 	/* Connections. */
 	GvQmpClient *qmp;
-	GvQmpClient *agent;
-	gboolean agent_port_open;
-	gboolean agent_in_flight;  /* a handshake or grain-status is outstanding */
-	gboolean agent_synced;
-	guint agent_poll;          /* timer: ask grain-status again */
-	JsonObject *grain_status;  /* last answer */
+	SvLink agent;              /* grainvm-agent */
+	JsonObject *grain_status;  /* last facts from either agent, checked */
 	char *agent_problem;       /* why the agent is not ready yet, for the timeout */
 	int console_fd;
 	guint console_watch;
@@ -75,6 +113,7 @@ struct Supervisor {
 	DownStep shutdown_step;    /* the rung of down when SHUTDOWN came */
 	gboolean panicked;
 	gboolean internal_error;
+	guint protocol_errors;     /* logged so far (sv_protocol_error()) */
 	gboolean ready_timed_out;
 	DownStep down_step;
 	guint down_timer;
@@ -91,11 +130,7 @@ struct Supervisor {
 	guint pidfd_watch;
 
 	/* qemu-ga on org.qemu.guest_agent.0 (supervisor-agents.c). */
-	GvQmpClient *qga;
-	gboolean qga_port_open;
-	gboolean qga_in_flight;
-	gboolean qga_synced;
-	guint qga_poll;
+	SvLink qga;
 
 	/* Streams: exec and build output to control clients (supervisor-stream.c). */
 	GHashTable *execs;         /* handle (gint64 *) -> SvExec * */
@@ -143,6 +178,7 @@ struct ControlClient {
 
 /* supervisor.c */
 JsonObject *sv_state_object(Supervisor *sv);
+void sv_protocol_error(Supervisor *sv, const GError *error);
 void sv_start_down(Supervisor *sv, guint timeout_s, gboolean force);
 void sv_console_write(Supervisor *sv, const guint8 *buf, gsize len);
 
@@ -150,9 +186,14 @@ void sv_console_write(Supervisor *sv, const guint8 *buf, gsize len);
 gboolean sv_agent_usable(Supervisor *sv);
 gboolean sv_qga_usable(Supervisor *sv);
 
-/* supervisor-agents.c: qemu-ga as the fallback agent; status through either */
-void sv_qga_port_changed(Supervisor *sv, gboolean open);
-void sv_qga_check(Supervisor *sv);
+/* supervisor-agents.c: the agent links; qemu-ga as the fallback; status through either */
+void sv_links_init(Supervisor *sv);
+void sv_link_check(Supervisor *sv, SvLink *link);
+void sv_link_port_changed(Supervisor *sv, const char *port, gboolean open);
+void sv_link_probed(Supervisor *sv, SvLink *link, JsonNode *reply, const GError *error);
+void sv_links_stop(Supervisor *sv);
+void sv_link_large(SvLink *link, gboolean begin);
+JsonObject *sv_agent_facts(JsonObject *raw, const char *peer, GError **error);
 void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id);
 gboolean sv_mounts_ready(Supervisor *sv, JsonObject *st, char **why);
 void sv_become_ready(Supervisor *sv);
@@ -165,8 +206,6 @@ gboolean sv_stream_dispatch(ControlClient *c, const char *cmd, JsonNode *id, Jso
 void sv_stream_client_closed(Supervisor *sv, ControlClient *c);
 void sv_stream_backlog_changed(Supervisor *sv);
 void sv_cont(Supervisor *sv);
-void sv_agent_check(Supervisor *sv);
-void sv_agent_status_reply(Supervisor *sv, JsonNode *reply, const GError *error);
 
 /* supervisor-guest.c */
 void sv_guest_request_mounts(Supervisor *sv);

@@ -170,8 +170,7 @@ static void on_migration(GvQmpClient *client, const char *event, JsonObject *dat
 			 gint64 timestamp_us, gpointer user_data)
 {
 	SvRestore *r = user_data;
-	const char *status = data ? json_object_get_string_member_with_default(data, "status", "")
-				  : "";
+	const char *status = gv_json_string_or(data, "status", "");
 	/* "failed": QEMU exits by itself, and its last words say why. */
 	if (!strcmp(status, "completed")) {
 		r->loaded = TRUE;
@@ -218,12 +217,12 @@ static void on_thaw(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Supervisor *sv = data;
 	g_autoptr(GError) err = NULL;
-	g_autoptr(JsonNode) reply = gv_qmp_client_execute_finish(sv->agent, res, &err);
+	g_autoptr(JsonNode) reply = gv_qmp_client_execute_finish(sv->agent.client, res, &err);
 	/* A thaw that did not answer is sent again after the next resync;
 	 * a second one remounts nothing and sets the clock again. */
 	if (reply && JSON_NODE_HOLDS_OBJECT(reply))
 		sv->restore->thawed = TRUE;
-	sv_agent_status_reply(sv, reply, err);
+	sv_link_probed(sv, &sv->agent, reply, err);
 }
 
 JsonObject *sv_thaw_args(void)
@@ -249,7 +248,7 @@ gboolean sv_restore_thaw(Supervisor *sv)
 	if (!r || r->thawed)
 		return FALSE;
 	g_autoptr(JsonObject) args = sv_thaw_args();
-	gv_qmp_client_execute_async(sv->agent, "grain-thaw", args, THAW_MS, NULL, on_thaw, sv);
+	gv_qmp_client_execute_async(sv->agent.client, "grain-thaw", args, THAW_MS, NULL, on_thaw, sv);
 	return TRUE;
 }
 

@@ -162,16 +162,16 @@ static gboolean call_start(gpointer data)
 	JobCall *c = data;
 	Supervisor *sv = c->job->sv;
 	gboolean agent = !strcmp(c->via, "agent");
-	GvQmpClient *peer = agent ? sv->agent : sv->qmp;
+	GvQmpClient *peer = agent ? sv->agent.client : sv->qmp;
 	if (agent && !sv_agent_usable(sv) && sv_qga_usable(sv))
-		peer = sv->qga;
+		peer = sv->qga.client;
 	if (!peer || gv_qmp_client_is_closed(peer) ||
 	    (agent && !sv_agent_usable(sv) && !sv_qga_usable(sv))) {
 		call_complete(c, NULL, g_error_new(GV_ERROR, GV_ERROR_FAILED, "the %s is not connected",
 						   agent ? "guest agent" : "QMP monitor"));
 		return G_SOURCE_REMOVE;
 	}
-	if (peer == sv->qga && g_str_has_prefix(c->command, "grain-")) {
+	if (peer == sv->qga.client && g_str_has_prefix(c->command, "grain-")) {
 		/* qemu-ga would say only "CommandNotFound"; say what is missing. */
 		call_complete(c, NULL, g_error_new(GV_ERROR, GV_ERROR_FAILED,
 						   "only qemu-ga answers in this guest; %s needs "

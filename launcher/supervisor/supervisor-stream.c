@@ -112,34 +112,24 @@ static void req_free(Req *r)
 
 /* ---- small JSON checks (the control client is trusted less than us) ----- */
 
-static gboolean member_is(JsonObject *o, const char *name, GType type)
-{
-	JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-	return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type;
-}
+/* Arguments of a command line or environment: more is not a command. */
+#define STRV_MAX 4096
 
-static gboolean strv_member(JsonObject *o, const char *name, gboolean required, char **why)
+static gboolean strv_member(JsonObject *o, const char *name, gboolean required, GError **error)
 {
-	JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-	if (!n) {
-		if (required)
-			*why = g_strdup_printf("\"%s\" is missing", name);
-		return !required;
-	}
-	if (!JSON_NODE_HOLDS_ARRAY(n))
-		goto bad;
-	JsonArray *a = json_node_get_array(n);
-	for (guint i = 0; i < json_array_get_length(a); i++) {
-		JsonNode *e = json_array_get_element(a, i);
-		if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
+	JsonArray *a = NULL;
+	if (!gv_json_get_array(o, SV_PEER_CONTROL, name,
+			       required ? GV_JSON_REQUIRED : GV_JSON_OPTIONAL, STRV_MAX, &a, error))
+		return FALSE;
+	for (guint i = 0; a && i < json_array_get_length(a); i++)
+		if (!gv_json_array_string_at(a, i))
 			goto bad;
-	}
 	if (required && json_array_get_length(a) == 0)
 		goto bad;
 	return TRUE;
 bad:
-	*why = g_strdup_printf("\"%s\" must be a%s array of strings", name,
-			       required ? " non-empty" : "n");
+	g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL, "\"%s\" must be a%s array of strings",
+		    name, required ? " non-empty" : "n");
 	return FALSE;
 }
 
@@ -184,10 +174,10 @@ void sv_stream_backlog_changed(Supervisor *sv)
 		if (c->streams && c->out->len > STREAM_HIGH)
 			over = TRUE;
 	}
-	if (over && !sv->agent_paused && sv->agent) {
+	if (over && !sv->agent_paused && sv->agent.client) {
 		sv->agent_paused = TRUE;
 		sv->paused_since_us = g_get_monotonic_time();
-		gv_qmp_client_pause_input(sv->agent, TRUE);
+		gv_qmp_client_pause_input(sv->agent.client, TRUE);
 		/* Checks for a stuck client only while paused. */
 		if (!sv->backlog_timer)
 			sv->backlog_timer = g_timeout_add_seconds(1, on_backlog_timer, sv);
@@ -206,8 +196,8 @@ static void resume_check(Supervisor *sv)
 	}
 	sv->agent_paused = FALSE;
 	g_clear_handle_id(&sv->backlog_timer, g_source_remove);
-	if (sv->agent)
-		gv_qmp_client_pause_input(sv->agent, FALSE);
+	if (sv->agent.client)
+		gv_qmp_client_pause_input(sv->agent.client, FALSE);
 }
 
 static gboolean on_backlog_timer(gpointer data)
@@ -265,6 +255,8 @@ static gboolean refuse_if_paused(ControlClient *c, JsonNode *id, const char *cmd
 static void exec_free(gpointer data)
 {
 	SvExec *e = data;
+	if (e->qga)
+		sv_link_large(&e->sv->qga, FALSE);
 	g_clear_handle_id(&e->poll, g_source_remove);
 	g_clear_pointer(&e->qga_args, json_object_unref);
 	g_clear_pointer(&e->qga_input, g_byte_array_unref);
@@ -305,12 +297,12 @@ static void exec_orphan(SvExec *e)
 	g_autoptr(JsonObject) sig = json_object_new();
 	json_object_set_int_member(sig, "handle", e->handle);
 	json_object_set_int_member(sig, "signal", SIGHUP);
-	gv_qmp_client_call(sv->agent, "grain-exec-signal", sig, AGENT_CALL_MS, ignore_reply, NULL,
+	gv_qmp_client_call(sv->agent.client, "grain-exec-signal", sig, AGENT_CALL_MS, ignore_reply, NULL,
 			   NULL);
 	g_autoptr(JsonObject) in = json_object_new();
 	json_object_set_int_member(in, "handle", e->handle);
 	json_object_set_boolean_member(in, "eof", TRUE);
-	gv_qmp_client_call(sv->agent, "grain-exec-input", in, AGENT_CALL_MS, ignore_reply, NULL,
+	gv_qmp_client_call(sv->agent.client, "grain-exec-input", in, AGENT_CALL_MS, ignore_reply, NULL,
 			   NULL);
 }
 
@@ -318,18 +310,21 @@ static void on_exec_started(GvQmpClient *client, JsonNode *ret, const GError *er
 {
 	Req *r = data;
 	Supervisor *sv = r->client->sv;
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
-	if (!o || !member_is(o, "handle", G_TYPE_INT64)) {
-		if (error)
-			sv_control_reply(r->client, r->id, NULL, error);
-		else
-			sv_control_reply_error(r->client, r->id, "GenericError",
-					       "grain-exec-start: the agent returned no handle");
+	g_autoptr(GError) bad = NULL;
+	JsonObject *o = error ? NULL : gv_json_node_object(ret, SV_PEER_AGENT, "grain-exec-start's reply", &bad);
+	gint64 handle = 0, pid = 0;
+	if (o && (!gv_json_get_int(o, SV_PEER_AGENT, "handle", GV_JSON_REQUIRED, 0, G_MAXINT32,
+				   &handle, &bad) ||
+		  !gv_json_get_int(o, SV_PEER_AGENT, "pid", GV_JSON_OPTIONAL, 0, G_MAXINT32, &pid,
+				   &bad)))
+		o = NULL;
+	if (!o) {
+		if (bad)
+			sv_protocol_error(sv, bad);
+		sv_control_reply(r->client, r->id, NULL, error ? error : bad);
 		req_free(r);
 		return;
 	}
-	gint64 handle = json_object_get_int_member(o, "handle");
-	gint64 pid = json_object_get_int_member_with_default(o, "pid", 0);
 	SvExec *e = exec_add(sv, r->client, handle, pid);
 	g_autoptr(JsonObject) reply = json_object_new();
 	json_object_set_int_member(reply, "handle", handle);
@@ -346,6 +341,7 @@ static void on_exec_started(GvQmpClient *client, JsonNode *ret, const GError *er
 /* -- through qemu-ga: guest-exec, then poll guest-exec-status -- */
 
 static void qga_poll_arm(SvExec *e);
+static void exec_failed(SvExec *e, const char *message);
 
 static void send_captured(ControlClient *c, gint64 handle, const char *stream, const char *b64,
 			  gint64 *seq)
@@ -395,25 +391,48 @@ static void on_qga_status(GvQmpClient *client, JsonNode *ret, const GError *erro
 	if (!e)
 		return;
 	gint64 handle = e->handle;
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
-	if (!o) {
+	if (error) {
 		/* A lost reply (resync) is not the end of the command: ask again. */
 		qga_poll_arm(e);
 		return;
 	}
-	if (!json_object_get_boolean_member_with_default(o, "exited", FALSE)) {
+	g_autoptr(GError) bad = NULL;
+	JsonObject *o = gv_json_node_object(ret, SV_PEER_QGA, "guest-exec-status's reply", &bad);
+	gboolean exited = FALSE, out_trunc = FALSE, err_trunc = FALSE;
+	const char *out = NULL, *err = NULL;
+	gint64 code = -1, sig = -1;
+	if (o && (!gv_json_get_bool(o, SV_PEER_QGA, "exited", GV_JSON_REQUIRED, &exited, &bad) ||
+		  !gv_json_get_string(o, SV_PEER_QGA, "out-data", GV_JSON_OPTIONAL, &out, &bad) ||
+		  !gv_json_get_string(o, SV_PEER_QGA, "err-data", GV_JSON_OPTIONAL, &err, &bad) ||
+		  !gv_json_get_int(o, SV_PEER_QGA, "exitcode", GV_JSON_OPTIONAL, 0, 255, &code,
+				   &bad) ||
+		  !gv_json_get_int(o, SV_PEER_QGA, "signal", GV_JSON_OPTIONAL, 1, 127, &sig, &bad) ||
+		  !gv_json_get_bool(o, SV_PEER_QGA, "out-truncated", GV_JSON_OPTIONAL, &out_trunc,
+				    &bad) ||
+		  !gv_json_get_bool(o, SV_PEER_QGA, "err-truncated", GV_JSON_OPTIONAL, &err_trunc,
+				    &bad)))
+		o = NULL;
+	if (!o) {
+		/* A lying reply ends the command for the host: its outcome is unknown. */
+		sv_protocol_error(sv, bad);
+		exec_failed(e, bad->message);
+		return;
+	}
+	if (!exited) {
 		qga_poll_arm(e);
 		return;
 	}
 	if (e->owner) {
 		gint64 seq = 0;
-		const char *out = json_object_get_string_member_with_default(o, "out-data", NULL);
-		const char *err = json_object_get_string_member_with_default(o, "err-data", NULL);
 		send_captured(e->owner, handle, "stdout", out, &seq);
 		send_captured(e->owner, handle, "stderr", err, &seq);
-		static const char *const keep[] = { "exitcode", "signal", "out-truncated",
-						    "err-truncated", NULL };
-		JsonObject *d = pick(o, keep);
+		JsonObject *d = json_object_new();
+		if (sig > 0)
+			json_object_set_int_member(d, "signal", sig);
+		else
+			json_object_set_int_member(d, "exitcode", code < 0 ? 0 : code);
+		json_object_set_boolean_member(d, "out-truncated", out_trunc);
+		json_object_set_boolean_member(d, "err-truncated", err_trunc);
 		json_object_set_int_member(d, "handle", handle);
 		json_object_set_int_member(d, "pid", e->pid);
 		send_event(e->owner, "grain-exit", d);
@@ -429,7 +448,7 @@ static gboolean on_qga_poll(gpointer data)
 	json_object_set_int_member(args, "pid", e->pid);
 	QgaPoll *qp = qga_ref(e);
 	if (!sv_qga_usable(e->sv) ||
-	    !gv_qmp_client_call(e->sv->qga, "guest-exec-status", args, AGENT_CALL_MS, on_qga_status,
+	    !gv_qmp_client_call(e->sv->qga.client, "guest-exec-status", args, AGENT_CALL_MS, on_qga_status,
 				qp, NULL)) {
 		g_free(qp);
 		qga_poll_arm(e);
@@ -475,14 +494,19 @@ static void on_qga_exec_started(GvQmpClient *client, JsonNode *ret, const GError
 	QgaPoll *qp = g_new0(QgaPoll, 1);
 	qp->handle = r->qga_handle;
 	SvExec *e = qga_lookup(sv, qp);
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
 	if (!e) {
 		req_free(r);
 		return;
 	}
-	if (!o || !member_is(o, "pid", G_TYPE_INT64)) {
-		g_autofree char *msg = g_strdup(error ? error->message
-						 : "guest-exec: qemu-ga returned no pid");
+	g_autoptr(GError) bad = NULL;
+	gint64 pid = 0;
+	JsonObject *o = error ? NULL : gv_json_node_object(ret, SV_PEER_QGA, "guest-exec's reply", &bad);
+	if (o && !gv_json_get_int(o, SV_PEER_QGA, "pid", GV_JSON_REQUIRED, 1, G_MAXINT32, &pid, &bad))
+		o = NULL;
+	if (!o) {
+		if (bad)
+			sv_protocol_error(sv, bad);
+		g_autofree char *msg = g_strdup(error ? error->message : bad->message);
 		if (!e->qga_input) {
 			/* exec-start is still waiting: the error is its answer. */
 			sv_control_reply_error(r->client, r->id, "GenericError", "%s", msg);
@@ -494,7 +518,7 @@ static void on_qga_exec_started(GvQmpClient *client, JsonNode *ret, const GError
 		req_free(r);
 		return;
 	}
-	e->pid = json_object_get_int_member(o, "pid");
+	e->pid = pid;
 	if (!e->qga_input)
 		exec_reply(r->client, r->id, e);
 	g_clear_pointer(&e->qga_input, g_byte_array_unref);
@@ -505,7 +529,7 @@ static void on_qga_exec_started(GvQmpClient *client, JsonNode *ret, const GError
 /* Send guest-exec for @e; @r answers exec-start unless that was done. */
 static gboolean qga_exec(SvExec *e, JsonObject *args, Req *r, GError **error)
 {
-	return gv_qmp_client_call(e->sv->qga, "guest-exec", args, AGENT_CALL_MS,
+	return gv_qmp_client_call(e->sv->qga.client, "guest-exec", args, AGENT_CALL_MS,
 				  on_qga_exec_started, r, error);
 }
 
@@ -516,8 +540,8 @@ static gboolean qga_exec(SvExec *e, JsonObject *args, Req *r, GError **error)
 static JsonObject *qga_exec_args(JsonObject *args)
 {
 	JsonObject *q = json_object_new();
-	const char *path = json_object_get_string_member(args, "path");
-	const char *cwd = json_object_get_string_member_with_default(args, "cwd", NULL);
+	const char *path = gv_json_string_or(args, "path", "");
+	const char *cwd = gv_json_string_or(args, "cwd", NULL);
 	JsonArray *argv = json_array_new();
 	if (cwd) {
 		json_object_set_string_member(q, "path", "/bin/sh");
@@ -529,16 +553,18 @@ static JsonObject *qga_exec_args(JsonObject *args)
 	} else {
 		json_object_set_string_member(q, "path", path);
 	}
-	JsonArray *a = json_object_has_member(args, "arg")
-			       ? json_object_get_array_member(args, "arg") : NULL;
+	JsonArray *a = gv_json_array_or_null(args, "arg");
 	for (guint i = 0; a && i < json_array_get_length(a); i++)
-		json_array_add_string_element(argv, json_array_get_string_element(a, i));
+		json_array_add_string_element(argv, gv_json_array_string_at(a, i));
 	json_object_set_array_member(q, "arg", argv);
-	if (json_object_has_member(args, "env"))
-		json_object_set_member(q, "env", json_node_copy(json_object_get_member(args, "env")));
-	if (json_object_has_member(args, "input-data"))
-		json_object_set_member(q, "input-data",
-				       json_node_copy(json_object_get_member(args, "input-data")));
+	static const char *const keep[] = { "env", "input-data", NULL };
+	g_autoptr(JsonObject) rest = pick(args, keep);
+	JsonObjectIter it;
+	const char *name;
+	JsonNode *node;
+	json_object_iter_init(&it, rest);
+	while (json_object_iter_next(&it, &name, &node))
+		json_object_set_member(q, name, json_node_copy(node));
 	json_object_set_boolean_member(q, "capture-output", TRUE);
 	return q;
 }
@@ -546,23 +572,19 @@ static JsonObject *qga_exec_args(JsonObject *args)
 static void cmd_exec_start(ControlClient *c, JsonNode *id, JsonObject *args)
 {
 	Supervisor *sv = c->sv;
-	g_autofree char *why = NULL;
+	g_autoptr(GError) why = NULL;
+	const char *path = NULL, *cwd = NULL;
+	gboolean input = FALSE;
 	if (refuse_if_paused(c, id, "exec-start"))
 		return;
-	if (!member_is(args, "path", G_TYPE_STRING)) {
-		sv_control_reply_error(c, id, "GenericError", "exec-start: \"path\" must be a string");
+	if (!gv_json_get_string(args, SV_PEER_CONTROL, "path", GV_JSON_REQUIRED, &path, &why) ||
+	    !strv_member(args, "arg", FALSE, &why) || !strv_member(args, "env", FALSE, &why) ||
+	    !gv_json_get_string(args, SV_PEER_CONTROL, "cwd", GV_JSON_OPTIONAL, &cwd, &why) ||
+	    !gv_json_get_bool(args, SV_PEER_CONTROL, "input", GV_JSON_OPTIONAL, &input, &why)) {
+		sv_control_reply_error(c, id, "GenericError", "exec-start: %s", why->message);
 		return;
 	}
-	if (!strv_member(args, "arg", FALSE, &why) || !strv_member(args, "env", FALSE, &why)) {
-		sv_control_reply_error(c, id, "GenericError", "exec-start: %s", why);
-		return;
-	}
-	if (json_object_has_member(args, "cwd") && !member_is(args, "cwd", G_TYPE_STRING)) {
-		sv_control_reply_error(c, id, "GenericError", "exec-start: \"cwd\" must be a string");
-		return;
-	}
-	gboolean tty = json_object_has_member(args, "tty") && member_is(args, "tty", G_TYPE_BOOLEAN) &&
-		       json_object_get_boolean_member(args, "tty");
+	gboolean tty = gv_json_bool_or(args, "tty", FALSE);
 	if (tty && !sv_agent_usable(sv)) {
 		sv_control_reply_error(c, id, "GenericError",
 				       sv_qga_usable(sv)
@@ -578,15 +600,17 @@ static void cmd_exec_start(ControlClient *c, JsonNode *id, JsonObject *args)
 						    "tty", "rows", "cols", "term", NULL };
 		g_autoptr(JsonObject) a = pick(args, keep);
 		json_object_set_boolean_member(a, "stream", TRUE);
-		if (gv_qmp_client_call(sv->agent, "grain-exec-start", a, AGENT_CALL_MS,
+		if (gv_qmp_client_call(sv->agent.client, "grain-exec-start", a, AGENT_CALL_MS,
 				       on_exec_started, r, &err))
 			return;
 	} else if (sv_qga_usable(sv)) {
 		g_autoptr(JsonObject) q = qga_exec_args(args);
 		SvExec *e = exec_add(sv, c, QGA_HANDLE_BASE + ++sv->next_qga_handle, 0);
 		e->qga = TRUE;
+		/* guest-exec-status brings the captured output: up to 16 MiB a stream. */
+		sv_link_large(&sv->qga, TRUE);
 		r->qga_handle = e->handle;
-		if (json_object_get_boolean_member_with_default(args, "input", FALSE)) {
+		if (input) {
 			/* qemu-ga wants stdin whole at the start: collect it from
 			 * exec-input, start at its EOF. */
 			e->qga_args = g_steal_pointer(&q);
@@ -609,11 +633,13 @@ static void cmd_exec_start(ControlClient *c, JsonNode *id, JsonObject *args)
 /* The exec @args names, if @c owns it; else an error reply is sent. */
 static SvExec *owned_exec(ControlClient *c, JsonNode *id, JsonObject *args, const char *cmd)
 {
-	if (!member_is(args, "handle", G_TYPE_INT64)) {
-		sv_control_reply_error(c, id, "GenericError", "%s: \"handle\" must be an integer", cmd);
+	gint64 handle = 0;
+	g_autoptr(GError) why = NULL;
+	if (!gv_json_get_int(args, SV_PEER_CONTROL, "handle", GV_JSON_REQUIRED, G_MININT64,
+			     G_MAXINT64, &handle, &why)) {
+		sv_control_reply_error(c, id, "GenericError", "%s: %s", cmd, why->message);
 		return NULL;
 	}
-	gint64 handle = json_object_get_int_member(args, "handle");
 	SvExec *e = g_hash_table_lookup(c->sv->execs, &handle);
 	if (!e || e->owner != c) {
 		sv_control_reply_error(c, id, "GenericError",
@@ -644,7 +670,7 @@ static void forward(ControlClient *c, JsonNode *id, const char *cmd, JsonObject 
 	}
 	Req *r = req_new(c, id);
 	g_autoptr(GError) err = NULL;
-	if (!gv_qmp_client_call(sv->agent, cmd, a, AGENT_CALL_MS, on_forwarded, r, &err)) {
+	if (!gv_qmp_client_call(sv->agent.client, cmd, a, AGENT_CALL_MS, on_forwarded, r, &err)) {
 		sv_control_reply(c, id, NULL, err);
 		req_free(r);
 	}
@@ -653,7 +679,14 @@ static void forward(ControlClient *c, JsonNode *id, const char *cmd, JsonObject 
 /* exec-input of a command that waits to be started through qemu-ga. */
 static void qga_input(ControlClient *c, JsonNode *id, JsonObject *args, SvExec *e)
 {
-	const char *b64 = json_object_get_string_member_with_default(args, "data-b64", NULL);
+	const char *b64 = NULL;
+	gboolean eof = FALSE;
+	g_autoptr(GError) why = NULL;
+	if (!gv_json_get_string(args, SV_PEER_CONTROL, "data-b64", GV_JSON_OPTIONAL, &b64, &why) ||
+	    !gv_json_get_bool(args, SV_PEER_CONTROL, "eof", GV_JSON_OPTIONAL, &eof, &why)) {
+		sv_control_reply_error(c, id, "GenericError", "exec-input: %s", why->message);
+		return;
+	}
 	if (b64) {
 		gsize len = 0;
 		g_autofree guchar *bytes = g_base64_decode(b64, &len);
@@ -669,7 +702,7 @@ static void qga_input(ControlClient *c, JsonNode *id, JsonObject *args, SvExec *
 	json_object_set_int_member(ret, "pending", 0);
 	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), json_object_ref(ret));
 	sv_control_reply(c, id, n, NULL);
-	if (!json_object_get_boolean_member_with_default(args, "eof", FALSE))
+	if (!eof)
 		return;
 	g_autofree char *all = g_base64_encode(e->qga_input->data, e->qga_input->len);
 	g_autoptr(JsonObject) q = g_steal_pointer(&e->qga_args);
@@ -747,9 +780,14 @@ static void on_reattached(GvQmpClient *client, JsonNode *ret, const GError *erro
 {
 	Supervisor *sv = data;
 	sv->reattach_pending = FALSE;
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
-	if (o && member_is(o, "handle", G_TYPE_INT64))
-		sv->build_handle = json_object_get_int_member(o, "handle");
+	g_autoptr(GError) bad = NULL;
+	JsonObject *o = error ? NULL : gv_json_node_object(ret, SV_PEER_AGENT, "grain-build-attach's reply", &bad);
+	gint64 handle = -1;
+	if (o && gv_json_get_int(o, SV_PEER_AGENT, "handle", GV_JSON_REQUIRED, 0, G_MAXINT32,
+				 &handle, &bad))
+		sv->build_handle = handle;
+	else if (bad)
+		sv_protocol_error(sv, bad);
 }
 
 /* Point the agent's attachment at the smallest offset a follower needs. */
@@ -762,7 +800,7 @@ static void reattach(Supervisor *sv)
 		from = MIN(from, ((SvFollower *)g_ptr_array_index(sv->followers, i))->next);
 	g_autoptr(JsonObject) a = json_object_new();
 	json_object_set_int_member(a, "from-offset", from);
-	sv->reattach_pending = gv_qmp_client_call(sv->agent, "grain-build-attach", a,
+	sv->reattach_pending = gv_qmp_client_call(sv->agent.client, "grain-build-attach", a,
 						  AGENT_CALL_MS, on_reattached, sv, NULL);
 }
 
@@ -771,18 +809,22 @@ static void on_build_attached(GvQmpClient *client, JsonNode *ret, const GError *
 {
 	Req *r = data;
 	Supervisor *sv = r->client->sv;
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
+	g_autoptr(GError) bad = NULL;
+	JsonObject *o = error ? NULL : gv_json_node_object(ret, SV_PEER_AGENT, "grain-build-attach's reply", &bad);
+	gint64 handle = -1;
+	const char *state = "unknown";
 	sv->reattach_pending = FALSE;
-	if (!o || !member_is(o, "handle", G_TYPE_INT64)) {
-		if (error)
-			sv_control_reply(r->client, r->id, NULL, error);
-		else
-			sv_control_reply_error(r->client, r->id, "GenericError",
-					       "grain-build-attach: the agent returned no handle");
+	if (o && (!gv_json_get_int(o, SV_PEER_AGENT, "handle", GV_JSON_REQUIRED, 0, G_MAXINT32,
+				   &handle, &bad) ||
+		  !gv_json_get_string(o, SV_PEER_AGENT, "state", GV_JSON_OPTIONAL, &state, &bad)))
+		o = NULL;
+	if (!o) {
+		if (bad)
+			sv_protocol_error(sv, bad);
+		sv_control_reply(r->client, r->id, NULL, error ? error : bad);
 		req_free(r);
 		return;
 	}
-	gint64 handle = json_object_get_int_member(o, "handle");
 	if (handle != sv->build_handle) {
 		/* Another build: whoever followed the old one has had its end. */
 		while (sv->followers->len)
@@ -792,8 +834,7 @@ static void on_build_attached(GvQmpClient *client, JsonNode *ret, const GError *
 	g_autoptr(JsonObject) reply = json_object_new();
 	json_object_set_int_member(reply, "handle", handle);
 	json_object_set_int_member(reply, "offset", r->from);
-	json_object_set_string_member(reply, "state",
-				      json_object_get_string_member_with_default(o, "state", "unknown"));
+	json_object_set_string_member(reply, "state", state);
 	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), json_object_ref(reply));
 	sv_control_reply(r->client, r->id, n, NULL);
 	if (!r->client->closed) {
@@ -812,13 +853,11 @@ static void cmd_build_attach(ControlClient *c, JsonNode *id, JsonObject *args)
 	gint64 from = 0;
 	if (refuse_if_paused(c, id, "build-attach"))
 		return;
-	if (args && json_object_has_member(args, "from-offset")) {
-		if (!member_is(args, "from-offset", G_TYPE_INT64) ||
-		    (from = json_object_get_int_member(args, "from-offset")) < 0) {
-			sv_control_reply_error(c, id, "GenericError",
-					       "build-attach: \"from-offset\" must be an integer >= 0");
-			return;
-		}
+	g_autoptr(GError) why = NULL;
+	if (!gv_json_get_int(args, SV_PEER_CONTROL, "from-offset", GV_JSON_OPTIONAL, 0, G_MAXINT64,
+			     &from, &why)) {
+		sv_control_reply_error(c, id, "GenericError", "build-attach: %s", why->message);
+		return;
 	}
 	if (!sv_agent_usable(sv)) {
 		forward(c, id, "grain-build-attach", NULL); /* says why */
@@ -833,7 +872,7 @@ static void cmd_build_attach(ControlClient *c, JsonNode *id, JsonObject *args)
 	Req *r = req_new(c, id);
 	r->from = from;
 	g_autoptr(GError) err = NULL;
-	if (!gv_qmp_client_call(sv->agent, "grain-build-attach", a, AGENT_CALL_MS,
+	if (!gv_qmp_client_call(sv->agent.client, "grain-build-attach", a, AGENT_CALL_MS,
 				on_build_attached, r, &err)) {
 		sv_control_reply(c, id, NULL, err);
 		req_free(r);
@@ -844,11 +883,11 @@ static void cmd_build_attach(ControlClient *c, JsonNode *id, JsonObject *args)
 
 static void cmd_build_start(ControlClient *c, JsonNode *id, JsonObject *args)
 {
-	g_autofree char *why = NULL;
+	g_autoptr(GError) why = NULL;
 	if (refuse_if_paused(c, id, "build-start"))
 		return;
 	if (!strv_member(args, "command", TRUE, &why) || !strv_member(args, "env", FALSE, &why)) {
-		sv_control_reply_error(c, id, "GenericError", "build-start: %s", why);
+		sv_control_reply_error(c, id, "GenericError", "build-start: %s", why->message);
 		return;
 	}
 	static const char *const keep[] = { "command", "cwd", "env", NULL };
@@ -865,14 +904,83 @@ static void cmd_build_status(ControlClient *c, JsonNode *id, JsonObject *args)
 	forward(c, id, "grain-build-status", a);
 }
 
+/*
+ * A grain-exit event as the client gets it: only the members the protocol
+ * has, each of the right type (others are left out, not passed on).
+ */
+static JsonObject *exit_event(JsonObject *data)
+{
+	JsonObject *d = json_object_new();
+	static const char *const ints[] = { "handle", "pid", "exitcode", "signal", "log-size" };
+	static const char *const bools[] = { "out-truncated", "err-truncated", "log-truncated" };
+	static const char *const strs[] = { "error", "state" };
+	for (gsize i = 0; i < G_N_ELEMENTS(ints); i++) {
+		gint64 v;
+		if (gv_json_get_int(data, SV_PEER_AGENT, ints[i], GV_JSON_REQUIRED, 0, G_MAXINT64, &v,
+				    NULL))
+			json_object_set_int_member(d, ints[i], v);
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(bools); i++) {
+		gboolean v;
+		if (gv_json_get_bool(data, SV_PEER_AGENT, bools[i], GV_JSON_REQUIRED, &v, NULL))
+			json_object_set_boolean_member(d, bools[i], v);
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(strs); i++) {
+		const char *v;
+		if (gv_json_get_string(data, SV_PEER_AGENT, strs[i], GV_JSON_REQUIRED, &v, NULL))
+			json_object_set_string_member(d, strs[i], v);
+	}
+	double dur;
+	if (gv_json_get_double(data, SV_PEER_AGENT, "duration", GV_JSON_REQUIRED, &dur, NULL))
+		json_object_set_double_member(d, "duration", dur);
+	return d;
+}
+
+/* A grain-output event of an exec, checked; NULL with @error when it lies. */
+static JsonObject *output_event(JsonObject *data, GError **error)
+{
+	gint64 handle = 0, seq = 0;
+	const char *stream = NULL, *b64 = NULL;
+	if (!gv_json_get_int(data, SV_PEER_AGENT, "handle", GV_JSON_REQUIRED, 0, G_MAXINT32,
+			     &handle, error) ||
+	    !gv_json_get_int(data, SV_PEER_AGENT, "seq", GV_JSON_REQUIRED, 0, G_MAXINT64, &seq,
+			     error) ||
+	    !gv_json_get_string(data, SV_PEER_AGENT, "stream", GV_JSON_REQUIRED, &stream, error) ||
+	    !gv_json_get_string(data, SV_PEER_AGENT, "data-b64", GV_JSON_REQUIRED, &b64, error))
+		return NULL;
+	if (strcmp(stream, "stdout") && strcmp(stream, "stderr")) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "%s: grain-output names an unknown stream", SV_PEER_AGENT);
+		return NULL;
+	}
+	/* Not what the agent sends: dropped, the seq gap tells. */
+	if (strlen(b64) > EVENT_B64_MAX) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "%s: grain-output carries more than %u bytes of base64", SV_PEER_AGENT,
+			    EVENT_B64_MAX);
+		return NULL;
+	}
+	JsonObject *d = json_object_new();
+	json_object_set_int_member(d, "handle", handle);
+	json_object_set_int_member(d, "seq", seq);
+	json_object_set_string_member(d, "stream", stream);
+	json_object_set_string_member(d, "data-b64", b64);
+	return d;
+}
+
 /* A log event of the followed build: hand each follower what it lacks. */
 static void build_output(Supervisor *sv, JsonObject *data)
 {
-	gint64 off;
-	const char *b64 = json_object_get_string_member_with_default(data, "data-b64", NULL);
-	if (!member_is(data, "offset", G_TYPE_INT64) || !b64 ||
-	    (off = json_object_get_int_member(data, "offset")) < 0)
+	gint64 off = 0;
+	const char *b64 = NULL;
+	g_autoptr(GError) bad = NULL;
+	if (!gv_json_get_int(data, SV_PEER_AGENT, "offset", GV_JSON_REQUIRED, 0, G_MAXINT64 / 2,
+			     &off, &bad) ||
+	    !gv_json_get_string(data, SV_PEER_AGENT, "data-b64", GV_JSON_REQUIRED, &b64, &bad) ||
+	    strlen(b64) > EVENT_B64_MAX) {
+		sv_protocol_error(sv, bad);
 		return;
+	}
 	gsize len = 0;
 	g_autofree guchar *bytes = g_base64_decode(b64, &len);
 	gboolean gap = FALSE;
@@ -901,7 +1009,13 @@ static void build_output(Supervisor *sv, JsonObject *data)
 /* The followed build ended and the agent has sent all of its log. */
 static void build_exit(Supervisor *sv, JsonObject *data)
 {
-	gint64 size = json_object_get_int_member_with_default(data, "log-size", 0);
+	gint64 size = 0;
+	g_autoptr(GError) bad = NULL;
+	if (!gv_json_get_int(data, SV_PEER_AGENT, "log-size", GV_JSON_OPTIONAL, 0, G_MAXINT64 / 2,
+			     &size, &bad)) {
+		sv_protocol_error(sv, bad);
+		return;
+	}
 	gboolean gap = FALSE;
 	for (guint i = sv->followers->len; i-- > 0;) {
 		SvFollower *f = g_ptr_array_index(sv->followers, i);
@@ -909,7 +1023,7 @@ static void build_exit(Supervisor *sv, JsonObject *data)
 			gap = TRUE;
 			continue;
 		}
-		send_event(f->client, "grain-exit", json_object_ref(data));
+		send_event(f->client, "grain-exit", exit_event(data));
 		follower_remove(sv, i);
 	}
 	if (gap)
@@ -923,17 +1037,25 @@ static void on_agent_event(GvQmpClient *client, const char *event, JsonObject *d
 {
 	Supervisor *sv = user_data;
 	gboolean output = !strcmp(event, "grain-output");
-	if ((!output && strcmp(event, "grain-exit")) || !data ||
-	    !member_is(data, "handle", G_TYPE_INT64))
+	gint64 handle = 0;
+	g_autoptr(GError) bad = NULL;
+	if (!output && strcmp(event, "grain-exit"))
 		return;
-	const char *b64 = json_object_get_string_member_with_default(data, "data-b64", "");
-	if (output && strlen(b64) > EVENT_B64_MAX)
-		return; /* not what the agent sends: drop, the seq gap tells */
-	gint64 handle = json_object_get_int_member(data, "handle");
+	if (!gv_json_get_int(data, SV_PEER_AGENT, "handle", GV_JSON_REQUIRED, 0, G_MAXINT32,
+			     &handle, &bad)) {
+		sv_protocol_error(sv, bad);
+		return;
+	}
 	SvExec *e = g_hash_table_lookup(sv->execs, &handle);
 	if (e && !e->qga) {
-		if (e->owner)
-			send_event(e->owner, event, json_object_ref(data));
+		/* Only what the protocol says goes on to the client, checked. */
+		JsonObject *clean = output ? output_event(data, &bad) : exit_event(data);
+		if (!clean)
+			sv_protocol_error(sv, bad); /* dropped: the seq gap tells */
+		else if (e->owner)
+			send_event(e->owner, event, clean);
+		else
+			json_object_unref(clean);
 		if (!output)
 			g_hash_table_remove(sv->execs, &handle);
 	} else if (handle == sv->build_handle && sv->followers->len) {
@@ -1010,7 +1132,7 @@ void sv_stream_client_closed(Supervisor *sv, ControlClient *c)
 }
 
 /**
- * sv_stream_init() - set up stream routing once sv->agent exists
+ * sv_stream_init() - set up stream routing once sv->agent.client exists
  * @sv: the supervisor
  */
 void sv_stream_init(Supervisor *sv)
@@ -1018,8 +1140,8 @@ void sv_stream_init(Supervisor *sv)
 	sv->execs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, exec_free);
 	sv->followers = g_ptr_array_new();
 	sv->build_handle = -1;
-	if (sv->agent)
-		gv_qmp_client_add_event_handler(sv->agent, NULL, on_agent_event, sv, NULL);
+	if (sv->agent.client)
+		gv_qmp_client_add_event_handler(sv->agent.client, NULL, on_agent_event, sv, NULL);
 }
 
 /**

@@ -59,8 +59,6 @@
 #include "fileio.h"
 #include "orphan.h"
 
-/* QMP replies come from QEMU itself; 16 MiB is the agent protocol's cap too. */
-#define LINE_CAP (16u * 1024 * 1024)
 #define QMP_HANDSHAKE_MS 10000
 #define QMP_COMMAND_MS 10000
 #define AGENT_HANDSHAKE_MS 5000
@@ -196,6 +194,31 @@ JsonObject *sv_state_object(Supervisor *sv)
 	json_object_set_string_member(o, "console-log", sv->paths->console_log);
 	json_object_set_string_member(o, "qemu-log", sv->paths->qemu_log);
 	return o;
+}
+
+/*
+ * A guest that lies may do so on every line; the log names the first
+ * lies, not millions of them.
+ */
+#define PROTOCOL_ERRORS_LOGGED 20
+
+/**
+ * sv_protocol_error() - log that a peer sent something that is not the protocol
+ * @sv: the supervisor
+ * @error: (nullable): what, from gv_json_get_*() (NULL: nothing to log)
+ *
+ * The reply it came in has failed already; this only leaves a trace, once
+ * per reply and at most PROTOCOL_ERRORS_LOGGED times per supervisor.
+ */
+void sv_protocol_error(Supervisor *sv, const GError *error)
+{
+	if (!error || sv->protocol_errors > PROTOCOL_ERRORS_LOGGED)
+		return;
+	if (sv->protocol_errors++ == PROTOCOL_ERRORS_LOGGED) {
+		g_printerr("grainvm supervisor: more protocol errors; not logging them\n");
+		return;
+	}
+	g_printerr("grainvm supervisor: protocol error: %s\n", error->message);
 }
 
 static void sv_write_state(Supervisor *sv)
@@ -399,10 +422,10 @@ static void sv_finish(Supervisor *sv)
 	sv_control_close_all(sv);
 	if (sv->qmp)
 		gv_qmp_client_close(sv->qmp);
-	if (sv->agent)
-		gv_qmp_client_close(sv->agent);
-	if (sv->qga)
-		gv_qmp_client_close(sv->qga);
+	if (sv->agent.client)
+		gv_qmp_client_close(sv->agent.client);
+	if (sv->qga.client)
+		gv_qmp_client_close(sv->qga.client);
 	gv_vm_runtime_cleanup(sv->paths);
 	/* A snapshot job's thread ends soon (its calls now fail); it quits then. */
 	if (!sv_snapshot_quit_when_done(sv))
@@ -424,7 +447,7 @@ static void sv_qemu_ended(Supervisor *sv)
 	g_clear_handle_id(&sv->drain_timer, g_source_remove);
 	g_clear_handle_id(&sv->down_timer, g_source_remove);
 	g_clear_handle_id(&sv->ready_timer, g_source_remove);
-	g_clear_handle_id(&sv->agent_poll, g_source_remove);
+	sv_links_stop(sv);
 
 	sv_classify_exit(sv, sv->qemu_status);
 	sv_write_state(sv);
@@ -530,7 +553,7 @@ static void down_next(Supervisor *sv)
 		sv->down_step = DOWN_AGENT;
 		if (sv_agent_usable(sv) || sv_qga_usable(sv)) {
 			/* grainvm-agent, or the guest's own qemu-ga. */
-			GvQmpClient *ga = sv_agent_usable(sv) ? sv->agent : sv->qga;
+			GvQmpClient *ga = sv_agent_usable(sv) ? sv->agent.client : sv->qga.client;
 			g_autoptr(JsonObject) args = json_object_new();
 			json_object_set_string_member(args, "mode", "powerdown");
 			if (gv_qmp_client_send_no_reply(ga, "guest-shutdown", args, NULL)) {
@@ -694,7 +717,7 @@ void sv_set_problem(Supervisor *sv, char *problem)
  */
 gboolean sv_agent_usable(Supervisor *sv)
 {
-	return sv->agent && sv->agent_synced && !gv_qmp_client_is_closed(sv->agent);
+	return sv->agent.client && sv->agent.synced && !gv_qmp_client_is_closed(sv->agent.client);
 }
 
 /**
@@ -705,29 +728,26 @@ gboolean sv_agent_usable(Supervisor *sv)
  */
 gboolean sv_qga_usable(Supervisor *sv)
 {
-	return sv->qga && sv->qga_synced && !gv_qmp_client_is_closed(sv->qga);
+	return sv->qga.client && sv->qga.synced && !gv_qmp_client_is_closed(sv->qga.client);
 }
 
-/* Every expected tag mounted?  On no, *why says which is not. */
+/* Every expected tag mounted?  On no, *why says which is not.  @st is
+ * checked already (sv_agent_facts()). */
 gboolean sv_mounts_ready(Supervisor *sv, JsonObject *st, char **why)
 {
-	JsonArray *mounts = json_object_has_member(st, "mounts")
-				    ? json_object_get_array_member(st, "mounts") : NULL;
+	JsonArray *mounts = gv_json_array_or_null(st, "mounts");
 	for (guint i = 0; i < sv->expected_tags->len; i++) {
 		const char *tag = g_ptr_array_index(sv->expected_tags, i);
 		gboolean found = FALSE;
 		for (guint j = 0; mounts && j < json_array_get_length(mounts); j++) {
-			JsonNode *mn = json_array_get_element(mounts, j);
-			if (!JSON_NODE_HOLDS_OBJECT(mn))
+			JsonObject *m = gv_json_array_object_at(mounts, j);
+			if (g_strcmp0(gv_json_string_or(m, "tag", ""), tag))
 				continue;
-			JsonObject *m = json_node_get_object(mn);
-			if (g_strcmp0(json_object_get_string_member_with_default(m, "tag", ""), tag))
-				continue;
-			if (json_object_get_boolean_member_with_default(m, "mounted", FALSE)) {
+			if (gv_json_bool_or(m, "mounted", FALSE)) {
 				found = TRUE;
 				break;
 			}
-			const char *err = json_object_get_string_member_with_default(m, "error", NULL);
+			const char *err = gv_json_string_or(m, "error", NULL);
 			*why = g_strdup_printf("share %s is not mounted in the guest%s%s", tag,
 					       err ? ": " : "", err ? err : "");
 			return FALSE;
@@ -755,81 +775,6 @@ void sv_become_ready(Supervisor *sv)
 	sd_notify_ready(status);
 }
 
-static gboolean on_agent_poll(gpointer data)
-{
-	Supervisor *sv = data;
-	sv->agent_poll = 0;
-	sv_agent_check(sv);
-	return G_SOURCE_REMOVE;
-}
-
-/* A grain-status answer (or grain-thaw's, which is the same): ready yet? */
-void sv_agent_status_reply(Supervisor *sv, JsonNode *r, const GError *err)
-{
-	sv->agent_in_flight = FALSE;
-	if (sv->phase >= GV_PHASE_STOPPING)
-		return;
-	if (!r || !JSON_NODE_HOLDS_OBJECT(r)) {
-		set_problem(sv, g_strdup_printf("the agent did not answer grain-status: %s",
-						err ? err->message : "not an object"));
-		sv->agent_synced = FALSE;
-	} else {
-		g_clear_pointer(&sv->grain_status, json_object_unref);
-		sv->grain_status = json_object_ref(json_node_get_object(r));
-		char *why = NULL;
-		if (sv->phase < GV_PHASE_READY && sv_mounts_ready(sv, sv->grain_status, &why)) {
-			sv_guest_shares_ready(sv);
-			return;
-		}
-		if (why)
-			set_problem(sv, why);
-	}
-	if (sv->phase < GV_PHASE_READY && !sv->agent_poll)
-		sv->agent_poll = g_timeout_add(AGENT_STATUS_POLL_MS, on_agent_poll, sv);
-}
-
-static void on_grain_status(GObject *src, GAsyncResult *res, gpointer data)
-{
-	Supervisor *sv = data;
-	g_autoptr(GError) err = NULL;
-	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->agent, res, &err);
-	sv_agent_status_reply(sv, r, err);
-}
-
-static void on_agent_handshake(GObject *src, GAsyncResult *res, gpointer data)
-{
-	Supervisor *sv = data;
-	g_autoptr(GError) err = NULL;
-	sv->agent_in_flight = FALSE;
-	if (!gv_qmp_client_handshake_finish(sv->agent, res, NULL, &err)) {
-		set_problem(sv, g_strdup_printf("the agent did not answer guest-sync-delimited: %s",
-						err->message));
-		if (sv->phase < GV_PHASE_READY && sv->agent_port_open && !sv->agent_poll)
-			sv->agent_poll = g_timeout_add(AGENT_STATUS_POLL_MS, on_agent_poll, sv);
-		return;
-	}
-	sv->agent_synced = TRUE;
-	sv_guest_agent_synced(sv);
-	sv_agent_check(sv);
-}
-
-/* Handshake if needed, then grain-status (grain-thaw first after a restore). */
-void sv_agent_check(Supervisor *sv)
-{
-	if (!sv->agent || sv->agent_in_flight || gv_qmp_client_is_closed(sv->agent))
-		return;
-	sv->agent_in_flight = TRUE;
-	if (!sv->agent_synced)
-		gv_qmp_client_handshake_async(sv->agent, AGENT_HANDSHAKE_MS, NULL,
-					      on_agent_handshake, sv);
-	else if (!sv_restore_thaw(sv)) {
-		/* Host-driven mounts first: the grain-status after them sees them. */
-		sv_guest_request_mounts(sv);
-		gv_qmp_client_execute_async(sv->agent, "grain-status", NULL, AGENT_HANDSHAKE_MS,
-					    NULL, on_grain_status, sv);
-	}
-}
-
 /* ---- QMP events --------------------------------------------------------------------------- */
 
 static void on_query_status(GObject *src, GAsyncResult *res, gpointer data)
@@ -838,8 +783,7 @@ static void on_query_status(GObject *src, GAsyncResult *res, gpointer data)
 	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, NULL);
 	if (!r || !JSON_NODE_HOLDS_OBJECT(r))
 		return;
-	const char *st = json_object_get_string_member_with_default(json_node_get_object(r),
-								     "status", "");
+	const char *st = gv_json_string_or(gv_json_node_object_or_null(r), "status", "");
 	if (!strcmp(st, "internal-error") || !strcmp(st, "guest-panicked")) {
 		/* A stopped, broken guest never recovers; end QEMU so the end is recorded. */
 		if (!strcmp(st, "internal-error"))
@@ -858,36 +802,31 @@ static void on_qmp_event(GvQmpClient *client, const char *event, JsonObject *dat
 	Supervisor *sv = user_data;
 	if (!strcmp(event, "SHUTDOWN")) {
 		g_free(sv->shutdown_reason);
-		sv->shutdown_reason = g_strdup(data ? json_object_get_string_member_with_default(
-							      data, "reason", "") : "");
+		/* QEMU's reason is one of its own words: bounded, never a lie to act on. */
+		sv->shutdown_reason = g_strndup(gv_json_string_or(data, "reason", ""), 64);
 		sv->shutdown_step = sv->down_step;
 	} else if (!strcmp(event, "GUEST_PANICKED")) {
 		sv->panicked = TRUE;
 	} else if (!strcmp(event, "STOP")) {
 		gv_qmp_client_execute_async(sv->qmp, "query-status", NULL, QMP_COMMAND_MS, NULL,
 					    on_query_status, sv);
-	} else if (!strcmp(event, "VSERPORT_CHANGE") && data) {
-		const char *id = json_object_get_string_member_with_default(data, "id", "");
-		gboolean open = json_object_get_boolean_member_with_default(data, "open", FALSE);
-		if (!strcmp(id, "agent0") && !(sv->restore && open && sv->agent_port_open)) {
-			/* (A restored guest's port was open all along: its replayed
-			 * "open" after cont is no new agent.) */
-			sv->agent_port_open = open;
-			sv->agent_ever_open |= open;
-			/* A reopened port is a restarted agent: resync before trusting it. */
-			sv->agent_synced = FALSE;
-			if (open)
-				sv_agent_check(sv);
-			else
-				set_problem(sv, g_strdup("the guest closed the agent port"));
-			if (!open)
-				down_guest_going(sv);
-		} else if (!strcmp(id, "qga0")) {
-			sv->qga_ever_open |= open;
-			sv_qga_port_changed(sv, open);
-			if (!open)
-				down_guest_going(sv);
+	} else if (!strcmp(event, "VSERPORT_CHANGE")) {
+		const char *id = NULL;
+		gboolean open = FALSE;
+		g_autoptr(GError) bad = NULL;
+		if (!gv_json_get_string(data, SV_PEER_QMP, "id", GV_JSON_REQUIRED, &id, &bad) ||
+		    !gv_json_get_bool(data, SV_PEER_QMP, "open", GV_JSON_REQUIRED, &open, &bad)) {
+			sv_protocol_error(sv, bad);
+			return;
 		}
+		gboolean agent = !strcmp(id, sv->agent.port), qga = !strcmp(id, sv->qga.port);
+		if (agent)
+			sv->agent_ever_open |= open;
+		if (qga)
+			sv->qga_ever_open |= open;
+		sv_link_port_changed(sv, id, open);
+		if ((agent || qga) && !open)
+			down_guest_going(sv);
 	}
 }
 
@@ -902,8 +841,8 @@ static void on_cont(GObject *src, GAsyncResult *res, gpointer data)
 	}
 	if (sv->restore) {
 		/* The restored guest's agent port is open already: talk to it now. */
-		sv->agent_port_open = TRUE;
-		sv_agent_check(sv);
+		sv->agent.port_open = TRUE;
+		sv_link_check(sv, &sv->agent);
 	}
 }
 
@@ -968,9 +907,7 @@ static void on_adopt_status(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Supervisor *sv = data;
 	g_autoptr(JsonNode) r = gv_qmp_client_execute_finish(sv->qmp, res, NULL);
-	const char *st = r && JSON_NODE_HOLDS_OBJECT(r)
-		? json_object_get_string_member_with_default(json_node_get_object(r), "status", "")
-		: "";
+	const char *st = gv_json_string_or(gv_json_node_object_or_null(r), "status", "");
 	/* The previous supervisor died between spawn and cont. */
 	if (!strcmp(st, "prelaunch"))
 		gv_qmp_client_execute_async(sv->qmp, "cont", NULL, QMP_COMMAND_MS, NULL, on_cont, sv);
@@ -980,10 +917,10 @@ static void adopt_connected(Supervisor *sv)
 {
 	gv_qmp_client_execute_async(sv->qmp, "query-status", NULL, QMP_COMMAND_MS, NULL,
 				    on_adopt_status, sv);
-	sv->agent_port_open = TRUE;
-	sv_agent_check(sv);
-	sv->qga_port_open = TRUE;
-	sv_qga_check(sv);
+	sv->agent.port_open = TRUE;
+	sv_link_check(sv, &sv->agent);
+	sv->qga.port_open = TRUE;
+	sv_link_check(sv, &sv->qga);
 }
 
 static gboolean adopt_qemu(Supervisor *sv, GError **error)
@@ -1008,7 +945,7 @@ static gboolean adopt_qemu(Supervisor *sv, GError **error)
 	/* When it was started, as far as the last state.json knew. */
 	g_autoptr(JsonObject) old = gv_vm_state_read(sv->paths);
 	if (old)
-		sv->spawned_wall = json_object_get_int_member_with_default(old, "started-at", 0);
+		sv->spawned_wall = gv_json_int_or(old, "started-at", 0);
 	return TRUE;
 }
 
@@ -1159,7 +1096,7 @@ static gboolean connect_all(Supervisor *sv, GError **error)
 	int fd = gv_unix_connect(sv->paths->qmp_sock, error);
 	if (fd < 0)
 		return FALSE;
-	sv->qmp = gv_qmp_client_new(fd, GV_QMP_PEER_QMP, LINE_CAP, NULL);
+	sv->qmp = gv_qmp_client_new(fd, GV_QMP_PEER_QMP, SV_LINE_CAP, NULL);
 	gv_qmp_client_set_closed_handler(sv->qmp, on_qmp_closed, sv);
 	gv_qmp_client_handshake_async(sv->qmp, QMP_HANDSHAKE_MS, NULL, on_qmp_handshake, sv);
 
@@ -1168,17 +1105,17 @@ static gboolean connect_all(Supervisor *sv, GError **error)
 	fd = gv_unix_connect(sv->paths->agent_sock, error);
 	if (fd < 0)
 		return FALSE;
-	sv->agent = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
+	sv->agent.client = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, SV_LINE_CAP, NULL);
 	/* After a timeout or garbage only a resync tells which line answers
 	 * what; the client does it and holds new commands meanwhile. */
-	gv_qmp_client_set_auto_resync(sv->agent, AGENT_HANDSHAKE_MS);
+	gv_qmp_client_set_auto_resync(sv->agent.client, AGENT_HANDSHAKE_MS);
 
 	/* And qemu-ga's, for a guest that runs only that (supervisor-agents.c). */
 	fd = gv_unix_connect(sv->paths->qga_sock, error);
 	if (fd < 0)
 		return FALSE;
-	sv->qga = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, LINE_CAP, NULL);
-	gv_qmp_client_set_auto_resync(sv->qga, AGENT_HANDSHAKE_MS);
+	sv->qga.client = gv_qmp_client_new(fd, GV_QMP_PEER_AGENT, SV_LINE_CAP, NULL);
+	gv_qmp_client_set_auto_resync(sv->qga.client, AGENT_HANDSHAKE_MS);
 	sv_stream_init(sv);
 
 	sv->console_fd = gv_unix_connect(sv->paths->console_sock, error);
@@ -1195,10 +1132,9 @@ static void supervisor_free(Supervisor *sv)
 	g_clear_handle_id(&sv->down_timer, g_source_remove);
 	g_clear_handle_id(&sv->ready_timer, g_source_remove);
 	g_clear_handle_id(&sv->drain_timer, g_source_remove);
-	g_clear_handle_id(&sv->agent_poll, g_source_remove);
+	sv_links_stop(sv);
 	g_clear_handle_id(&sv->console_watch, g_source_remove);
 	g_clear_handle_id(&sv->control_watch, g_source_remove);
-	g_clear_handle_id(&sv->qga_poll, g_source_remove);
 	g_clear_handle_id(&sv->pidfd_watch, g_source_remove);
 	sv_stream_free(sv);
 	sv_guest_free(sv);
@@ -1214,8 +1150,8 @@ static void supervisor_free(Supervisor *sv)
 	if (sv->opts.notify_fd >= 0)
 		close(sv->opts.notify_fd);
 	g_clear_pointer(&sv->qmp, gv_qmp_client_unref);
-	g_clear_pointer(&sv->agent, gv_qmp_client_unref);
-	g_clear_pointer(&sv->qga, gv_qmp_client_unref);
+	g_clear_pointer(&sv->agent.client, gv_qmp_client_unref);
+	g_clear_pointer(&sv->qga.client, gv_qmp_client_unref);
 	g_clear_pointer(&sv->plan, gv_plan_free);
 	g_clear_pointer(&sv->grain_status, json_object_unref);
 	g_clear_pointer(&sv->expected_tags, g_ptr_array_unref);
@@ -1235,6 +1171,7 @@ int gv_supervisor_run(const char *name, const GvSupervisorOptions *opts, GError 
 	Supervisor *sv = g_new0(Supervisor, 1);
 	sv->opts = *opts;
 	sv->console_fd = sv->console_log_fd = sv->control_fd = sv->qemu_pidfd = -1;
+	sv_links_init(sv);
 	sv->loop = g_main_loop_new(NULL, FALSE);
 	sv->down_waiters = g_ptr_array_new();
 	sv->exit_code = GV_EXIT_FAILED;
