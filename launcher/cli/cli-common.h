@@ -7,6 +7,7 @@
 
 #include "grainvm-qmp.h"
 #include "paths.h"
+#include "cli/term-escape.h"
 
 /**
  * gv_cli_parse() - run a GOptionContext over a subcommand's argv
@@ -105,3 +106,14 @@ void gv_cli_print_nics(JsonObject *state, const char *indent);
  * Return: (transfer full) (nullable): the address, NULL when there is none.
  */
 char *gv_cli_guest_address(JsonObject *state);
+
+/**
+ * gv_cli_escape_json() - escape every string of a state object in place
+ * @node: (nullable): an object or array from the supervisor or state.json
+ *
+ * For human-readable output: every string value (and member name) goes
+ * through gv_term_escape(), except "log-tail", which is printed line by
+ * line and escaped there.
+ */
+void gv_cli_escape_json(JsonNode *node);
+

@@ -52,7 +52,7 @@ static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 		     gint64 timestamp_us, gpointer user_data)
 {
 	Follow *f = user_data;
-	if (!data || json_object_get_int_member_with_default(data, "handle", -1) != f->handle)
+	if (!data || gv_json_int_or(data, "handle", -1) != f->handle)
 		return;
 	if (!strcmp(event, "grain-exit")) {
 		f->exit = json_object_ref(data);
@@ -61,10 +61,10 @@ static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 	}
 	if (strcmp(event, "grain-output"))
 		return;
-	gint64 off = json_object_get_int_member_with_default(data, "offset", f->offset);
+	gint64 off = gv_json_int_or(data, "offset", f->offset);
 	gsize len = 0;
 	g_autofree guchar *bytes = g_base64_decode(
-		json_object_get_string_member_with_default(data, "data-b64", ""), &len);
+		gv_json_string_or(data, "data-b64", ""), &len);
 	/* The supervisor sends each byte once, in order; be exact anyway. */
 	if (off > f->offset || off + (gint64)len <= f->offset)
 		return;
@@ -98,9 +98,9 @@ static void on_attached(GvQmpClient *client, JsonNode *ret, const GError *error,
 		f->done = TRUE;
 		return;
 	}
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
-	f->handle = o ? json_object_get_int_member_with_default(o, "handle", -1) : -1;
-	f->offset = o ? json_object_get_int_member_with_default(o, "offset", 0) : 0;
+	JsonObject *o = gv_json_node_object_or_null(ret);
+	f->handle = o ? gv_json_int_or(o, "handle", -1) : -1;
+	f->offset = o ? gv_json_int_or(o, "offset", 0) : 0;
 	f->attached = TRUE;
 }
 
@@ -144,22 +144,22 @@ static void follow(Follow *f)
 static int summarize(Follow *f)
 {
 	JsonObject *x = f->exit;
-	const char *state = json_object_get_string_member_with_default(x, "state", "?");
-	double secs = json_object_get_double_member_with_default(x, "duration", 0);
+	g_autofree char *state = gv_term_escape(gv_json_string_or(x, "state", "?"), NULL);
+	double secs = gv_json_double_or(x, "duration", 0);
 	int code;
 	g_autofree char *how = NULL;
-	if (json_object_has_member(x, "signal")) {
-		int sig = (int)json_object_get_int_member_with_default(x, "signal", 0);
+	if (gv_json_has(x, "signal")) {
+		int sig = (int)gv_json_int_or(x, "signal", 0);
 		code = 128 + sig;
 		how = g_strdup_printf("killed by signal %d", sig);
 	} else {
-		code = (int)json_object_get_int_member_with_default(x, "exitcode", 1);
+		code = (int)gv_json_int_or(x, "exitcode", 1);
 		how = g_strdup_printf("exit code %d", code);
 	}
 	if (!f->quiet)
 		g_printerr("grainvm: build %s (%s) after %.1f s, %" G_GINT64_FORMAT " bytes of log%s\n",
-			   state, how, secs, json_object_get_int_member_with_default(x, "log-size", 0),
-			   json_object_get_boolean_member_with_default(x, "log-truncated", FALSE)
+			   state, how, secs, gv_json_int_or(x, "log-size", 0),
+			   gv_json_bool_or(x, "log-truncated", FALSE)
 			   ? " (the log stopped growing at 256 MiB)" : "");
 	return code;
 }
@@ -274,7 +274,7 @@ int gv_cmd_build(int argc, char **argv)
 				printf("grainvm: build started in vm %s (pid %" G_GINT64_FORMAT "); "
 				       "grainvm build %s --follow shows it\n", paths->name,
 				       JSON_NODE_HOLDS_OBJECT(r)
-				       ? json_object_get_int_member_with_default(json_node_get_object(r),
+				       ? gv_json_int_or(json_node_get_object(r),
 										  "pid", 0) : 0,
 				       paths->name);
 			return GV_EXIT_OK;

@@ -127,11 +127,9 @@ int gv_cmd_down(int argc, char **argv)
 			    "vm %s: the supervisor did not exit after QEMU ended", paths->name);
 		return gv_cli_error(err);
 	}
-	const char *reason = r && JSON_NODE_HOLDS_OBJECT(r)
-		? json_object_get_string_member_with_default(json_node_get_object(r), "reason", "")
-		: "killed";
-	if (r && JSON_NODE_HOLDS_OBJECT(r) && !force &&
-	    json_object_get_boolean_member_with_default(json_node_get_object(r), "forced", FALSE)) {
+	JsonObject *ro = gv_json_node_object_or_null(r);
+	const char *reason = ro ? gv_json_string_or(ro, "reason", "") : "killed";
+	if (ro && !force && gv_json_bool_or(ro, "forced", FALSE)) {
 		/*
 		 * Stopped, but not gracefully: the guest's file systems were not
 		 * unmounted.  Said on stderr (even with -q) and in the exit code,

@@ -186,32 +186,32 @@ static void on_event(GvQmpClient *client, const char *event, JsonObject *data,
 		     gint64 timestamp_us, gpointer user_data)
 {
 	ExecRun *r = user_data;
-	if (!data || json_object_get_int_member_with_default(data, "handle", -1) != r->handle)
+	if (!data || gv_json_int_or(data, "handle", -1) != r->handle)
 		return;
 	if (!strcmp(event, "grain-exit")) {
-		const char *err = json_object_get_string_member_with_default(data, "error", NULL);
+		const char *err = gv_json_string_or(data, "error", NULL);
 		if (err) {
-			fail(r, g_strdup_printf("exec: %s", err));
+			fail(r, g_strdup_printf("exec: %s", err)); /* escaped where printed */
 			return;
 		}
-		if (json_object_has_member(data, "signal"))
-			r->code = 128 + (int)json_object_get_int_member_with_default(data, "signal", 0);
+		if (gv_json_has(data, "signal"))
+			r->code = 128 + (int)gv_json_int_or(data, "signal", 0);
 		else
-			r->code = (int)json_object_get_int_member_with_default(data, "exitcode", 1);
-		if (json_object_get_boolean_member_with_default(data, "out-truncated", FALSE) ||
-		    json_object_get_boolean_member_with_default(data, "err-truncated", FALSE))
+			r->code = (int)gv_json_int_or(data, "exitcode", 1);
+		if (gv_json_bool_or(data, "out-truncated", FALSE) ||
+		    gv_json_bool_or(data, "err-truncated", FALSE))
 			g_printerr("grainvm: exec: qemu-ga kept only the first 16 MiB of output\n");
 		r->done = TRUE;
 		return;
 	}
 	if (strcmp(event, "grain-output"))
 		return;
-	gint64 seq = json_object_get_int_member_with_default(data, "seq", r->next_seq);
+	gint64 seq = gv_json_int_or(data, "seq", r->next_seq);
 	if (seq > r->next_seq)
 		r->lost += (guint64)(seq - r->next_seq);
 	r->next_seq = seq + 1;
-	const char *stream = json_object_get_string_member_with_default(data, "stream", "stdout");
-	const char *b64 = json_object_get_string_member_with_default(data, "data-b64", "");
+	const char *stream = gv_json_string_or(data, "stream", "stdout");
+	const char *b64 = gv_json_string_or(data, "data-b64", "");
 	gsize len = 0;
 	g_autofree guchar *bytes = g_base64_decode(b64, &len);
 	if (!strcmp(stream, "stderr")) {
@@ -288,7 +288,7 @@ static void on_input_reply(GvQmpClient *client, JsonNode *ret, const GError *err
 		return;
 	}
 	gint64 pending = ret && JSON_NODE_HOLDS_OBJECT(ret)
-		? json_object_get_int_member_with_default(json_node_get_object(ret), "pending", 0) : 0;
+		? gv_json_int_or(json_node_get_object(ret), "pending", 0) : 0;
 	if (pending > INPUT_PENDING_HIGH)
 		input_later(r);
 	else
@@ -362,13 +362,13 @@ static void on_started(GvQmpClient *client, JsonNode *ret, const GError *error, 
 		fail(r, g_strdup_printf("exec: %s", m));
 		return;
 	}
-	JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
+	JsonObject *o = gv_json_node_object_or_null(ret);
 	if (!o) {
 		fail(r, g_strdup("exec: the supervisor's reply to exec-start has no handle"));
 		return;
 	}
-	r->handle = json_object_get_int_member_with_default(o, "handle", -1);
-	r->qga = !g_strcmp0(json_object_get_string_member_with_default(o, "agent", ""), "qemu-ga");
+	r->handle = gv_json_int_or(o, "handle", -1);
+	r->qga = !g_strcmp0(gv_json_string_or(o, "agent", ""), "qemu-ga");
 	r->started = TRUE;
 	if (r->tty)
 		terminal_raw(r);
@@ -562,7 +562,9 @@ static int run(ExecRun *r, JsonObject *args)
 		g_printerr("grainvm: exec: %" G_GUINT64_FORMAT " pieces of output were lost (the "
 			   "guest sent lines that are not the protocol)\n", r->lost);
 	if (r->failure) {
-		g_printerr("grainvm: %s\n", r->failure);
+		/* It may quote the guest (an agent's error). */
+		g_autofree char *safe = gv_term_escape(r->failure, NULL);
+		g_printerr("grainvm: %s\n", safe);
 		g_free(r->failure);
 		return GV_EXIT_EXEC_FAILED;
 	}

@@ -26,18 +26,18 @@ static void print_list(JsonNode *r, gboolean json)
 		gv_cli_print_json(r);
 		return;
 	}
-	JsonArray *a = JSON_NODE_HOLDS_ARRAY(r) ? json_node_get_array(r) : NULL;
+	JsonArray *a = gv_json_node_array_or_null(r);
 	printf("%-5s %-22s %-10s %s\n", "PROTO", "HOST", "GUEST", "ORIGIN");
 	for (guint i = 0; a && i < json_array_get_length(a); i++) {
-		JsonObject *f = json_array_get_object_element(a, i);
+		JsonObject *f = gv_json_array_object_at(a, i);
 		g_autofree char *host = g_strdup_printf(
 			"%s:%" G_GINT64_FORMAT,
-			json_object_get_string_member_with_default(f, "host-addr", "?"),
-			json_object_get_int_member_with_default(f, "host-port", 0));
+			gv_json_string_or(f, "host-addr", "?"),
+			gv_json_int_or(f, "host-port", 0));
 		printf("%-5s %-22s %-10" G_GINT64_FORMAT " %s\n",
-		       json_object_get_string_member_with_default(f, "proto", "?"), host,
-		       json_object_get_int_member_with_default(f, "guest-port", 0),
-		       json_object_get_string_member_with_default(f, "origin", "?"));
+		       gv_json_string_or(f, "proto", "?"), host,
+		       gv_json_int_or(f, "guest-port", 0),
+		       gv_json_string_or(f, "origin", "?"));
 	}
 }
 
@@ -49,13 +49,13 @@ static gboolean check_rule(GvQmpClient *ctl, const char *vm, const GvForward *ru
 						    error);
 	if (!r)
 		return FALSE;
-	JsonArray *a = JSON_NODE_HOLDS_ARRAY(r) ? json_node_get_array(r) : NULL;
+	JsonArray *a = gv_json_node_array_or_null(r);
 	JsonObject *found = NULL;
 	for (guint i = 0; a && i < json_array_get_length(a) && !found; i++) {
-		JsonObject *f = json_array_get_object_element(a, i);
-		if (f && json_object_get_int_member_with_default(f, "host-port", 0) == rule->host_port &&
-		    !g_strcmp0(json_object_get_string_member_with_default(f, "proto", ""), rule->proto) &&
-		    !g_strcmp0(json_object_get_string_member_with_default(f, "host-addr", ""),
+		JsonObject *f = gv_json_array_object_at(a, i);
+		if (f && gv_json_int_or(f, "host-port", 0) == rule->host_port &&
+		    !g_strcmp0(gv_json_string_or(f, "proto", ""), rule->proto) &&
+		    !g_strcmp0(gv_json_string_or(f, "host-addr", ""),
 			       rule->host_addr))
 			found = f;
 	}
@@ -63,7 +63,7 @@ static gboolean check_rule(GvQmpClient *ctl, const char *vm, const GvForward *ru
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "vm %s: host port %s %s:%u is already forwarded to guest port %" G_GINT64_FORMAT
 			    " (grainvm forward %s remove ... first)", vm, rule->proto, rule->host_addr,
-			    rule->host_port, json_object_get_int_member_with_default(found, "guest-port", 0),
+			    rule->host_port, gv_json_int_or(found, "guest-port", 0),
 			    vm);
 		return FALSE;
 	}

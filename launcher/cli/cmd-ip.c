@@ -33,10 +33,10 @@ int gv_cmd_ip(int argc, char **argv)
 							  &err) : NULL;
 	if (!r)
 		return gv_cli_error(err);
-	JsonObject *st = JSON_NODE_HOLDS_OBJECT(r) ? json_node_get_object(r) : NULL;
+	JsonObject *st = gv_json_node_object_or_null(r);
 	g_autofree char *addr = st ? gv_cli_guest_address(st) : NULL;
 	if (!addr) {
-		const char *phase = st ? json_object_get_string_member_with_default(st, "phase", "?")
+		const char *phase = st ? gv_json_string_or(st, "phase", "?")
 				       : "?";
 		g_set_error(&err, GV_ERROR, GV_ERROR_FAILED,
 			    "vm %s: the guest reports no routable address (state %s)", paths->name,

@@ -29,8 +29,9 @@ static JsonObject *vm_state(const GvVmPaths *paths, GError **error)
 		g_autoptr(GvQmpClient) ctl = gv_cli_control(paths, &err);
 		g_autoptr(JsonNode) r = ctl ? gv_qmp_execute_sync(ctl, "status", NULL,
 								  STATUS_TIMEOUT_MS, &err) : NULL;
-		if (r && JSON_NODE_HOLDS_OBJECT(r))
-			return json_object_ref(json_node_get_object(r));
+		JsonObject *live = gv_json_node_object_or_null(r);
+		if (live)
+			return json_object_ref(live);
 		/* Running but silent: fall back to the file, and say so. */
 		JsonObject *o = gv_vm_state_read(paths);
 		if (o)
@@ -48,7 +49,7 @@ static JsonObject *vm_state(const GvVmPaths *paths, GError **error)
 		g_set_error(error, GV_ERROR, GV_ERROR_STATE, "no vm named %s", paths->name);
 		return NULL;
 	}
-	const char *phase = json_object_get_string_member_with_default(o, "phase", "");
+	const char *phase = gv_json_string_or(o, "phase", "");
 	if (!strcmp(phase, "starting") || !strcmp(phase, "booting") || !strcmp(phase, "ready") ||
 	    !strcmp(phase, "stopping")) {
 		json_object_set_string_member(o, "phase", "crashed");
@@ -61,31 +62,34 @@ static JsonObject *vm_state(const GvVmPaths *paths, GError **error)
 /* The last build: state, exit, duration, and the tail of its log. */
 static void print_build(JsonObject *b)
 {
-	const char *state = json_object_get_string_member_with_default(b, "state", "?");
+	const char *state = gv_json_string_or(b, "state", "?");
 	if (!strcmp(state, "idle")) {
 		printf("build    none yet\n");
 		return;
 	}
 	g_autofree char *how = NULL;
-	if (json_object_has_member(b, "signal"))
+	if (gv_json_has(b, "signal"))
 		how = g_strdup_printf(", killed by signal %" G_GINT64_FORMAT,
-				      json_object_get_int_member_with_default(b, "signal", 0));
-	else if (json_object_has_member(b, "exit-code"))
+				      gv_json_int_or(b, "signal", 0));
+	else if (gv_json_has(b, "exit-code"))
 		how = g_strdup_printf(", exit code %" G_GINT64_FORMAT,
-				      json_object_get_int_member_with_default(b, "exit-code", 0));
+				      gv_json_int_or(b, "exit-code", 0));
 	printf("build    %s%s, %s %.1f s (pid %" G_GINT64_FORMAT "), log %" G_GINT64_FORMAT " bytes\n",
 	       state, how ? how : "", !strcmp(state, "running") ? "running for" : "took",
-	       json_object_get_double_member_with_default(b, "duration", 0),
-	       json_object_get_int_member_with_default(b, "pid", 0),
-	       json_object_get_int_member_with_default(b, "log-size", 0));
-	const char *tail = json_object_get_string_member_with_default(b, "log-tail", "");
+	       gv_json_double_or(b, "duration", 0),
+	       gv_json_int_or(b, "pid", 0),
+	       gv_json_int_or(b, "log-size", 0));
+	const char *tail = gv_json_string_or(b, "log-tail", "");
 	g_auto(GStrv) lines = g_strsplit(tail, "\n", -1);
 	guint n = g_strv_length(lines);
 	if (n && !*lines[n - 1])
 		n--;
 	/* The last 10 lines; the first may be cut mid-line by the tail's size. */
-	for (guint i = n > 10 ? n - 10 : 0; i < n; i++)
-		printf("  | %s\n", lines[i]);
+	for (guint i = n > 10 ? n - 10 : 0; i < n; i++) {
+		/* A summary, not the log itself: escaped like every guest string. */
+		g_autofree char *line = gv_term_escape(lines[i], "\t");
+		printf("  | %s\n", line);
+	}
 }
 
 /*
@@ -108,17 +112,15 @@ static void add_disk(JsonObject *o, const GvVmPaths *paths)
 		return;
 	g_autoptr(JsonObject) layers = gv_disk_layers_read(paths, NULL);
 	JsonObject *d = json_object_new();
-	json_object_set_string_member(d, "top", layers ? json_object_get_string_member_with_default(
+	json_object_set_string_member(d, "top", layers ? gv_json_string_or(
 							     layers, "top", paths->overlay)
 						       : paths->overlay);
 	JsonArray *tags = json_array_new();
-	JsonArray *a = layers ? json_object_get_array_member(layers, "layers") : NULL;
+	JsonArray *a = gv_json_array_or_null(layers, "layers");
 	for (guint i = 0; a && i < json_array_get_length(a); i++) {
-		JsonNode *n = json_array_get_element(a, i);
-		if (JSON_NODE_HOLDS_OBJECT(n))
-			json_array_add_string_element(
-				tags, json_object_get_string_member_with_default(
-					      json_node_get_object(n), "tag", "?"));
+		JsonObject *l = gv_json_array_object_at(a, i);
+		if (l)
+			json_array_add_string_element(tags, gv_json_string_or(l, "tag", "?"));
 	}
 	json_object_set_array_member(d, "disk-snapshots", tags);
 	json_object_set_object_member(o, "disk", d);
@@ -161,88 +163,87 @@ static void add_memory(JsonObject *o)
 
 static void print_disk(JsonObject *d)
 {
-	JsonArray *tags = json_object_get_array_member(d, "disk-snapshots");
+	JsonArray *tags = gv_json_array_or_null(d, "disk-snapshots");
 	g_autoptr(GString) s = g_string_new(NULL);
 	for (guint i = 0; tags && i < json_array_get_length(tags); i++)
 		g_string_append_printf(s, "%s%s", i ? ", " : " (on disk snapshots ",
-				       json_array_get_string_element(tags, i));
+				       gv_json_array_string_at(tags, i));
 	if (s->len)
 		g_string_append_c(s, ')');
-	printf("disk     %s%s\n", json_object_get_string_member_with_default(d, "top", "?"), s->str);
+	printf("disk     %s%s\n", gv_json_string_or(d, "top", "?"), s->str);
 }
 
+/* @o: escaped for the terminal already (gv_cli_escape_json()). */
 static void print_human(JsonObject *o)
 {
-	const char *name = json_object_get_string_member_with_default(o, "name", "?");
-	const char *phase = json_object_get_string_member_with_default(o, "phase", "?");
-	const char *reason = json_object_get_string_member_with_default(o, "reason", NULL);
+	const char *name = gv_json_string_or(o, "name", "?");
+	const char *phase = gv_json_string_or(o, "phase", "?");
+	const char *reason = gv_json_string_or(o, "reason", NULL);
 	printf("name     %s\n", name);
 	printf("state    %s%s%s\n", phase, reason ? ": " : "", reason ? reason : "");
-	if (json_object_has_member(o, "accel"))
-		printf("accel    %s: %s\n", json_object_get_string_member(o, "accel"),
-		       json_object_get_string_member_with_default(o, "accel-reason", ""));
-	if (json_object_has_member(o, "boot"))
-		printf("boot     %s\n", json_object_get_string_member(o, "boot"));
-	if (json_object_has_member(o, "qemu-pid"))
+	if (gv_json_has(o, "accel"))
+		printf("accel    %s: %s\n", gv_json_string_or(o, "accel", "?"),
+		       gv_json_string_or(o, "accel-reason", ""));
+	if (gv_json_has(o, "boot"))
+		printf("boot     %s\n", gv_json_string_or(o, "boot", "?"));
+	if (gv_json_has(o, "qemu-pid"))
 		printf("pid      QEMU %" G_GINT64_FORMAT ", supervisor %" G_GINT64_FORMAT "\n",
-		       json_object_get_int_member(o, "qemu-pid"),
-		       json_object_get_int_member_with_default(o, "supervisor-pid", 0));
-	if (json_object_has_member(o, "qemu-memory")) {
-		JsonObject *m = json_object_get_object_member(o, "qemu-memory");
+		       gv_json_int_or(o, "qemu-pid", 0),
+		       gv_json_int_or(o, "supervisor-pid", 0));
+	JsonObject *mem = gv_json_object_or_null(o, "qemu-memory");
+	if (mem)
 		printf("memory   QEMU holds %.1f MB (Pss; Rss %.1f MB)\n",
-		       (double)json_object_get_int_member_with_default(m, "pss-bytes", 0) / 1e6,
-		       (double)json_object_get_int_member_with_default(m, "rss-bytes", 0) / 1e6);
-	}
-	if (json_object_has_member(o, "ready-seconds"))
+		       (double)gv_json_int_or(mem, "pss-bytes", 0) / 1e6,
+		       (double)gv_json_int_or(mem, "rss-bytes", 0) / 1e6);
+	if (gv_json_has(o, "ready-seconds"))
 		printf("ready    %.1f s after QEMU started\n",
-		       json_object_get_double_member(o, "ready-seconds"));
-	JsonObject *agent = json_object_has_member(o, "agent")
-				    ? json_object_get_object_member(o, "agent") : NULL;
+		       gv_json_double_or(o, "ready-seconds", 0));
+	JsonObject *agent = gv_json_object_or_null(o, "agent");
 	if (agent && !strcmp(phase, "ready")) {
-		const char *which = json_object_get_string_member_with_default(agent, "agent", "?");
-		if (json_object_has_member(agent, "uptime"))
+		const char *which = gv_json_string_or(agent, "agent", "?");
+		if (gv_json_has(agent, "uptime"))
 			printf("agent    %s %s, guest up %.0f s\n", which,
-			       json_object_get_string_member_with_default(agent, "version", ""),
-			       json_object_get_double_member_with_default(agent, "uptime", 0));
+			       gv_json_string_or(agent, "version", ""),
+			       gv_json_double_or(agent, "uptime", 0));
 		else
 			printf("agent    %s %s%s\n", which,
-			       json_object_get_string_member_with_default(agent, "version", ""),
+			       gv_json_string_or(agent, "version", ""),
 			       !strcmp(which, "qemu-ga")
 			       ? " (the guest's own; grainvm-agent does not answer: no builds, "
 				 "exec output at exit)" : "");
 	}
-	JsonArray *shares = json_object_has_member(o, "shares")
-				    ? json_object_get_array_member(o, "shares") : NULL;
-	JsonArray *mounts = agent && json_object_has_member(agent, "mounts")
-				    ? json_object_get_array_member(agent, "mounts") : NULL;
+	JsonArray *shares = gv_json_array_or_null(o, "shares");
+	JsonArray *mounts = gv_json_array_or_null(agent, "mounts");
 	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
-		JsonObject *s = json_array_get_object_element(shares, i);
-		const char *tag = json_object_get_string_member_with_default(s, "tag", "");
+		JsonObject *s = gv_json_array_object_at(shares, i);
+		const char *tag = gv_json_string_or(s, "tag", "");
+		/* The host exports a read-only share read-only: a guest that
+		 * remounted it rw still cannot write (EROFS), so it is not writable. */
+		gboolean host_ro = gv_json_bool_or(s, "readonly", FALSE);
 		const char *state = "";
 		for (guint j = 0; mounts && j < json_array_get_length(mounts); j++) {
-			JsonObject *m = json_array_get_object_element(mounts, j);
-			if (m && !g_strcmp0(json_object_get_string_member_with_default(m, "tag", ""), tag))
-				state = !json_object_get_boolean_member_with_default(m, "mounted", FALSE)
+			JsonObject *m = gv_json_array_object_at(mounts, j);
+			if (m && !g_strcmp0(gv_json_string_or(m, "tag", ""), tag))
+				state = !gv_json_bool_or(m, "mounted", FALSE)
 						? ": not mounted"
-					: json_object_get_boolean_member_with_default(m, "writable", FALSE)
+					: gv_json_bool_or(m, "writable", FALSE) && !host_ro
 						? ": mounted, writable" : ": mounted, read-only";
 		}
 		printf("share    %s -> %s (tag %s)%s\n",
-		       json_object_get_string_member_with_default(s, "source", "?"),
-		       json_object_get_string_member_with_default(s, "mount", "?"), tag,
+		       gv_json_string_or(s, "source", "?"),
+		       gv_json_string_or(s, "mount", "?"), tag,
 		       strcmp(phase, "ready") ? "" : state);
 	}
-	if (json_object_has_member(o, "disk"))
-		print_disk(json_object_get_object_member(o, "disk"));
+	if (gv_json_has(o, "disk"))
+		print_disk(gv_json_object_or_null(o, "disk"));
 	gv_cli_print_nics(o, "");
-	JsonObject *build = json_object_has_member(o, "build")
-				    ? json_object_get_object_member(o, "build") : NULL;
+	JsonObject *build = gv_json_object_or_null(o, "build");
 	if (build)
 		print_build(build);
-	if (json_object_has_member(o, "console-log"))
-		printf("console  %s\n", json_object_get_string_member(o, "console-log"));
-	if (json_object_has_member(o, "note"))
-		printf("note     %s\n", json_object_get_string_member(o, "note"));
+	if (gv_json_has(o, "console-log"))
+		printf("console  %s\n", gv_json_string_or(o, "console-log", "?"));
+	if (gv_json_has(o, "note"))
+		printf("note     %s\n", gv_json_string_or(o, "note", "?"));
 }
 
 int gv_cmd_status(int argc, char **argv)
@@ -275,7 +276,9 @@ int gv_cmd_status(int argc, char **argv)
 		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
 		gv_cli_print_json(n);
 	} else {
-		print_human(o);
+		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+		gv_cli_escape_json(n);
+		print_human(json_node_get_object(n));
 	}
 	return GV_EXIT_OK;
 }
@@ -328,10 +331,12 @@ int gv_cmd_list(int argc, char **argv)
 			json_array_add_object_element(arr, json_object_ref(o));
 			continue;
 		}
+		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+		gv_cli_escape_json(n);
 		printf("%-24s %-9s %-6s %s\n", sorted[i],
-		       json_object_get_string_member_with_default(o, "phase", "?"),
-		       json_object_get_string_member_with_default(o, "accel", "-"),
-		       json_object_get_string_member_with_default(o, "reason", ""));
+		       gv_json_string_or(o, "phase", "?"),
+		       gv_json_string_or(o, "accel", "-"),
+		       gv_json_string_or(o, "reason", ""));
 	}
 	if (json) {
 		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), arr);

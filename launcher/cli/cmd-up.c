@@ -71,33 +71,35 @@ static void print_ready(JsonObject *ev, UpReport *r)
 	}
 	if (r->quiet)
 		return;
-	const char *name = json_object_get_string_member_with_default(ev, "name", "?");
-	if (json_object_get_boolean_member_with_default(ev, "adopted", FALSE))
+	/* Human output: every string escaped for the terminal (guest addresses among them). */
+	g_autoptr(JsonNode) safe = json_node_init_object(json_node_alloc(), ev);
+	gv_cli_escape_json(safe);
+	const char *name = gv_json_string_or(ev, "name", "?");
+	if (gv_json_bool_or(ev, "adopted", FALSE))
 		printf("grainvm: vm %s is ready in %.1f s: adopted its running QEMU (pid %" G_GINT64_FORMAT
 		       "), left by a supervisor that died\n", name, total,
-		       json_object_get_int_member_with_default(ev, "qemu-pid", 0));
+		       gv_json_int_or(ev, "qemu-pid", 0));
 	else
 		printf("grainvm: vm %s is ready in %.1f s (%.1f s from QEMU's start)\n", name, total,
-		       json_object_get_double_member_with_default(ev, "ready-seconds", 0));
-	printf("  accel    %s: %s\n", json_object_get_string_member_with_default(ev, "accel", "?"),
-	       json_object_get_string_member_with_default(ev, "accel-reason", ""));
-	printf("  boot     %s\n", json_object_get_string_member_with_default(ev, "boot", "?"));
-	JsonArray *shares = json_object_has_member(ev, "shares")
-				    ? json_object_get_array_member(ev, "shares") : NULL;
+		       gv_json_double_or(ev, "ready-seconds", 0));
+	printf("  accel    %s: %s\n", gv_json_string_or(ev, "accel", "?"),
+	       gv_json_string_or(ev, "accel-reason", ""));
+	printf("  boot     %s\n", gv_json_string_or(ev, "boot", "?"));
+	JsonArray *shares = gv_json_array_or_null(ev, "shares");
 	for (guint i = 0; shares && i < json_array_get_length(shares); i++) {
-		JsonObject *s = json_array_get_object_element(shares, i);
+		JsonObject *s = gv_json_array_object_at(shares, i);
 		g_autofree char *msize = human_size(
-			(guint64)json_object_get_int_member_with_default(s, "msize", 0));
+			(guint64)gv_json_int_or(s, "msize", 0));
 		printf("  share    %s -> %s (9p, tag %s, msize %s, cache=%s%s)\n",
-		       json_object_get_string_member_with_default(s, "source", "?"),
-		       json_object_get_string_member_with_default(s, "mount", "?"),
-		       json_object_get_string_member_with_default(s, "tag", "?"), msize,
-		       json_object_get_string_member_with_default(s, "cache", "?"),
-		       json_object_get_boolean_member_with_default(s, "readonly", FALSE) ? ", read-only" : "");
+		       gv_json_string_or(s, "source", "?"),
+		       gv_json_string_or(s, "mount", "?"),
+		       gv_json_string_or(s, "tag", "?"), msize,
+		       gv_json_string_or(s, "cache", "?"),
+		       gv_json_bool_or(s, "readonly", FALSE) ? ", read-only" : "");
 	}
 	gv_cli_print_nics(ev, "  ");
 	printf("  console  grainvm console %s   (log: %s)\n", name,
-	       json_object_get_string_member_with_default(ev, "console-log", "?"));
+	       gv_json_string_or(ev, "console-log", "?"));
 	fflush(stdout);
 }
 
@@ -106,14 +108,14 @@ static gboolean print_hint(JsonObject *ev);
 static void on_foreground_event(JsonObject *ev, gpointer data)
 {
 	UpReport *r = data;
-	const char *what = json_object_get_string_member_with_default(ev, "event", "");
+	const char *what = gv_json_string_or(ev, "event", "");
 	if (!strcmp(what, "ready")) {
 		print_ready(ev, r);
 	} else if (print_hint(ev)) {
 		/* printed; the wait goes on */
 	} else {
-		r->code = (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED);
-		r->message = g_strdup(json_object_get_string_member_with_default(ev, "message", "?"));
+		r->code = (int)gv_json_int_or(ev, "exit-code", GV_EXIT_FAILED);
+		r->message = gv_term_escape(gv_json_string_or(ev, "message", "?"), NULL);
 	}
 }
 
@@ -422,15 +424,16 @@ static int adopt(const GvVmPaths *paths, const GvPlan *plan, int lock_fd, gboole
 	if (w.report_fd < 0)
 		return gv_cli_error(err);
 	g_autoptr(JsonObject) ev = read_report(&w);
-	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
+	const char *what = ev ? gv_json_string_or(ev, "event", "") : "";
 	if (!strcmp(what, "ready")) {
 		print_ready(ev, report);
 		return GV_EXIT_OK;
 	}
-	g_printerr("grainvm: vm %s: %s\n", paths->name,
-		   ev ? json_object_get_string_member_with_default(ev, "message", "failed")
-		      : "the adopting supervisor exited without a report");
-	return ev ? (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED)
+	g_autofree char *why = gv_term_escape(ev ? gv_json_string_or(ev, "message", "failed")
+						 : "the adopting supervisor exited without a report",
+					      NULL);
+	g_printerr("grainvm: vm %s: %s\n", paths->name, why);
+	return ev ? (int)gv_json_int_or(ev, "exit-code", GV_EXIT_FAILED)
 		  : GV_EXIT_FAILED;
 }
 
@@ -573,7 +576,7 @@ int gv_cmd_up(int argc, char **argv)
 		return gv_cli_error(err);
 	}
 	g_autoptr(JsonObject) ev = read_report(&w);
-	const char *what = ev ? json_object_get_string_member_with_default(ev, "event", "") : "";
+	const char *what = ev ? gv_json_string_or(ev, "event", "") : "";
 	if (!strcmp(what, "ready") && !w.signo) {
 		print_ready(ev, &report);
 		return GV_EXIT_OK;
@@ -597,10 +600,10 @@ int gv_cmd_up(int argc, char **argv)
 		return 128 + w.signo;
 	}
 	if (ev) {
-		g_printerr("grainvm: vm %s: %s\n", spec->name,
-			   json_object_get_string_member_with_default(ev, "message", "failed"));
+		g_autofree char *why = gv_term_escape(gv_json_string_or(ev, "message", "failed"), NULL);
+		g_printerr("grainvm: vm %s: %s\n", spec->name, why);
 		g_printerr("grainvm: console log: %s\n", paths->console_log);
-		return (int)json_object_get_int_member_with_default(ev, "exit-code", GV_EXIT_FAILED);
+		return (int)gv_json_int_or(ev, "exit-code", GV_EXIT_FAILED);
 	}
 	g_printerr("grainvm: vm %s: the supervisor exited without a report; see %s/supervisor.log\n",
 		   spec->name, paths->run_dir);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli-common.h"
 #include "cli/gv-cli.h"
 #include "gv-config.h"
 #include "gv-error.h"
@@ -37,7 +38,9 @@ static const GvCommand commands[] = {
 
 int gv_cli_error(const GError *error)
 {
-	g_printerr("grainvm: %s\n", error->message);
+	/* A message may carry what a guest said (an agent's error reply). */
+	g_autofree char *safe = gv_term_escape(error->message, NULL);
+	g_printerr("grainvm: %s\n", safe);
 	return gv_exit_code_for(error);
 }
 
