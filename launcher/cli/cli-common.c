@@ -171,35 +171,36 @@ void gv_cli_control_error(GError **error)
 	}
 }
 
-void gv_cli_escape_json(JsonNode *node)
+JsonNode *gv_cli_escaped_json(JsonNode *node)
 {
-	if (!node)
-		return;
 	if (JSON_NODE_HOLDS_ARRAY(node)) {
 		JsonArray *a = json_node_get_array(node);
+		JsonArray *out = json_array_sized_new(json_array_get_length(a));
 		for (guint i = 0; i < json_array_get_length(a); i++)
-			gv_cli_escape_json(json_array_get_element(a, i));
-		return;
+			json_array_add_element(out, gv_cli_escaped_json(json_array_get_element(a, i)));
+		JsonNode *n = json_node_init_array(json_node_alloc(), out);
+		json_array_unref(out);
+		return n;
+	}
+	if (JSON_NODE_HOLDS_OBJECT(node)) {
+		JsonObject *o = json_node_get_object(node);
+		JsonObject *out = json_object_new();
+		JsonObjectIter it;
+		const char *name;
+		JsonNode *v;
+		json_object_iter_init(&it, o);
+		while (json_object_iter_next(&it, &name, &v)) {
+			g_autofree char *safe = gv_term_escape(name, NULL);
+			json_object_set_member(out, safe, strcmp(name, "log-tail")
+					       ? gv_cli_escaped_json(v) : json_node_copy(v));
+		}
+		JsonNode *n = json_node_init_object(json_node_alloc(), out);
+		json_object_unref(out);
+		return n;
 	}
 	if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING) {
 		g_autofree char *e = gv_term_escape(json_node_get_string(node), NULL);
-		json_node_set_string(node, e);
-		return;
+		return json_node_init_string(json_node_alloc(), e);
 	}
-	if (!JSON_NODE_HOLDS_OBJECT(node))
-		return;
-	JsonObject *o = json_node_get_object(node);
-	g_autoptr(GList) names = json_object_get_members(o);
-	for (GList *l = names; l; l = l->next) {
-		const char *name = l->data;
-		g_autofree char *safe = gv_term_escape(name, NULL);
-		JsonNode *v = json_object_get_member(o, name);
-		if (strcmp(name, "log-tail"))
-			gv_cli_escape_json(v);
-		if (strcmp(safe, name)) {
-			json_object_set_member(o, safe, json_node_copy(v));
-			json_object_remove_member(o, name);
-		}
-	}
+	return json_node_copy(node);
 }
-

@@ -108,12 +108,13 @@ void gv_cli_print_nics(JsonObject *state, const char *indent);
 char *gv_cli_guest_address(JsonObject *state);
 
 /**
- * gv_cli_escape_json() - escape every string of a state object in place
- * @node: (nullable): an object or array from the supervisor or state.json
+ * gv_cli_escaped_json() - a copy of a state object, every string escaped
+ * @node: an object or array from the supervisor or state.json
  *
  * For human-readable output: every string value (and member name) goes
  * through gv_term_escape(), except "log-tail", which is printed line by
- * line and escaped there.
+ * line and escaped there.  (A copy: parsed nodes are immutable.)
+ *
+ * Return: (transfer full): the copy.
  */
-void gv_cli_escape_json(JsonNode *node);
-
+JsonNode *gv_cli_escaped_json(JsonNode *node);

@@ -277,8 +277,8 @@ int gv_cmd_status(int argc, char **argv)
 		gv_cli_print_json(n);
 	} else {
 		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
-		gv_cli_escape_json(n);
-		print_human(json_node_get_object(n));
+		g_autoptr(JsonNode) safe = gv_cli_escaped_json(n);
+		print_human(json_node_get_object(safe));
 	}
 	return GV_EXIT_OK;
 }
@@ -332,11 +332,12 @@ int gv_cmd_list(int argc, char **argv)
 			continue;
 		}
 		g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
-		gv_cli_escape_json(n);
+		g_autoptr(JsonNode) safe = gv_cli_escaped_json(n);
+		JsonObject *so = json_node_get_object(safe);
 		printf("%-24s %-9s %-6s %s\n", sorted[i],
-		       gv_json_string_or(o, "phase", "?"),
-		       gv_json_string_or(o, "accel", "-"),
-		       gv_json_string_or(o, "reason", ""));
+		       gv_json_string_or(so, "phase", "?"),
+		       gv_json_string_or(so, "accel", "-"),
+		       gv_json_string_or(so, "reason", ""));
 	}
 	if (json) {
 		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), arr);

@@ -72,8 +72,9 @@ static void print_ready(JsonObject *ev, UpReport *r)
 	if (r->quiet)
 		return;
 	/* Human output: every string escaped for the terminal (guest addresses among them). */
-	g_autoptr(JsonNode) safe = json_node_init_object(json_node_alloc(), ev);
-	gv_cli_escape_json(safe);
+	g_autoptr(JsonNode) raw = json_node_init_object(json_node_alloc(), ev);
+	g_autoptr(JsonNode) safe = gv_cli_escaped_json(raw);
+	ev = json_node_get_object(safe);
 	const char *name = gv_json_string_or(ev, "name", "?");
 	if (gv_json_bool_or(ev, "adopted", FALSE))
 		printf("grainvm: vm %s is ready in %.1f s: adopted its running QEMU (pid %" G_GINT64_FORMAT

@@ -597,11 +597,54 @@ static void status_reply(Supervisor *sv, StatusReq *r)
 	g_free(r);
 }
 
+/*
+ * grain-build-status as status shows it: the members it prints, checked;
+ * the log tail bounded by what was asked for (base64 never, it is text).
+ */
+static JsonObject *build_facts(JsonObject *raw, GError **error)
+{
+	g_autoptr(JsonObject) out = json_object_new();
+	const char *state = NULL, *tail = NULL;
+	static const char *const ints[] = { "exit-code", "signal", "pid", "log-size" };
+	double duration = -1;
+	if (!gv_json_get_string(raw, SV_PEER_AGENT, "state", GV_JSON_REQUIRED, &state, error) ||
+	    !gv_json_get_string(raw, SV_PEER_AGENT, "log-tail", GV_JSON_OPTIONAL, &tail, error) ||
+	    !gv_json_get_double(raw, SV_PEER_AGENT, "duration", GV_JSON_OPTIONAL, &duration, error))
+		return NULL;
+	if (strlen(state) > 64 || (tail && strlen(tail) > BUILD_TAIL_BYTES)) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "%s: grain-build-status sent more than it was asked for", SV_PEER_AGENT);
+		return NULL;
+	}
+	json_object_set_string_member(out, "state", state);
+	if (tail)
+		json_object_set_string_member(out, "log-tail", tail);
+	if (duration >= 0)
+		json_object_set_double_member(out, "duration", duration);
+	for (gsize i = 0; i < G_N_ELEMENTS(ints); i++) {
+		gint64 v = -1;
+		if (!gv_json_get_int(raw, SV_PEER_AGENT, ints[i], GV_JSON_OPTIONAL, 0, G_MAXINT64, &v,
+				     error))
+			return NULL;
+		if (v >= 0)
+			json_object_set_int_member(out, ints[i], v);
+	}
+	return g_steal_pointer(&out);
+}
+
 static void on_status_build(GvQmpClient *client, JsonNode *ret, const GError *error, gpointer data)
 {
 	StatusReq *r = data;
-	if (ret && JSON_NODE_HOLDS_OBJECT(ret))
-		r->build = json_object_ref(json_node_get_object(ret));
+	g_autoptr(GError) bad = NULL;
+	if (!error) {
+		JsonObject *o = gv_json_node_object(ret, SV_PEER_AGENT, "grain-build-status' reply",
+						    &bad);
+		r->build = o ? build_facts(o, &bad) : NULL;
+		if (!r->build) {
+			sv_protocol_error(r->client->sv, bad);
+			r->note = g_strdup_printf("%s", bad->message);
+		}
+	}
 	status_reply(r->client->sv, r);
 }
 
@@ -609,11 +652,17 @@ static void on_status_grain(GvQmpClient *client, JsonNode *ret, const GError *er
 {
 	StatusReq *r = data;
 	Supervisor *sv = r->client->sv;
-	if (ret && JSON_NODE_HOLDS_OBJECT(ret)) {
+	g_autoptr(GError) bad = NULL;
+	JsonObject *facts = error ? NULL
+		: sv_agent_facts(gv_json_node_object_or_null(ret), SV_PEER_AGENT, &bad);
+	if (facts) {
 		g_clear_pointer(&sv->grain_status, json_object_unref);
-		sv->grain_status = json_object_ref(json_node_get_object(ret));
+		sv->grain_status = facts;
 	} else if (error) {
 		r->note = g_strdup_printf("grainvm-agent: %s", error->message);
+	} else {
+		sv_protocol_error(sv, bad);
+		r->note = g_strdup(bad->message);
 	}
 	g_autoptr(JsonObject) args = json_object_new();
 	json_object_set_int_member(args, "tail-bytes", BUILD_TAIL_BYTES);
