@@ -50,7 +50,9 @@ static int passthrough(int argc, char **argv, const char *what, const char *summ
 	json_object_set_int_member(args, "timeout", timeout);
 	g_autoptr(JsonNode) r = gv_qmp_execute_sync(ctl, what, args, (guint)timeout * 1000 + 2000, &err);
 	if (!r) {
-		g_printerr("grainvm: %s %s: %s\n", what, argv[2], err->message);
+		/* An agent's error reply is the guest's text. */
+		g_autofree char *why = gv_term_escape(err->message, NULL);
+		g_printerr("grainvm: %s %s: %s\n", what, argv[2], why);
 		return gv_exit_code_for(err);
 	}
 	gv_cli_print_json(r);

@@ -38,6 +38,9 @@
 #include "supervisor/supervisor-priv.h"
 
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "gv-error.h"
 
@@ -543,6 +546,23 @@ void sv_links_init(Supervisor *sv)
 			    .fallback = TRUE, .probe = qga_probe };
 }
 
+/*
+ * Give memory back after a large reply.  The reader frees its line buffer,
+ * json-glib and the control client free theirs, but glibc keeps freed heap
+ * (its mmap threshold rises to the largest block freed): measured after a
+ * 16 MB reply, a supervisor held 21.8 MB against 5.7 MB idle.  By then
+ * the reply has gone to its client; a second later is enough.
+ */
+#define TRIM_AFTER_S 1
+
+static gboolean on_trim(gpointer data)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	return G_SOURCE_REMOVE;
+}
+
 /**
  * sv_link_large() - a command whose reply may be large starts or ends
  * @link: the link it goes over
@@ -559,6 +579,8 @@ void sv_link_large(SvLink *l, gboolean begin)
 		l->large--;
 	if (l->client)
 		gv_qmp_client_set_max_line(l->client, l->large ? SV_LARGE_LINE_CAP : SV_LINE_CAP);
+	if (!l->large && !begin)
+		g_timeout_add_seconds(TRIM_AFTER_S, on_trim, NULL);
 }
 
 /**
@@ -601,7 +623,7 @@ static void status_reply(Supervisor *sv, StatusReq *r)
  * grain-build-status as status shows it: the members it prints, checked;
  * the log tail bounded by what was asked for (base64 never, it is text).
  */
-static JsonObject *build_facts(JsonObject *raw, GError **error)
+JsonObject *sv_build_facts(JsonObject *raw, GError **error)
 {
 	g_autoptr(JsonObject) out = json_object_new();
 	const char *state = NULL, *tail = NULL;
@@ -639,7 +661,7 @@ static void on_status_build(GvQmpClient *client, JsonNode *ret, const GError *er
 	if (!error) {
 		JsonObject *o = gv_json_node_object(ret, SV_PEER_AGENT, "grain-build-status' reply",
 						    &bad);
-		r->build = o ? build_facts(o, &bad) : NULL;
+		r->build = o ? sv_build_facts(o, &bad) : NULL;
 		if (!r->build) {
 			sv_protocol_error(r->client->sv, bad);
 			r->note = g_strdup_printf("%s", bad->message);

@@ -477,11 +477,18 @@ static void keep_string(JsonObject *from, JsonObject *to, const char *member)
 		json_object_set_string_member(to, member, v);
 }
 
-void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply)
+/**
+ * sv_interfaces_facts() - guest-network-get-interfaces' reply, checked
+ * @reply: (nullable): the reply
+ *
+ * Return: (transfer full) (nullable): the interfaces status shows, or NULL
+ * when the reply is no array.
+ */
+JsonArray *sv_interfaces_facts(JsonNode *reply)
 {
 	JsonArray *in = gv_json_node_array_or_null(reply);
-	if (!sv->net || !in)
-		return;
+	if (!in)
+		return NULL;
 	JsonArray *out = json_array_new();
 	/* The guest is untrusted: keep the members status shows, of the right
 	 * types and lengths; an element that is not an object is skipped. */
@@ -508,6 +515,14 @@ void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply)
 		json_object_set_array_member(o, "ip-addresses", ia);
 		json_array_add_object_element(out, o);
 	}
+	return out;
+}
+
+void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply)
+{
+	JsonArray *out = sv->net ? sv_interfaces_facts(reply) : NULL;
+	if (!out)
+		return;
 	g_clear_pointer(&sv->net->interfaces, json_array_unref);
 	sv->net->interfaces = out;
 }

@@ -193,7 +193,9 @@ void sv_link_port_changed(Supervisor *sv, const char *port, gboolean open);
 void sv_link_probed(Supervisor *sv, SvLink *link, JsonNode *reply, const GError *error);
 void sv_links_stop(Supervisor *sv);
 void sv_link_large(SvLink *link, gboolean begin);
+/* The checks every agent answer passes (pure: fuzzed in tests/supervisor/). */
 JsonObject *sv_agent_facts(JsonObject *raw, const char *peer, GError **error);
+JsonObject *sv_build_facts(JsonObject *raw, GError **error);
 void sv_status_refresh(Supervisor *sv, ControlClient *c, JsonNode *id);
 gboolean sv_mounts_ready(Supervisor *sv, JsonObject *st, char **why);
 void sv_become_ready(Supervisor *sv);
@@ -206,6 +208,8 @@ gboolean sv_stream_dispatch(ControlClient *c, const char *cmd, JsonNode *id, Jso
 void sv_stream_client_closed(Supervisor *sv, ControlClient *c);
 void sv_stream_backlog_changed(Supervisor *sv);
 void sv_cont(Supervisor *sv);
+JsonObject *sv_exec_output_event(JsonObject *data, GError **error);
+JsonObject *sv_exec_exit_event(JsonObject *data);
 
 /* supervisor-guest.c */
 void sv_guest_request_mounts(Supervisor *sv);
@@ -263,5 +267,6 @@ void sv_net_state(Supervisor *sv, JsonObject *o);
 gboolean sv_net_wants_interfaces(Supervisor *sv);
 void sv_net_set_interfaces(Supervisor *sv, JsonNode *reply);
 gboolean sv_net_cards_addressed(Supervisor *sv, char **why);
+JsonArray *sv_interfaces_facts(JsonNode *reply);
 gboolean sv_net_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
 

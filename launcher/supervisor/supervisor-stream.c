@@ -908,7 +908,7 @@ static void cmd_build_status(ControlClient *c, JsonNode *id, JsonObject *args)
  * A grain-exit event as the client gets it: only the members the protocol
  * has, each of the right type (others are left out, not passed on).
  */
-static JsonObject *exit_event(JsonObject *data)
+JsonObject *sv_exec_exit_event(JsonObject *data)
 {
 	JsonObject *d = json_object_new();
 	static const char *const ints[] = { "handle", "pid", "exitcode", "signal", "log-size" };
@@ -937,7 +937,7 @@ static JsonObject *exit_event(JsonObject *data)
 }
 
 /* A grain-output event of an exec, checked; NULL with @error when it lies. */
-static JsonObject *output_event(JsonObject *data, GError **error)
+JsonObject *sv_exec_output_event(JsonObject *data, GError **error)
 {
 	gint64 handle = 0, seq = 0;
 	const char *stream = NULL, *b64 = NULL;
@@ -1023,7 +1023,7 @@ static void build_exit(Supervisor *sv, JsonObject *data)
 			gap = TRUE;
 			continue;
 		}
-		send_event(f->client, "grain-exit", exit_event(data));
+		send_event(f->client, "grain-exit", sv_exec_exit_event(data));
 		follower_remove(sv, i);
 	}
 	if (gap)
@@ -1049,7 +1049,7 @@ static void on_agent_event(GvQmpClient *client, const char *event, JsonObject *d
 	SvExec *e = g_hash_table_lookup(sv->execs, &handle);
 	if (e && !e->qga) {
 		/* Only what the protocol says goes on to the client, checked. */
-		JsonObject *clean = output ? output_event(data, &bad) : exit_event(data);
+		JsonObject *clean = output ? sv_exec_output_event(data, &bad) : sv_exec_exit_event(data);
 		if (!clean)
 			sv_protocol_error(sv, bad); /* dropped: the seq gap tells */
 		else if (e->owner)

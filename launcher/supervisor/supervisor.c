@@ -221,18 +221,21 @@ void sv_protocol_error(Supervisor *sv, const GError *error)
 	g_printerr("grainvm supervisor: protocol error: %s\n", error->message);
 }
 
-static void sv_write_state(Supervisor *sv)
+static gboolean sv_write_state(Supervisor *sv, GError **error)
 {
 	g_autoptr(JsonObject) o = sv_state_object(sv);
 	g_autoptr(GError) err = NULL;
-	if (!gv_vm_state_write(sv->paths, o, &err))
-		g_printerr("grainvm supervisor: %s\n", err->message);
+	if (gv_vm_state_write(sv->paths, o, &err))
+		return TRUE;
+	g_printerr("grainvm supervisor: %s\n", err->message);
+	g_propagate_error(error, g_steal_pointer(&err));
+	return FALSE;
 }
 
 static void sv_set_phase(Supervisor *sv, GvPhase phase)
 {
 	sv->phase = phase;
-	sv_write_state(sv);
+	sv_write_state(sv, NULL);
 }
 
 /* ---- console ------------------------------------------------------------------- */
@@ -450,7 +453,14 @@ static void sv_qemu_ended(Supervisor *sv)
 	sv_links_stop(sv);
 
 	sv_classify_exit(sv, sv->qemu_status);
-	sv_write_state(sv);
+	g_autoptr(GError) err = NULL;
+	if (!sv_write_state(sv, &err)) {
+		/* Whoever waits for the end must not be told a state status will not show. */
+		char *why = g_strdup_printf("%s (but the final state could not be recorded: %s)",
+					    sv->final_reason, err->message);
+		g_free(sv->final_reason);
+		sv->final_reason = why;
+	}
 	if (!sv->notified) {
 		JsonObject *ev = json_object_new();
 		json_object_set_string_member(ev, "event", "failed");
@@ -1224,7 +1234,7 @@ out:
 			g_free(sv->final_reason);
 			sv->final_reason = g_strdup((*error)->message);
 			if (sv->plan)
-				sv_write_state(sv);
+				sv_write_state(sv, NULL);
 			gv_vm_runtime_cleanup(sv->paths);
 		}
 		if (!sv->notified) {
