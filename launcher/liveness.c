@@ -97,11 +97,50 @@ char *gv_json_to_string(JsonNode *node, gboolean pretty)
 	return json_generator_to_data(gen, NULL);
 }
 
+/*
+ * Rewrite @path in place: for a full file system, where the atomic write's
+ * temporary file gets no blocks.  The old file's blocks are reused and the
+ * file is then cut to the new length, so it needs no new space as long as
+ * the text is not longer than what the old file occupied (a final state is
+ * shorter than the ready one: no QEMU pid, no interfaces).  Not atomic: a
+ * reader may see a mix for an instant, which is better than a state that
+ * stays wrong for ever.
+ */
+static gboolean rewrite_in_place(const char *path, const char *text, gsize len, GError **error)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	gboolean ok = fd >= 0;
+	for (gsize off = 0; ok && off < len;) {
+		ssize_t n = pwrite(fd, text + off, len - off, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ok = n > 0;
+		off += ok ? (gsize)n : 0;
+	}
+	ok = ok && ftruncate(fd, (off_t)len) == 0 && fsync(fd) == 0;
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+			    "cannot write %s: %s", path, g_strerror(err));
+	return ok;
+}
+
 gboolean gv_vm_state_write(const GvVmPaths *paths, JsonObject *state, GError **error)
 {
 	g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), state);
 	g_autofree char *text = gv_json_to_string(node, TRUE);
-	return gv_write_runtime_file(paths->state_json, text, strlen(text), 0600, error);
+	g_autoptr(GError) err = NULL;
+	if (gv_write_runtime_file(paths->state_json, text, strlen(text), 0600, &err))
+		return TRUE;
+	if (!g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOSPC) ||
+	    !g_file_test(paths->state_json, G_FILE_TEST_IS_REGULAR)) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	/* The runtime file system is full: the state must still be true. */
+	return rewrite_in_place(paths->state_json, text, strlen(text), error);
 }
 
 void gv_vm_runtime_cleanup(const GvVmPaths *paths)

@@ -49,6 +49,25 @@ static gboolean kill_and_wait(int pid, const char *needle, guint ms)
 	return FALSE;
 }
 
+/*
+ * The final state of a VM whose supervisor could not write it: stopped,
+ * and why.  What state.json said before is kept for the rest (name,
+ * accel, shares), without a QEMU pid that no longer means anything.
+ */
+static gboolean record_stopped(const GvVmPaths *paths, const char *reason, GError **error)
+{
+	g_autoptr(JsonObject) o = gv_vm_state_read(paths);
+	if (!o) {
+		o = json_object_new();
+		json_object_set_string_member(o, "name", paths->name);
+	}
+	json_object_set_string_member(o, "phase", "stopped");
+	json_object_set_string_member(o, "reason", reason);
+	json_object_remove_member(o, "qemu-pid");
+	json_object_remove_member(o, "supervisor-pid");
+	return gv_vm_state_write(paths, o, error);
+}
+
 int gv_cmd_down(int argc, char **argv)
 {
 	int timeout = 10;
@@ -89,9 +108,13 @@ int gv_cmd_down(int argc, char **argv)
 			close(lock_fd);
 			if (!ok)
 				return gv_cli_error(err);
+			g_autofree char *why = g_strdup_printf(
+				"%s (its QEMU, pid %d, had outlived its supervisor)", how, qemu);
+			/* No supervisor is left to record the end: this is the final state. */
+			if (!record_stopped(paths, why, &err))
+				return gv_cli_error(err);
 			if (!quiet)
-				printf("grainvm: vm %s stopped: %s (its QEMU, pid %d, had outlived its "
-				       "supervisor)\n", paths->name, how, qemu);
+				printf("grainvm: vm %s stopped: %s\n", paths->name, why);
 			return GV_EXIT_OK;
 		}
 		gv_vm_runtime_cleanup(paths);
@@ -121,6 +144,8 @@ int gv_cmd_down(int argc, char **argv)
 		if (qemu && !gv_vm_stop_orphan(paths, qemu, 0, NULL, &qerr))
 			return gv_cli_error(qerr);
 		gv_vm_runtime_cleanup(paths);
+		if (!record_stopped(paths, "killed with its supervisor, which did not answer", &err))
+			return gv_cli_error(err);
 	}
 	if (!wait_gone(paths, SUPERVISOR_EXIT_WAIT_MS)) {
 		g_set_error(&err, GV_ERROR, GV_ERROR_TIMEOUT,

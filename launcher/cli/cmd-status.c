@@ -5,7 +5,8 @@
  * A running VM is asked (its supervisor refreshes grain-status from the
  * agent); a stopped one is described from the state.json it left.  A
  * state.json that still says booting/ready while nobody holds the VM's lock
- * means the supervisor died: that is reported as crashed.
+ * means the supervisor died: reported as orphaned while its QEMU still
+ * runs (up adopts it, down stops it), else as crashed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "gv-error.h"
 #include "boot/spec.h"
 #include "liveness.h"
+#include "orphan.h"
 
 #define STATUS_TIMEOUT_MS 5000
 
@@ -52,6 +54,18 @@ static JsonObject *vm_state(const GvVmPaths *paths, GError **error)
 	const char *phase = gv_json_string_or(o, "phase", "");
 	if (!strcmp(phase, "starting") || !strcmp(phase, "booting") || !strcmp(phase, "ready") ||
 	    !strcmp(phase, "stopping")) {
+		int qemu = gv_vm_qemu_find(paths);
+		if (qemu) {
+			/* QEMU and the guest run on without a supervisor: not a crash
+			 * of the VM, and either command below deals with it. */
+			g_autofree char *why = g_strdup_printf(
+				"the supervisor is gone but QEMU (pid %d) and the guest run on: "
+				"`grainvm up` adopts it, `grainvm down` stops it", qemu);
+			json_object_set_string_member(o, "phase", "orphaned");
+			json_object_set_string_member(o, "reason", why);
+			json_object_set_int_member(o, "qemu-pid", qemu);
+			return o;
+		}
 		json_object_set_string_member(o, "phase", "crashed");
 		json_object_set_string_member(o, "reason", "the supervisor is gone (killed or crashed)");
 		json_object_remove_member(o, "qemu-pid");

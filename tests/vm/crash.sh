@@ -23,7 +23,7 @@ expect_code 0 "$GRAINVM" up -q
 expect_code 0 "$GRAINVM" status
 echo "$OUT" | grep -q "^state    ready" || fail "up after a crash"
 
-# The supervisor killed instead: status notices; up adopts the QEMU that
+# The supervisor killed instead: status says orphaned; up adopts the QEMU that
 # kept running (same pid, the guest's uptime goes on), and down then stops
 # it the normal way.
 spid=$("$GRAINVM" status --json | sed -n 's/.*"supervisor-pid" : \([0-9]*\).*/\1/p')
@@ -31,7 +31,10 @@ qpid=$("$GRAINVM" status --json | sed -n 's/.*"qemu-pid" : \([0-9]*\).*/\1/p')
 kill -9 "$spid"
 sleep 0.3
 expect_code 0 "$GRAINVM" status
-echo "$OUT" | grep -q "^state    crashed: the supervisor is gone" || fail "$OUT"
+# Not a crash of the VM: the guest runs on, and status says what to do.
+echo "$OUT" | grep -q "^state    orphaned: the supervisor is gone but QEMU (pid $qpid) and the guest run on: \`grainvm up\` adopts it, \`grainvm down\` stops it" || fail "$OUT"
+expect_code 0 "$GRAINVM" list
+echo "$OUT" | grep -q "^$PREFIX-crash *orphaned" || fail "list: $OUT"
 expect_code 0 "$GRAINVM" up
 echo "$OUT"
 echo "$OUT" | grep -q "adopted its running QEMU (pid $qpid), left by a supervisor that died" || fail "$OUT"
@@ -50,6 +53,8 @@ spid=$("$GRAINVM" status --json | sed -n 's/.*"supervisor-pid" : \([0-9]*\).*/\1
 qpid=$(cat "$GRAINVM_HOME/run/$PREFIX-crash/qemu.pid")
 kill -9 "$spid"
 sleep 0.3
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -q "^state    orphaned" || fail "$OUT"
 expect_code 0 "$GRAINVM" down
 echo "$OUT"
 echo "$OUT" | grep -q "stopped: guest powered off (ACPI power button) (its QEMU, pid $qpid, had outlived its supervisor)" ||
@@ -59,6 +64,10 @@ if [ -e "/proc/$qpid" ] && ! grep -q "^State:.*zombie" "/proc/$qpid/status" 2>/d
 	fail "QEMU (pid $qpid) still runs"
 fi
 no_leftovers "$PREFIX-crash"
+# The end is recorded: stopped, not crashed.
+expect_code 0 "$GRAINVM" status
+echo "$OUT" | grep -q "^state    stopped: guest powered off (ACPI power button) (its QEMU, pid $qpid, had outlived its supervisor)" ||
+	fail "status after down of an orphan: $OUT"
 
 # A reused pid: qemu.pid names a live process that is not this VM's QEMU
 # (here a decoy with "qemu" in its command line, as the old check matched).
