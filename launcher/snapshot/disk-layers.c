@@ -8,6 +8,7 @@
 #include "liveness.h"
 #include "gv-error.h"
 #include "fileio.h"
+#include "grainvm-qmp.h"
 
 static char *layers_path(const GvVmPaths *paths)
 {
@@ -55,7 +56,7 @@ char *gv_disk_top(const GvVmPaths *paths, GError **error)
 	g_autoptr(JsonObject) o = gv_disk_layers_read(paths, error);
 	if (!o)
 		return NULL;
-	const char *top = json_object_get_string_member_with_default(o, "top", NULL);
+	const char *top = gv_json_string_or(o, "top", NULL);
 	if (!top)
 		return g_strdup(paths->overlay);
 	if (!g_file_test(top, G_FILE_TEST_EXISTS)) {
@@ -70,14 +71,14 @@ char *gv_disk_top(const GvVmPaths *paths, GError **error)
 
 const char *gv_disk_layer_file(JsonObject *layers, const char *tag)
 {
-	JsonArray *a = json_object_get_array_member(layers, "layers");
+	JsonArray *a = gv_json_array_or_null(layers, "layers");
 	for (guint i = 0; a && i < json_array_get_length(a); i++) {
 		JsonNode *n = json_array_get_element(a, i);
 		if (!JSON_NODE_HOLDS_OBJECT(n))
 			continue;
 		JsonObject *l = json_node_get_object(n);
-		if (!g_strcmp0(json_object_get_string_member_with_default(l, "tag", NULL), tag))
-			return json_object_get_string_member_with_default(l, "file", NULL);
+		if (!g_strcmp0(gv_json_string_or(l, "tag", NULL), tag))
+			return gv_json_string_or(l, "file", NULL);
 	}
 	return NULL;
 }

@@ -15,6 +15,7 @@
 
 #include "boot/argv.h"
 #include "grainvm-image.h"
+#include "grainvm-qmp.h"
 #include "gv-error.h"
 #include "liveness.h"
 
@@ -98,12 +99,12 @@ JsonObject *gv_snapshot_manifest_read(const GvVmPaths *vm, const char *tag, GErr
 static gint by_created(gconstpointer a, gconstpointer b)
 {
 	JsonObject *x = *(JsonObject *const *)a, *y = *(JsonObject *const *)b;
-	gint64 cx = json_object_get_int_member_with_default(x, "created", 0);
-	gint64 cy = json_object_get_int_member_with_default(y, "created", 0);
+	gint64 cx = gv_json_int_or(x, "created", 0);
+	gint64 cy = gv_json_int_or(y, "created", 0);
 	if (cx != cy)
 		return cx < cy ? -1 : 1;
-	return g_strcmp0(json_object_get_string_member_with_default(x, "tag", ""),
-			 json_object_get_string_member_with_default(y, "tag", ""));
+	return g_strcmp0(gv_json_string_or(x, "tag", ""),
+			 gv_json_string_or(y, "tag", ""));
 }
 
 GPtrArray *gv_snapshot_list(const GvVmPaths *vm, GError **error)
@@ -362,12 +363,12 @@ void gv_restore_free(GvRestore *r)
 
 static gboolean same_identity(JsonObject *a, JsonObject *b)
 {
-	return !g_strcmp0(json_object_get_string_member_with_default(a, "path", ""),
-			  json_object_get_string_member_with_default(b, "path", "")) &&
-	       json_object_get_int_member_with_default(a, "size", -2) ==
-		       json_object_get_int_member_with_default(b, "size", -3) &&
-	       json_object_get_int_member_with_default(a, "mtime", -2) ==
-		       json_object_get_int_member_with_default(b, "mtime", -3);
+	return !g_strcmp0(gv_json_string_or(a, "path", ""),
+			  gv_json_string_or(b, "path", "")) &&
+	       gv_json_int_or(a, "size", -2) ==
+		       gv_json_int_or(b, "size", -3) &&
+	       gv_json_int_or(a, "mtime", -2) ==
+		       gv_json_int_or(b, "mtime", -3);
 }
 
 /* "7.2.22" from `qemu-system-x86_64 --version`, or NULL. */
@@ -393,8 +394,7 @@ static char *qemu_version_of(const char *qemu)
  */
 static gboolean check_qemu(JsonObject *m, const char *tag, const char *qemu, GError **error)
 {
-	JsonObject *q = json_object_has_member(m, "qemu") ? json_object_get_object_member(m, "qemu")
-							   : NULL;
+	JsonObject *q = gv_json_object_or_null(m, "qemu");
 	if (!q) {
 		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "snapshot %s: manifest has no qemu",
 			    tag);
@@ -403,7 +403,7 @@ static gboolean check_qemu(JsonObject *m, const char *tag, const char *qemu, GEr
 	g_autoptr(JsonObject) now = gv_file_identity(qemu);
 	if (same_identity(q, now))
 		return TRUE;
-	const char *saved = json_object_get_string_member_with_default(q, "version", "?");
+	const char *saved = gv_json_string_or(q, "version", "?");
 	g_autofree char *version = qemu_version_of(qemu);
 	if (version && !strcmp(version, saved))
 		return TRUE;
@@ -417,11 +417,10 @@ static gboolean check_qemu(JsonObject *m, const char *tag, const char *qemu, GEr
 /* The kernel and initrd the snapshot booted: unchanged? */
 static gboolean check_files(JsonObject *m, const char *tag, GError **error)
 {
-	JsonArray *files = json_object_has_member(m, "files")
-				   ? json_object_get_array_member(m, "files") : NULL;
+	JsonArray *files = gv_json_array_or_null(m, "files");
 	for (guint i = 0; files && i < json_array_get_length(files); i++) {
-		JsonObject *f = json_array_get_object_element(files, i);
-		const char *path = json_object_get_string_member_with_default(f, "path", "");
+		JsonObject *f = gv_json_array_object_at(files, i);
+		const char *path = gv_json_string_or(f, "path", "");
 		g_autoptr(JsonObject) now = gv_file_identity(path);
 		if (!same_identity(f, now)) {
 			g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
@@ -435,11 +434,10 @@ static gboolean check_files(JsonObject *m, const char *tag, GError **error)
 
 static char **argv_of(JsonObject *m)
 {
-	JsonArray *a = json_object_has_member(m, "argv") ? json_object_get_array_member(m, "argv")
-							 : NULL;
+	JsonArray *a = gv_json_array_or_null(m, "argv");
 	GPtrArray *p = g_ptr_array_new();
 	for (guint i = 0; a && i < json_array_get_length(a); i++)
-		g_ptr_array_add(p, g_strdup(json_array_get_string_element(a, i)));
+		g_ptr_array_add(p, g_strdup(gv_json_array_string_at(a, i)));
 	g_ptr_array_add(p, NULL);
 	return (char **)g_ptr_array_free(p, FALSE);
 }
@@ -447,9 +445,8 @@ static char **argv_of(JsonObject *m)
 /* The state file is all there?  A cut-short file is caught here, before QEMU. */
 static gboolean check_state(JsonObject *m, const GvSnapshotPaths *sp, GError **error)
 {
-	JsonObject *s = json_object_has_member(m, "state")
-				? json_object_get_object_member(m, "state") : NULL;
-	gint64 want = s ? json_object_get_int_member_with_default(s, "bytes", -1) : -1;
+	JsonObject *s = gv_json_object_or_null(m, "state");
+	gint64 want = s ? gv_json_int_or(s, "bytes", -1) : -1;
 	struct stat st;
 	if (stat(sp->state, &st) < 0) {
 		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "snapshot %s is damaged: %s: %s",
@@ -476,7 +473,7 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 	g_autoptr(JsonObject) m = gv_snapshot_manifest_read(vm, tag, error);
 	if (!m)
 		return NULL;
-	gint64 format = json_object_get_int_member_with_default(m, "format", 0);
+	gint64 format = gv_json_int_or(m, "format", 0);
 	if (format != GV_SNAPSHOT_FORMAT) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "snapshot %s has format %" G_GINT64_FORMAT " and this grainvm reads %d",
@@ -512,9 +509,9 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 	r->state = g_strdup(sp->state);
 	g_autofree char *when = NULL;
 	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(
-		json_object_get_int_member_with_default(m, "created", 0));
+		gv_json_int_or(m, "created", 0));
 	when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
-	r->boot_origin = g_strdup(json_object_get_string_member_with_default(m, "boot", "?"));
+	r->boot_origin = g_strdup(gv_json_string_or(m, "boot", "?"));
 	r->boot = g_strdup_printf("snapshot %s, saved %s (it booted: %s)", tag, when,
 				  r->boot_origin);
 	if (saved_disk) {

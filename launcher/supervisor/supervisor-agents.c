@@ -122,7 +122,7 @@ static JsonArray *mounts_from_table(Supervisor *sv, const char *table)
 		JsonObject *hit = NULL;
 		for (guint j = 0; j < found->len && !hit; j++) {
 			JsonObject *m = g_ptr_array_index(found, j);
-			if (!strcmp(json_object_get_string_member(m, "tag"), tag))
+			if (!strcmp(gv_json_string_or(m, "tag", ""), tag))
 				hit = m;
 		}
 		if (hit) {
