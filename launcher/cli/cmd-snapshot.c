@@ -49,24 +49,17 @@ static JsonObject *run_job(GvQmpClient *ctl, const char *command, JsonObject *ar
 /* Reply members the CLI prints: absent or of the wrong type reads as 0. */
 static guint64 reply_bytes(JsonObject *r, const char *member)
 {
-	JsonNode *n = json_object_get_member(r, member);
-	return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 &&
-			       json_node_get_int(n) > 0
-		       ? (guint64)json_node_get_int(n) : 0;
+	return (guint64)MAX(gv_json_int_or(r, member, 0), 0);
 }
 
 static const char *reply_str(JsonObject *r, const char *member)
 {
-	JsonNode *n = json_object_get_member(r, member);
-	return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-		       ? json_node_get_string(n) : NULL;
+	return gv_json_string_or(r, member, NULL);
 }
 
 static gboolean reply_bool(JsonObject *r, const char *member)
 {
-	JsonNode *n = json_object_get_member(r, member);
-	return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_BOOLEAN &&
-	       json_node_get_boolean(n);
+	return gv_json_bool_or(r, member, FALSE);
 }
 
 static char *mb(guint64 bytes)
@@ -205,23 +198,21 @@ static int cmd_list(int argc, char **argv)
 	printf("%-20s %-19s %10s %10s  %s\n", "TAG", "SAVED", "STATE", "DISK", "MEMORY");
 	for (guint i = 0; i < all->len; i++) {
 		JsonObject *m = g_ptr_array_index(all, i);
-		const char *tag = json_object_get_string_member_with_default(m, "tag", "?");
+		const char *tag = gv_json_string_or(m, "tag", "?");
 		if (json_object_has_member(m, "error")) {
-			printf("%-20s damaged: %s\n", tag, json_object_get_string_member(m, "error"));
+			printf("%-20s damaged: %s\n", tag, gv_json_string_or(m, "error", "?"));
 			continue;
 		}
 		g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(
-			json_object_get_int_member_with_default(m, "created", 0));
+			gv_json_int_or(m, "created", 0));
 		g_autofree char *when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
-		JsonObject *st = json_object_has_member(m, "state")
-					 ? json_object_get_object_member(m, "state") : NULL;
-		JsonObject *d = json_object_has_member(m, "disk")
-					? json_object_get_object_member(m, "disk") : NULL;
-		g_autofree char *state = mb((guint64)(st ? json_object_get_int_member_with_default(st, "bytes", 0) : 0));
-		g_autofree char *disk = d ? mb((guint64)json_object_get_int_member_with_default(d, "bytes", 0))
+		JsonObject *st = gv_json_object_or_null(m, "state");
+		JsonObject *d = gv_json_object_or_null(m, "disk");
+		g_autofree char *state = mb((guint64)(st ? gv_json_int_or(st, "bytes", 0) : 0));
+		g_autofree char *disk = d ? mb((guint64)gv_json_int_or(d, "bytes", 0))
 					  : g_strdup("-");
 		printf("%-20s %-19s %10s %10s  %" G_GINT64_FORMAT "M\n", tag, when, state, disk,
-		       json_object_get_int_member_with_default(m, "memory", 0) >> 20);
+		       gv_json_int_or(m, "memory", 0) >> 20);
 	}
 	return GV_EXIT_OK;
 }

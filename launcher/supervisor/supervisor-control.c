@@ -373,9 +373,12 @@ static void cmd_forward(ControlClient *c, JsonNode *id, JsonObject *args, gboole
 	const char *command = NULL;
 	JsonObject *cargs = NULL;
 	g_autoptr(GError) why = NULL;
-	if (!gv_json_get_string(args, SV_PEER_CONTROL, "command", GV_JSON_REQUIRED, &command, &why) ||
-	    !gv_json_get_object(args, SV_PEER_CONTROL, "arguments", GV_JSON_OPTIONAL, &cargs, &why)) {
-		reply_error(c, id, "GenericError", "%s", why->message);
+	if (!gv_json_get_string(args, SV_PEER_CONTROL, "command", GV_JSON_REQUIRED, &command, &why)) {
+		reply_error(c, id, "GenericError", "missing \"command\"");
+		return;
+	}
+	if (!gv_json_get_object(args, SV_PEER_CONTROL, "arguments", GV_JSON_OPTIONAL, &cargs, &why)) {
+		reply_error(c, id, "GenericError", "\"arguments\" must be an object");
 		return;
 	}
 	GvQmpClient *peer = to_agent ? sv->agent.client : sv->qmp;

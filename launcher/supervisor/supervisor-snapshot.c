@@ -250,15 +250,12 @@ static gpointer receive_main(gpointer data)
 
 static char *version_of(JsonNode *qv)
 {
-	JsonObject *o = qv && JSON_NODE_HOLDS_OBJECT(qv) ? json_node_get_object(qv) : NULL;
-	JsonObject *q = o && json_object_has_member(o, "qemu") ? json_object_get_object_member(o, "qemu")
-							      : NULL;
+	JsonObject *q = gv_json_object_or_null(gv_json_node_object_or_null(qv), "qemu");
 	if (!q)
 		return g_strdup("?");
 	return g_strdup_printf("%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT,
-			       json_object_get_int_member_with_default(q, "major", 0),
-			       json_object_get_int_member_with_default(q, "minor", 0),
-			       json_object_get_int_member_with_default(q, "micro", 0));
+			       gv_json_int_or(q, "major", 0), gv_json_int_or(q, "minor", 0),
+			       gv_json_int_or(q, "micro", 0));
 }
 
 /* Migrate to @sock and wait until QEMU says it is done. */
@@ -274,15 +271,13 @@ static gboolean migrate(SvSnapshot *j, const char *sock, GError **error)
 						  error);
 		if (!st)
 			return FALSE;
-		JsonObject *o = JSON_NODE_HOLDS_OBJECT(st) ? json_node_get_object(st) : NULL;
-		const char *status = o ? json_object_get_string_member_with_default(o, "status", "")
-				       : "";
+		JsonObject *o = gv_json_node_object_or_null(st);
+		const char *status = gv_json_string_or(o, "status", "");
 		if (!strcmp(status, "completed"))
 			return TRUE;
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
 			g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "QEMU could not save the VM: %s",
-				    json_object_get_string_member_with_default(o, "error-desc",
-									       status));
+				    gv_json_string_or(o, "error-desc", status));
 			return FALSE;
 		}
 		if (waited >= MIGRATE_TIMEOUT_MS) {
@@ -354,10 +349,9 @@ static gboolean write_manifest(SvSnapshot *j, JsonNode *qv, JsonObject *disk, GE
 	json_object_set_int_member(m, "created", g_get_real_time() / G_USEC_PER_SEC);
 	JsonObject *q = gv_file_identity(plan->argv[0]);
 	json_object_set_string_member(q, "version", j->qemu_version);
-	JsonObject *qo = JSON_NODE_HOLDS_OBJECT(qv) ? json_node_get_object(qv) : NULL;
-	if (qo && json_object_has_member(qo, "package"))
-		json_object_set_string_member(q, "package",
-					      json_object_get_string_member(qo, "package"));
+	const char *package = gv_json_string_or(gv_json_node_object_or_null(qv), "package", NULL);
+	if (package)
+		json_object_set_string_member(q, "package", package);
 	json_object_set_object_member(m, "qemu", q);
 	g_auto(GStrv) norm = gv_snapshot_argv_normalize((const char *const *)plan->argv);
 	JsonArray *a = json_array_new();
@@ -416,10 +410,13 @@ static gboolean do_save(SvSnapshot *j, gboolean *quiesced, gboolean *stopped, GE
 	if (!q)
 		return FALSE;
 	*quiesced = TRUE;
-	JsonObject *qo = JSON_NODE_HOLDS_OBJECT(q) ? json_node_get_object(q) : NULL;
-	JsonNode *um = qo ? json_object_get_member(qo, "unmounted") : NULL;
-	j->unmounted = um && JSON_NODE_HOLDS_ARRAY(um) ? json_array_ref(json_node_get_array(um))
-						       : json_array_new();
+	JsonObject *qo = gv_json_node_object(q, SV_PEER_AGENT, "grain-quiesce's reply", error);
+	JsonArray *um = NULL;
+	/* The agent unmounts at most the 32 shares it tracks. */
+	if (!qo || !gv_json_get_array(qo, SV_PEER_AGENT, "unmounted", GV_JSON_OPTIONAL, 64, &um,
+				      error))
+		return FALSE;
+	j->unmounted = um ? json_array_ref(um) : json_array_new();
 
 	gint64 t0 = g_get_monotonic_time();
 	if (!job_call_ok(j, "qmp", "stop", NULL, QMP_TIMEOUT_S, error))
@@ -476,16 +473,13 @@ static char *disk_top_node(SvSnapshot *j, GError **error)
 	g_autoptr(JsonNode) r = job_call(j, "qmp", "query-block", NULL, QMP_TIMEOUT_S, error);
 	if (!r)
 		return NULL;
-	JsonArray *a = JSON_NODE_HOLDS_ARRAY(r) ? json_node_get_array(r) : NULL;
+	JsonArray *a = gv_json_node_array_or_null(r);
 	for (guint i = 0; a && i < json_array_get_length(a); i++) {
-		JsonNode *e = json_array_get_element(a, i);
-		JsonObject *o = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
-		const char *qdev = o ? json_object_get_string_member_with_default(o, "qdev", "") : "";
-		JsonNode *in = o ? json_object_get_member(o, "inserted") : NULL;
-		if (!strstr(qdev, "/disk0-dev/") || !in || !JSON_NODE_HOLDS_OBJECT(in))
+		JsonObject *o = gv_json_array_object_at(a, i);
+		JsonObject *in = gv_json_object_or_null(o, "inserted");
+		if (!strstr(gv_json_string_or(o, "qdev", ""), "/disk0-dev/") || !in)
 			continue;
-		const char *node = json_object_get_string_member_with_default(
-			json_node_get_object(in), "node-name", NULL);
+		const char *node = gv_json_string_or(in, "node-name", NULL);
 		if (node)
 			return g_strdup(node);
 	}
@@ -546,8 +540,8 @@ static gboolean take_disk_snapshot(SvSnapshot *j, GError **error)
 
 	/* Record first (see the top of this file), then switch QEMU over. */
 	g_autofree char *prev_top =
-		g_strdup(json_object_get_string_member_with_default(layers, "top", NULL));
-	JsonArray *chain = json_object_get_array_member(layers, "layers");
+		g_strdup(gv_json_string_or(layers, "top", NULL));
+	JsonArray *chain = gv_json_array_or_null(layers, "layers");
 	JsonObject *l = json_object_new();
 	json_object_set_string_member(l, "tag", j->tag);
 	json_object_set_string_member(l, "file", disk);
@@ -685,13 +679,10 @@ static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind 
 	Supervisor *sv = c->sv;
 	const char *cmd = kind == JOB_SAVE ? "save" : "disk";
 	g_autoptr(GError) err = NULL;
-	JsonNode *tn = args ? json_object_get_member(args, "tag") : NULL;
-	JsonNode *sn = args ? json_object_get_member(args, "stop") : NULL;
-	const char *tag = tn && JSON_NODE_HOLDS_VALUE(tn) &&
-				  json_node_get_value_type(tn) == G_TYPE_STRING
-			  ? json_node_get_string(tn) : NULL;
-	if (!tag || (sn && (!JSON_NODE_HOLDS_VALUE(sn) ||
-			    json_node_get_value_type(sn) != G_TYPE_BOOLEAN))) {
+	const char *tag = NULL;
+	gboolean stop = FALSE;
+	if (!gv_json_get_string(args, SV_PEER_CONTROL, "tag", GV_JSON_REQUIRED, &tag, NULL) ||
+	    !gv_json_get_bool(args, SV_PEER_CONTROL, "stop", GV_JSON_OPTIONAL, &stop, NULL)) {
 		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
 			    "snapshot-%s takes {\"tag\": STRING%s}", cmd,
 			    kind == JOB_SAVE ? ", \"stop\"?: BOOLEAN" : "");
@@ -727,7 +718,7 @@ static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind 
 	j->paths = gv_vm_paths_new(sv->paths->name, NULL);
 	j->plan = gv_plan_copy(sv->plan);
 	j->tag = g_strdup(tag);
-	j->stop = sn && json_node_get_boolean(sn);
+	j->stop = stop;
 	if (!j->paths) {
 		sv_control_reply_error(c, id, "GenericError", "cannot name vm %s's files",
 				       sv->paths->name);
