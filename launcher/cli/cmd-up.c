@@ -312,12 +312,12 @@ static int spawn_supervisor(const GvVmPaths *paths, const GvPlan *plan, int lock
  */
 static gboolean print_hint(JsonObject *ev)
 {
-	if (g_strcmp0(json_object_get_string_member_with_default(ev, "event", ""), "hint"))
+	if (g_strcmp0(gv_json_string_or(ev, "event", ""), "hint"))
 		return FALSE;
 	g_autofree char *msg = g_strescape(
-		json_object_get_string_member_with_default(ev, "message", "?"), "\n");
+		gv_json_string_or(ev, "message", "?"), "\n");
 	g_printerr("grainvm: vm %s: %s\n",
-		   json_object_get_string_member_with_default(ev, "name", "?"), msg);
+		   gv_json_string_or(ev, "name", "?"), msg);
 	return TRUE;
 }
 

@@ -222,12 +222,12 @@ static void on_exec_status(GvQmpClient *client, JsonNode *ret, const GError *err
 		return;
 	}
 	JsonObject *o = json_node_get_object(ret);
-	if (!json_object_get_boolean_member_with_default(o, "exited", FALSE)) {
+	if (!gv_json_bool_or(o, "exited", FALSE)) {
 		/* Short: systemctl answers at once; 100 ms keeps the round trips few. */
 		g->system_timer = g_timeout_add(100, on_exec_poll, sv);
 		return;
 	}
-	const char *b64 = json_object_get_string_member_with_default(o, "out-data", "");
+	const char *b64 = gv_json_string_or(o, "out-data", "");
 	gsize len = 0;
 	g_autofree guchar *raw = g_base64_decode(b64, &len);
 	g_autofree char *state = g_strndup((const char *)raw, MIN(len, STATE_MAX));

@@ -543,26 +543,26 @@ gboolean sv_net_cards_addressed(Supervisor *sv, char **why)
 	SvNet *net = sv->net;
 	for (guint i = 0; net && i < json_array_get_length(net->nics); i++) {
 		JsonObject *n = json_array_get_object_element(net->nics, i);
-		const char *mac = json_object_get_string_member_with_default(n, "mac", "");
+		const char *mac = gv_json_string_or(n, "mac", "");
 		gboolean found = FALSE;
 		for (guint j = 0; net->interfaces && j < json_array_get_length(net->interfaces) &&
 				  !found; j++) {
 			JsonObject *e = json_array_get_object_element(net->interfaces, j);
-			if (g_ascii_strcasecmp(json_object_get_string_member_with_default(
+			if (g_ascii_strcasecmp(gv_json_string_or(
 						       e, "hardware-address", ""), mac))
 				continue;
 			JsonArray *ips = json_object_get_array_member(e, "ip-addresses");
 			for (guint k = 0; ips && k < json_array_get_length(ips) && !found; k++) {
 				JsonObject *a = json_array_get_object_element(ips, k);
 				found = gv_net_address_routable(
-					json_object_get_string_member_with_default(a, "ip-address-type", ""),
-					json_object_get_string_member_with_default(a, "ip-address", ""));
+					gv_json_string_or(a, "ip-address-type", ""),
+					gv_json_string_or(a, "ip-address", ""));
 			}
 		}
 		if (!found) {
 			*why = g_strdup_printf("network card %s (mac %s) has no routable address in the "
 					       "guest yet",
-					       json_object_get_string_member_with_default(n, "id", "?"), mac);
+					       gv_json_string_or(n, "id", "?"), mac);
 			return FALSE;
 		}
 	}
