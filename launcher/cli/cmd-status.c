@@ -112,7 +112,7 @@ static void print_build(JsonObject *b)
  */
 static void add_disk(JsonObject *o, const GvVmPaths *paths)
 {
-	const char *run = json_object_get_string_member_with_default(o, "run-disk", NULL);
+	const char *run = gv_json_string_or(o, "run-disk", NULL);
 	if (run) {
 		/* Restored from a snapshot: QEMU writes this run's own overlay
 		 * (removed at the end), whatever overlay.qcow2 holds. */
