@@ -220,6 +220,8 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 			json_object_set_int_member(fo, "fd", f->fd);
 			json_object_set_string_member(fo, "path", f->path);
 			json_object_set_boolean_member(fo, "directory", f->directory);
+			if (f->writable)
+				json_object_set_boolean_member(fo, "writable", TRUE);
 			json_array_add_object_element(fa, fo);
 		}
 		json_object_set_array_member(o, "files", fa);
@@ -471,7 +473,7 @@ static gboolean decode_qemu_user(const Obj *top, GvPlan *p, GError **error)
 	return TRUE;
 }
 
-/* "files": descriptors QEMU gets at GV_FD_KERNEL and above (argv.h). */
+/* "files": descriptors QEMU gets at GV_FD_BLOCK_BASE and above (argv.h). */
 static gboolean decode_files(const Obj *c, GvPlan *p, GError **error)
 {
 	JsonArray *a;
@@ -485,11 +487,14 @@ static gboolean decode_files(const Obj *c, GvPlan *p, GError **error)
 		GvPlanFile *f = g_new0(GvPlanFile, 1);
 		g_ptr_array_add(p->files, f);
 		gint64 fd = -1;
-		if (!get_int(&e, "fd", TRUE, GV_FD_KERNEL, G_MAXINT16, &fd, error) ||
+		if (!get_int(&e, "fd", TRUE, GV_FD_BLOCK_BASE, G_MAXINT16, &fd, error) ||
 		    !get_path(&e, "path", TRUE, &f->path, error) ||
-		    !get_bool(&e, "directory", &f->directory, error))
+		    !get_bool(&e, "directory", &f->directory, error) ||
+		    !get_bool(&e, "writable", &f->writable, error))
 			return FALSE;
 		f->fd = (int)fd;
+		if (f->directory && f->writable)
+			return fail(error, &e, "writable", "cannot go with a directory");
 	}
 	return TRUE;
 }

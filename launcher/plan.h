@@ -93,6 +93,7 @@ typedef struct {
 	int fd;            /* the number QEMU finds it under (GV_FD_KERNEL...) */
 	char *path;        /* absolute */
 	gboolean directory; /* a share: opened O_DIRECTORY */
+	gboolean writable;  /* opened O_RDWR (the disk's top layer, UEFI variables) */
 } GvPlanFile;
 
 /* `up --from TAG`: the saved state QEMU loads (supervisor-restore.c). */

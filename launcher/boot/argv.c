@@ -161,6 +161,62 @@ static void add_nic(GPtrArray *a, const GvNic *n, const GvNicFacts *nf)
 	addf(a, "virtio-net-pci,netdev=%s,mac=%s", n->netdev, n->mac);
 }
 
+/* fd sets (files_by_fd), see gv_qemu_block_fds(). */
+enum { SET_OVMF_CODE = 1, SET_OVMF_VARS = 2, SET_DISK_BASE = 3 };
+
+GArray *gv_qemu_block_fds(const GvHostFacts *facts)
+{
+	GArray *fds = g_array_new(FALSE, FALSE, sizeof(GvBlockFd));
+	if (!facts->files_by_fd)
+		return fds;
+	int next = GV_FD_BLOCK_BASE;
+	if (facts->firmware == GV_FIRMWARE_UEFI) {
+		GvBlockFd code = { next++, SET_OVMF_CODE, facts->ovmf_code, FALSE };
+		GvBlockFd vars = { next++, SET_OVMF_VARS, facts->ovmf_vars, TRUE };
+		/* QEMU 7.2 opens a pflash -drive read-only first: "Could not dup
+		 * FD for /dev/fdset/2 flags 0" without this one. */
+		GvBlockFd vars_ro = { next++, SET_OVMF_VARS, facts->ovmf_vars, FALSE };
+		g_array_append_val(fds, code);
+		g_array_append_val(fds, vars);
+		g_array_append_val(fds, vars_ro);
+	}
+	for (guint i = 0; facts->disk && i < facts->disk_chain_len; i++) {
+		const GvDiskLayer *l = &facts->disk_chain[i];
+		GvBlockFd b = { next++, SET_DISK_BASE + i, l->path, i == 0 };
+		g_array_append_val(fds, b);
+		if (i == 0) {
+			GvBlockFd ro = { next++, SET_DISK_BASE, l->path, FALSE };
+			g_array_append_val(fds, ro);
+		}
+	}
+	/* prepare.c refuses a longer chain (GV_DISK_LAYERS_MAX). */
+	g_assert(next <= GV_FD_KERNEL);
+	return fds;
+}
+
+/*
+ * The disk as an explicit chain of fd sets, the last base first: every
+ * layer is its own file node on /dev/fdset/N and names its backing node,
+ * so QEMU never opens a backing file named in a header by path (it could
+ * not: it runs as another user).  The top layer keeps the names the
+ * rest of grainvm uses (disk0, disk0-file); below it disk0-b1, -b2...
+ */
+static void add_disk_chain(GPtrArray *a, const GvHostFacts *facts)
+{
+	for (guint i = facts->disk_chain_len; i-- > 0;) {
+		const GvDiskLayer *l = &facts->disk_chain[i];
+		g_autofree char *node = i ? g_strdup_printf("disk0-b%u", i) : g_strdup("disk0");
+		g_autofree char *backing = i + 1 < facts->disk_chain_len
+			? g_strdup_printf(",backing=disk0-b%u", i + 1) : g_strdup("");
+		const char *ro = i ? ",read-only=on" : "";
+		add(a, "-blockdev");
+		addf(a, "driver=file,node-name=%s-file,filename=/dev/fdset/%u%s", node,
+		     SET_DISK_BASE + i, ro);
+		add(a, "-blockdev");
+		addf(a, "driver=%s,node-name=%s,file=%s-file%s%s", l->format, node, node, backing, ro);
+	}
+}
+
 char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 {
 	GPtrArray *a = g_ptr_array_new();
@@ -201,9 +257,23 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 		add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	}
 
+	if (facts->files_by_fd) {
+		g_autoptr(GArray) fds = gv_qemu_block_fds(facts);
+		for (guint i = 0; i < fds->len; i++) {
+			const GvBlockFd *b = &g_array_index(fds, GvBlockFd, i);
+			/* opaque: what query-fdsets shows, for whoever debugs this */
+			g_autofree char *what = opt_escape(b->path);
+			add(a, "-add-fd");
+			addf(a, "fd=%d,set=%u,opaque=%s%s", b->fd, b->set, b->writable ? "rw:" : "ro:",
+			     what);
+		}
+	}
+
 	if (facts->firmware == GV_FIRMWARE_UEFI) {
-		g_autofree char *code = opt_escape(facts->ovmf_code);
-		g_autofree char *vars = opt_escape(facts->ovmf_vars);
+		g_autofree char *code = facts->files_by_fd ? g_strdup_printf("/dev/fdset/%u", SET_OVMF_CODE)
+							   : opt_escape(facts->ovmf_code);
+		g_autofree char *vars = facts->files_by_fd ? g_strdup_printf("/dev/fdset/%u", SET_OVMF_VARS)
+							   : opt_escape(facts->ovmf_vars);
 		add(a, "-drive");
 		addf(a, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code);
 		add(a, "-drive");
@@ -228,7 +298,11 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 	add(a, "-device");
 	add(a, "pvpanic-pci");
 
-	if (facts->disk) {
+	if (facts->disk && facts->files_by_fd) {
+		add_disk_chain(a, facts);
+		add(a, "-device");
+		add(a, "virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1");
+	} else if (facts->disk) {
 		g_autofree char *disk = opt_escape(facts->disk);
 		add(a, "-blockdev");
 		addf(a, "driver=file,node-name=disk0-file,filename=%s", disk);
@@ -303,16 +377,22 @@ GArray *gv_qemu_fd_files(const GvSpec *spec, const GvHostFacts *facts)
 	if (!facts->files_by_fd)
 		return files;
 	if (facts->kernel) {
-		GvQemuFile f = { GV_FD_KERNEL, facts->kernel, FALSE };
+		GvQemuFile f = { GV_FD_KERNEL, facts->kernel, FALSE, FALSE };
 		g_array_append_val(files, f);
 	}
 	if (facts->kernel && facts->initrd) {
-		GvQemuFile f = { GV_FD_INITRD, facts->initrd, FALSE };
+		GvQemuFile f = { GV_FD_INITRD, facts->initrd, FALSE, FALSE };
 		g_array_append_val(files, f);
 	}
 	for (guint i = 0; i < spec->shares->len; i++) {
 		const GvShare *sh = g_ptr_array_index(spec->shares, i);
-		GvQemuFile f = { GV_FD_SHARE_BASE + (int)i, sh->source, TRUE };
+		GvQemuFile f = { GV_FD_SHARE_BASE + (int)i, sh->source, TRUE, FALSE };
+		g_array_append_val(files, f);
+	}
+	g_autoptr(GArray) block = gv_qemu_block_fds(facts);
+	for (guint i = 0; i < block->len; i++) {
+		const GvBlockFd *b = &g_array_index(block, GvBlockFd, i);
+		GvQemuFile f = { b->fd, b->path, FALSE, b->writable };
 		g_array_append_val(files, f);
 	}
 	return files;

@@ -25,7 +25,11 @@ enum {
 	/*
 	 * Files QEMU gets as descriptors when it runs as another user
 	 * (GvHostFacts.files_by_fd): far above the NICs (GV_NICS_MAX is 8).
+	 * The block files (UEFI code and variables, the disk's chain) go
+	 * into QEMU's fd sets (-add-fd), from GV_FD_BLOCK_BASE up to below
+	 * GV_FD_KERNEL; see gv_qemu_block_fds().
 	 */
+	GV_FD_BLOCK_BASE = 16,
 	GV_FD_KERNEL = 64,
 	GV_FD_INITRD = 65,
 	GV_FD_SHARE_BASE = 66, /* then one per share, in spec order */
@@ -36,7 +40,30 @@ typedef struct {
 	int fd;              /* the number QEMU finds it under */
 	const char *path;    /* (transfer none): into the facts or the spec */
 	gboolean directory;  /* a share: opened O_DIRECTORY */
+	gboolean writable;   /* opened read-write (the top disk layer, UEFI variables) */
 } GvQemuFile;
+
+/*
+ * The most disk layers (overlay, live snapshot layers and the base's whole
+ * chain) QEMU can get as descriptors: the block range holds the UEFI
+ * code, the variables twice and the top layer a second time (read-only,
+ * see gv_qemu_block_fds()) and one descriptor per layer.
+ */
+#define GV_DISK_LAYERS_MAX (GV_FD_KERNEL - GV_FD_BLOCK_BASE - 4)
+
+/* One layer of the disk's chain (GvHostFacts.disk_chain). */
+typedef struct {
+	const char *path;    /* (transfer none) */
+	const char *format;  /* "qcow2" or "raw" */
+} GvDiskLayer;
+
+/* One descriptor in one of QEMU's fd sets (-add-fd). */
+typedef struct {
+	int fd;              /* the number QEMU inherits it under */
+	guint set;           /* the fd set: /dev/fdset/SET */
+	const char *path;    /* (transfer none) */
+	gboolean writable;
+} GvBlockFd;
 
 #define GV_AGENT_PORT "org.grainvm.agent.0"
 #define GV_QGA_PORT "org.qemu.guest_agent.0"
@@ -65,8 +92,12 @@ typedef struct {
 	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
 	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
 	gboolean no_sandbox;     /* GRAINVM_BENCH_NO_SANDBOX: no -sandbox (to measure its cost) */
-	gboolean files_by_fd;    /* QEMU runs as another user: kernel, initrd and shares are
-				  * descriptors the supervisor opens (gv_qemu_fd_files()) */
+	gboolean files_by_fd;    /* QEMU runs as another user: kernel, initrd, shares, UEFI
+				  * files and the disk's chain are descriptors the supervisor
+				  * opens (gv_qemu_fd_files()) */
+	const GvDiskLayer *disk_chain; /* files_by_fd with a disk: its layers, the top
+					* (= disk) first, down to the last base */
+	guint disk_chain_len;
 } GvHostFacts;
 
 /**
@@ -89,6 +120,25 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts);
  * Return: (transfer full): the command line.
  */
 char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts);
+
+/**
+ * gv_qemu_block_fds() - the descriptors QEMU's fd sets hold (files_by_fd)
+ * @facts: the host facts
+ *
+ * QEMU running as another user cannot open a disk by path (grainvm's
+ * directories are 0700 root), and reopening /proc/self/fd/N would check
+ * the file's own mode (the overlay is root's 0600).  Instead each block
+ * file is an fd set: QEMU opening /dev/fdset/SET gets a duplicate of a
+ * descriptor in the set whose access mode matches.  The sets of the
+ * UEFI variables and the top layer hold them read-write and read-only:
+ * QEMU opens a pflash drive read-only first, and reopens the top layer
+ * read-only when a live snapshot puts a new layer above it.  Sets are
+ * numbered from 1: UEFI code, UEFI variables, then the disk's layers top
+ * first.
+ *
+ * Return: (transfer container): GvBlockFd entries, possibly none.
+ */
+GArray *gv_qemu_block_fds(const GvHostFacts *facts);
 
 /**
  * gv_qemu_fd_files() - the files QEMU gets as descriptors

@@ -44,6 +44,8 @@ void gv_prepared_free(GvPrepared *p)
 	g_clear_pointer(&p->created, g_ptr_array_unref);
 	g_clear_pointer(&p->net, gv_net_prepared_free);
 	g_free(p->qemu_user.name);
+	g_clear_pointer(&p->disk_chain, g_array_unref);
+	g_clear_pointer(&p->disk_chain_strings, g_ptr_array_unref);
 	g_free(p);
 }
 
@@ -340,6 +342,55 @@ static gboolean prepare_disk(const GvSpec *spec, const GvVmPaths *paths, const G
 	return TRUE;
 }
 
+static void add_layer(GvPrepared *p, const char *path, const char *format)
+{
+	char *pa = g_strdup(path), *fo = g_strdup(format);
+	g_ptr_array_add(p->disk_chain_strings, pa);
+	g_ptr_array_add(p->disk_chain_strings, fo);
+	GvDiskLayer l = { pa, fo };
+	g_array_append_val(p->disk_chain, l);
+}
+
+gboolean gv_prepare_disk_chain(GvPrepared *p, GError **error)
+{
+	if (!p->facts.files_by_fd || !p->disk)
+		return TRUE;
+	/* Our own layers and a base checked by check_base(): follow it all. */
+	g_autoptr(GvImageInfo) top = gv_image_info_read_full(p->disk, NULL, GV_IMAGE_INFO_DEFAULT,
+							     error);
+	if (!top)
+		return FALSE;
+	g_clear_pointer(&p->disk_chain, g_array_unref);
+	g_clear_pointer(&p->disk_chain_strings, g_ptr_array_unref);
+	p->disk_chain = g_array_new(FALSE, FALSE, sizeof(GvDiskLayer));
+	p->disk_chain_strings = g_ptr_array_new_with_free_func(g_free);
+	add_layer(p, p->disk, top->format);
+	const GvImageInfo *at = top;
+	for (guint i = 0; ; i++) {
+		if (at->data_file) {
+			g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+				    "GRAINVM_QEMU_USER=%s: %s has an external data file (%s), which "
+				    "QEMU would open by path as that user (unset GRAINVM_QEMU_USER "
+				    "for this VM)", p->qemu_user.name, at->filename, at->data_file);
+			return FALSE;
+		}
+		if (i >= top->backing_chain->len)
+			break;
+		at = g_ptr_array_index(top->backing_chain, i);
+		add_layer(p, at->filename, at->format);
+	}
+	if (p->disk_chain->len > GV_DISK_LAYERS_MAX) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "GRAINVM_QEMU_USER=%s: the disk %s has %u layers, more than the %d "
+			    "QEMU can be handed as descriptors (`grainvm image convert` flattens it)",
+			    p->qemu_user.name, p->disk, p->disk_chain->len, GV_DISK_LAYERS_MAX);
+		return FALSE;
+	}
+	p->facts.disk_chain = (const GvDiskLayer *)(void *)p->disk_chain->data;
+	p->facts.disk_chain_len = p->disk_chain->len;
+	return TRUE;
+}
+
 GStrv gv_invoking_homes(void)
 {
 	g_autoptr(GPtrArray) homes = g_ptr_array_new();
@@ -412,17 +463,6 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 		return NULL;
 	if (!gv_qemu_user(spec->accel != GV_ACCEL_TCG, &p->qemu_user, error))
 		return NULL;
-	if (p->qemu_user.drop && (spec->disk_image || spec->disk_size ||
-				  spec->firmware == GV_FIRMWARE_UEFI)) {
-		/* Its disk chain, UEFI variables and live disk snapshots are opened
-		 * by path, which that user cannot reach; not handed over as
-		 * descriptors yet (docs/security.md). */
-		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
-			    "GRAINVM_QEMU_USER=%s: a VM with a [disk] or UEFI firmware cannot run "
-			    "QEMU as another user yet (unset GRAINVM_QEMU_USER for this VM)",
-			    p->qemu_user.name);
-		return NULL;
-	}
 	for (guint i = 0; i < spec->shares->len; i++)
 		if (!check_share_xattrs(g_ptr_array_index(spec->shares, i), error))
 			return NULL;
@@ -494,6 +534,8 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	p->facts.ovmf_code = p->ovmf_code;
 	p->facts.ovmf_vars = p->ovmf_vars;
 	p->facts.disk = p->disk;
+	if (!gv_prepare_disk_chain(p, error))
+		goto fail;
 	p->facts.nixos_toplevel = p->nixos_toplevel;
 	p->facts.nixos_params = p->nixos_params;
 	p->facts.nics = p->net->facts;

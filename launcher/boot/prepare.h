@@ -35,6 +35,8 @@ typedef struct {
 	GPtrArray *created;  /* files this preparation created */
 	GvNetPrepared *net;  /* the NICs' host side (nic.h) */
 	GvQemuUser qemu_user; /* whom QEMU runs as (GRAINVM_QEMU_USER, as root) */
+	GArray *disk_chain;  /* GvDiskLayer, for facts.disk_chain (gv_prepare_disk_chain()) */
+	GPtrArray *disk_chain_strings; /* what disk_chain points into */
 } GvPrepared;
 
 void gv_prepared_free(GvPrepared *p);
@@ -52,6 +54,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvPrepared, gv_prepared_free)
  * Return: (transfer full) (nullable): the facts.
  */
 GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **error);
+
+/**
+ * gv_prepare_disk_chain() - list the disk's layers for a QEMU of another user
+ * @p: prepared facts; p->disk is final (after a restore's run overlay)
+ * @error: GV_ERROR_INVALID for a chain that cannot be handed over
+ *
+ * Without the drop, or without a disk, does nothing.  Otherwise reads the
+ * chain of p->disk (the base's part was checked by gv_prepare()) into
+ * p->facts.disk_chain, for gv_qemu_argv() to hand QEMU every layer as a
+ * descriptor.  An external data file, or more than GV_DISK_LAYERS_MAX
+ * layers, is refused: QEMU would have to open it by path.
+ *
+ * Return: TRUE on success.
+ */
+gboolean gv_prepare_disk_chain(GvPrepared *p, GError **error);
 
 /**
  * gv_invoking_homes() - the home directories the default share must not be

@@ -162,6 +162,7 @@ static GvPlan *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv
 		pf->fd = f->fd;
 		pf->path = g_strdup(f->path);
 		pf->directory = f->directory;
+		pf->writable = f->writable;
 		g_ptr_array_add(plan->files, pf);
 	}
 	return plan;

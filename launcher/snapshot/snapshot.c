@@ -525,6 +525,9 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 		g_free(prep->disk);
 		prep->disk = g_strdup(r->run_overlay);
 		prep->facts.disk = prep->disk;
+		/* A QEMU of another user gets the new overlay's chain instead. */
+		if (!gv_prepare_disk_chain(prep, error))
+			return NULL;
 	}
 	prep->facts.incoming = TRUE;
 	return g_steal_pointer(&r);

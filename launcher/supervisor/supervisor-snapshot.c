@@ -695,13 +695,16 @@ static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind 
 			    sv->paths->name, sv->snapshot->kind == JOB_SAVE ? "save" : "disk",
 			    sv->snapshot->tag,
 			    (double)(g_get_monotonic_time() - sv->snapshot_started_us) / G_USEC_PER_SEC);
-	} else if (kind == JOB_SAVE && sv->plan->qemu_user.drop) {
-		/* QEMU would connect to RUNDIR/save.sock by path, which that user
-		 * cannot reach (docs/security.md): say so before anything stops. */
+	} else if (sv->plan->qemu_user.drop) {
+		/* QEMU would connect to RUNDIR/save.sock, or create the new disk
+		 * layer, by path, which that user cannot reach (docs/security.md):
+		 * say so before anything stops. */
 		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
-			    "vm %s runs QEMU as user %s (GRAINVM_QEMU_USER), which cannot save "
-			    "snapshots yet: nothing saved (up without GRAINVM_QEMU_USER to save)",
-			    sv->paths->name, sv->plan->qemu_user.name);
+			    "vm %s runs QEMU as user %s (GRAINVM_QEMU_USER), which cannot %s "
+			    "yet: nothing %s (up without GRAINVM_QEMU_USER for snapshots)",
+			    sv->paths->name, sv->plan->qemu_user.name,
+			    kind == JOB_SAVE ? "save snapshots" : "take disk snapshots",
+			    kind == JOB_SAVE ? "saved" : "done");
 	} else if (kind == JOB_SAVE && sv->phase != GV_PHASE_READY) {
 		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "vm %s is %s, not ready: nothing saved",
 			    sv->paths->name, gv_phase_name(sv->phase));

@@ -1028,7 +1028,8 @@ static gboolean open_qemu_files(Supervisor *sv, GArray *src, GArray *dst, GError
 {
 	for (guint i = 0; i < sv->plan->files->len; i++) {
 		const GvPlanFile *f = g_ptr_array_index(sv->plan->files, i);
-		int fd = open(f->path, O_RDONLY | O_CLOEXEC | (f->directory ? O_DIRECTORY : 0));
+		int mode = f->directory ? O_RDONLY | O_DIRECTORY : f->writable ? O_RDWR : O_RDONLY;
+		int fd = open(f->path, mode | O_CLOEXEC);
 		if (fd < 0) {
 			g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s for QEMU: %s",
 				    f->path, g_strerror(errno));

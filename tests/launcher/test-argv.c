@@ -37,6 +37,16 @@ static const GvNicFacts nics_helper[] = {
 	{ .fd = GV_FD_NIC_BASE + 1 },
 };
 
+/* A disk under the drop: overlay, a base with its own base (a qcow2 chain on raw). */
+static const GvDiskLayer chain3[] = {
+	{ "/var/lib/grainvm/web/overlay.qcow2", "qcow2" },
+	{ "/srv/images/debian,12.qcow2", "qcow2" },
+	{ "/srv/images/debian-base.raw", "raw" },
+};
+static const GvDiskLayer chain1[] = {
+	{ "/var/lib/grainvm/scratch/overlay.qcow2", "qcow2" },
+};
+
 static const Case cases[] = {
 	{ "default-tcg-pvh", "[vm]\nname=golden\n",
 	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
@@ -49,6 +59,22 @@ static const Case cases[] = {
 	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
 	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
 	    .firmware = GV_FIRMWARE_NONE, .files_by_fd = TRUE } },
+	/* ...and with UEFI and a disk chain: every block file an fd set (-add-fd). */
+	{ "files-by-fd-uefi-chain",
+	  "[vm]\nname=web\nfirmware=uefi\n[share workspace]\nenabled=false\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd",
+	    .ovmf_vars = "/var/lib/grainvm/web/efi-vars.fd", .firmware = GV_FIRMWARE_UEFI,
+	    .disk = "/var/lib/grainvm/web/overlay.qcow2", .files_by_fd = TRUE,
+	    .disk_chain = chain3, .disk_chain_len = G_N_ELEMENTS(chain3) } },
+	/* A [disk] size= only: one layer, no backing. */
+	{ "files-by-fd-disk",
+	  "[vm]\nname=scratch\n[share workspace]\nenabled=false\n[disk]\nsize=64M\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .disk = "/var/lib/grainvm/scratch/overlay.qcow2",
+	    .files_by_fd = TRUE, .disk_chain = chain1, .disk_chain_len = G_N_ELEMENTS(chain1) } },
 	/* GRAINVM_BENCH_NO_SANDBOX: the only argv without -sandbox. */
 	{ "no-sandbox-bench", "[vm]\nname=bench\n",
 	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
@@ -196,10 +222,60 @@ static void test_fd_files(void)
 	g_rmdir(dir);
 }
 
+/*
+ * Under the drop, every descriptor an -add-fd names is one the supervisor
+ * opens, read-write only for the UEFI variables and the top layer, and
+ * no disk or UEFI path reaches QEMU except as an fd set's opaque label.
+ */
+static void test_block_fds(void)
+{
+	const Case *c = NULL;
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
+		if (!strcmp(cases[i].name, "files-by-fd-uefi-chain"))
+			c = &cases[i];
+	g_assert_nonnull(c);
+	g_autofree char *dir = g_dir_make_tmp("gv-argv-XXXXXX", NULL);
+	g_autofree char *conf = g_build_filename(dir, "grainvm.conf", NULL);
+	g_assert_true(g_file_set_contents(conf, c->conf, -1, NULL));
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GvSpec) spec = gv_spec_load(dir, NULL, NULL, dir, &err);
+	g_assert_no_error(err);
+	g_autoptr(GArray) files = gv_qemu_fd_files(spec, &c->facts);
+	g_auto(GStrv) argv = gv_qemu_argv(spec, &c->facts);
+	/* code, vars (rw and ro), top (rw and ro), two bases */
+	g_assert_cmpuint(files->len, ==, 7);
+	guint writable = 0;
+	for (guint i = 0; i < files->len; i++) {
+		const GvQemuFile *f = &g_array_index(files, GvQemuFile, i);
+		g_autofree char *want = g_strdup_printf("fd=%d,", f->fd);
+		gboolean named = FALSE;
+		for (char **a = argv; *a; a++)
+			named = named || g_str_has_prefix(*a, want);
+		g_assert_true(named);
+		g_assert_cmpint(f->fd, >=, GV_FD_BLOCK_BASE);
+		g_assert_cmpint(f->fd, <, GV_FD_KERNEL);
+		if (f->writable) {
+			writable++;
+			g_assert_true(!strcmp(f->path, c->facts.ovmf_vars) ||
+				      !strcmp(f->path, c->facts.disk));
+		}
+	}
+	g_assert_cmpuint(writable, ==, 2);
+	for (char **a = argv; *a; a++) {
+		if (!strcmp(*a, "-add-fd"))
+			a++;
+		else
+			g_assert_null(strstr(*a, "/var/lib/grainvm"));
+	}
+	g_unlink(conf);
+	g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/argv/fd-files", test_fd_files);
+	g_test_add_func("/argv/block-fds", test_block_fds);
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree char *path = g_strdup_printf("/argv/golden/%s", cases[i].name);
 		g_test_add_data_func(path, &cases[i], test_case);

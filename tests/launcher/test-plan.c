@@ -125,7 +125,9 @@ static void test_qemu_user(void)
 		"   \"helper\": \"/usr/lib/qemu/qemu-bridge-helper\", \"bridge\": \"br0\"}],"
 		" \"qemu-user\": {\"name\": \"grainvm\", \"uid\": 999, \"gid\": 995, \"kvm-gid\": 104},"
 		" \"files\": [{\"fd\": 64, \"path\": \"/c/k.elf\", \"directory\": false},"
-		"   {\"fd\": 66, \"path\": \"/p\", \"directory\": true}]}";
+		"   {\"fd\": 66, \"path\": \"/p\", \"directory\": true},"
+		"   {\"fd\": 18, \"path\": \"/s/overlay.qcow2\", \"directory\": false,"
+		"    \"writable\": true}]}";
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GvPlan) p = gv_plan_from_data(text, strlen(text), &err);
 	g_assert_no_error(err);
@@ -133,17 +135,21 @@ static void test_qemu_user(void)
 	g_assert_cmpuint(p->qemu_user.uid, ==, 999);
 	g_assert_cmpuint(p->qemu_user.gid, ==, 995);
 	g_assert_cmpuint(p->qemu_user.kvm_gid, ==, 104);
-	g_assert_cmpuint(p->files->len, ==, 2);
+	g_assert_cmpuint(p->files->len, ==, 3);
 	const GvPlanFile *f = g_ptr_array_index(p->files, 1);
 	g_assert_cmpint(f->fd, ==, 66);
 	g_assert_true(f->directory);
+	g_assert_false(f->writable);
+	const GvPlanFile *disk = g_ptr_array_index(p->files, 2);
+	g_assert_true(disk->writable);
 	const GvPlanNic *n = g_ptr_array_index(p->nics, 0);
 	g_assert_cmpstr(n->helper, ==, "/usr/lib/qemu/qemu-bridge-helper");
 	g_autofree char *out = gv_plan_to_data(p);
 	g_autoptr(JsonNode) a = parse(text), b = parse(out);
 	g_assert_true(json_node_equal(a, b));
 
-	/* Root is no user to drop to; a file below GV_FD_KERNEL would clobber a socket. */
+	/* Root is no user to drop to; a file below GV_FD_BLOCK_BASE would clobber a socket
+	 * or a NIC; a directory is never opened for writing. */
 	static const struct {
 		const char *from, *to, *message;
 	} cases[] = {
@@ -151,6 +157,9 @@ static void test_qemu_user(void)
 		{ "\"gid\": 995", "\"gid\": 0", "\"qemu-user.gid\" is 0" },
 		{ "\"name\": \"grainvm\", ", "", "\"qemu-user.name\" is missing" },
 		{ "\"fd\": 64", "\"fd\": 3", "\"files[0].fd\" is 3" },
+		{ "\"fd\": 64", "\"fd\": 15", "\"files[0].fd\" is 15" },
+		{ "\"directory\": true}", "\"directory\": true, \"writable\": true}",
+		  "\"files[1].writable\" cannot go with a directory" },
 		{ "\"path\": \"/c/k.elf\"", "\"path\": \"k.elf\"", "\"files[0].path\" must be an absolute path" },
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {

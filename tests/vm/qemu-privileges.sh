@@ -86,11 +86,50 @@ for _ in $(seq 1 100); do [ -e "/proc/$spid" ] || break; sleep 0.1; done
 [ ! -e "$ndir/switch.sock" ] && [ ! -e "$ndir/switch.pid" ] || fail "switch files left: $(ls "$ndir")"
 no_leftovers "$vm"
 
-# 3. A VM with a disk cannot drop yet: refused before anything starts.
-printf '[vm]\nname=%s\n[disk]\nsize=64M\n' "$vm" >grainvm.local.conf
-expect_code 2 env GRAINVM_QEMU_USER=$user "$GRAINVM" up
-echo "$OUT" | grep -q "GRAINVM_QEMU_USER=$user: a VM with a \[disk\]" || fail "$OUT"
-[ ! -e "$GRAINVM_HOME/state/$vm/overlay.qcow2" ] || fail "a refused up made an overlay"
+# 3. A VM with a [disk] on a base chain and UEFI firmware: every block
+#    file (OVMF code and the VM's variables, the overlay, each base) is
+#    handed over as a descriptor in one of QEMU's fd sets, so QEMU, as
+#    that user, opens none of them by path (they sit in root's 0700
+#    directories; the overlay is root's 0600).  The guest writes its disk;
+#    afterwards the overlay is clean and holds the write, the bases are
+#    untouched.
+img=$T/priv-img
+mkdir -p "$img"
+qemu-img create -q -f qcow2 "$img/base.qcow2" 64M
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$img/mid.qcow2"
+chmod 600 "$img"/*.qcow2
+bases_sum=$(sha256sum "$img/base.qcow2" "$img/mid.qcow2")
+printf '[vm]\nname=%s\nfirmware=uefi\nready-timeout=180\n[disk]\nimage=%s\n' \
+	"$vm" "$img/mid.qcow2" >grainvm.local.conf
+expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up
+echo "$OUT" | grep -q "through OVMF" || fail "not booted through OVMF: $OUT"
+qpid=$(cat "$GRAINVM_HOME/run/$vm/qemu.pid")
+note "disk+uefi: Uid $(status_of "$qpid" Uid), CapEff $(status_of "$qpid" CapEff), Seccomp $(status_of "$qpid" Seccomp)"
+[ "$(status_of "$qpid" Uid)" = "$uid $uid $uid $uid" ] || fail "QEMU's Uid is $(status_of "$qpid" Uid)"
+[ "$(status_of "$qpid" CapEff)" = 0000000000000000 ] || fail "QEMU has capabilities"
+[ "$(status_of "$qpid" Seccomp)" = 2 ] || fail "QEMU has no seccomp filter"
+tr '\0' ' ' <"/proc/$qpid/cmdline" | grep -q "filename=/dev/fdset/" || fail "the disk is not an fd set"
+if tr '\0' '\n' <"/proc/$qpid/cmdline" | grep -v '^fd=' | grep -q "$img\|overlay.qcow2\|efi-vars"; then
+	fail "QEMU was given a block file by path"
+fi
+expect_code 0 "$GRAINVM" exec "$vm" -- sh -c 'printf drop-disk-ok >/dev/vda && sync && echo written'
+echo "$OUT" | grep -q written || fail "the guest cannot write its disk: $OUT"
+expect_code 0 "$GRAINVM" down -q
+no_leftovers "$vm"
+overlay=$GRAINVM_HOME/state/$vm/overlay.qcow2
+qemu-img check -q "$overlay" || fail "qemu-img check of the overlay failed"
+qemu-io -r -f qcow2 -c 'read -v 0 12' "$overlay" | grep -q "drop-disk-ok" ||
+	fail "the guest's write is not in the overlay"
+[ "$(sha256sum "$img/base.qcow2" "$img/mid.qcow2")" = "$bases_sum" ] || fail "a base image changed"
+
+# Live disk snapshots and saves still need a path: refused, VM unharmed.
+expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up -q
+expect_code 2 "$GRAINVM" snapshot disk "$vm" layer1
+echo "$OUT" | grep -q "which cannot take disk snapshots yet" || fail "snapshot disk: $OUT"
+expect_code 0 "$GRAINVM" down -q
+no_leftovers "$vm"
+expect_code 0 "$GRAINVM" rm "$vm"
+
 expect_code 2 env GRAINVM_QEMU_USER=no-such-user-here "$GRAINVM" up
 echo "$OUT" | grep -q "no such user" || fail "$OUT"
 note "ok"
