@@ -162,7 +162,7 @@ static void add_nic(GPtrArray *a, const GvNic *n, const GvNicFacts *nf)
 }
 
 /* fd sets (files_by_fd), see gv_qemu_block_fds(). */
-enum { SET_OVMF_CODE = 1, SET_OVMF_VARS = 2, SET_DISK_BASE = 3 };
+enum { SET_OVMF_CODE = 1, SET_OVMF_VARS = 2, SET_SEED = 3, SET_DISK_BASE = 4 };
 
 GArray *gv_qemu_block_fds(const GvHostFacts *facts)
 {
@@ -179,6 +179,10 @@ GArray *gv_qemu_block_fds(const GvHostFacts *facts)
 		g_array_append_val(fds, code);
 		g_array_append_val(fds, vars);
 		g_array_append_val(fds, vars_ro);
+	}
+	if (facts->seed) {
+		GvBlockFd seed = { next++, SET_SEED, facts->seed, FALSE };
+		g_array_append_val(fds, seed);
 	}
 	for (guint i = 0; facts->disk && i < facts->disk_chain_len; i++) {
 		const GvDiskLayer *l = &facts->disk_chain[i];
@@ -313,7 +317,8 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 	}
 	if (facts->seed) {
 		/* Read-only: the seed is shared by every boot of this VM. */
-		g_autofree char *seed = opt_escape(facts->seed);
+		g_autofree char *seed = facts->files_by_fd ? g_strdup_printf("/dev/fdset/%u", SET_SEED)
+							   : opt_escape(facts->seed);
 		add(a, "-blockdev");
 		addf(a, "driver=file,node-name=seed0-file,filename=%s,read-only=on", seed);
 		add(a, "-blockdev");

@@ -46,10 +46,10 @@ typedef struct {
 /*
  * The most disk layers (overlay, live snapshot layers and the base's whole
  * chain) QEMU can get as descriptors: the block range holds the UEFI
- * code, the variables twice and the top layer a second time (read-only,
+ * code, the variables twice, the cloud-init seed and the top layer a second time (read-only,
  * see gv_qemu_block_fds()) and one descriptor per layer.
  */
-#define GV_DISK_LAYERS_MAX (GV_FD_KERNEL - GV_FD_BLOCK_BASE - 4)
+#define GV_DISK_LAYERS_MAX (GV_FD_KERNEL - GV_FD_BLOCK_BASE - 5)
 
 /* One layer of the disk's chain (GvHostFacts.disk_chain). */
 typedef struct {
@@ -133,8 +133,8 @@ char *gv_kernel_cmdline(const GvSpec *spec, const GvHostFacts *facts);
  * UEFI variables and the top layer hold them read-write and read-only:
  * QEMU opens a pflash drive read-only first, and reopens the top layer
  * read-only when a live snapshot puts a new layer above it.  Sets are
- * numbered from 1: UEFI code, UEFI variables, then the disk's layers top
- * first.
+ * numbered from 1: UEFI code, UEFI variables, the cloud-init seed, then
+ * the disk's layers top first.
  *
  * Return: (transfer container): GvBlockFd entries, possibly none.
  */

@@ -59,13 +59,15 @@ static const Case cases[] = {
 	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
 	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
 	    .firmware = GV_FIRMWARE_NONE, .files_by_fd = TRUE } },
-	/* ...and with UEFI and a disk chain: every block file an fd set (-add-fd). */
+	/* ...and with UEFI, a cloud-init seed and a disk chain: every block file
+	 * an fd set (-add-fd). */
 	{ "files-by-fd-uefi-chain",
 	  "[vm]\nname=web\nfirmware=uefi\n[share workspace]\nenabled=false\n",
 	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
 	    .ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd",
 	    .ovmf_vars = "/var/lib/grainvm/web/efi-vars.fd", .firmware = GV_FIRMWARE_UEFI,
 	    .disk = "/var/lib/grainvm/web/overlay.qcow2", .files_by_fd = TRUE,
+	    .seed = "/var/cache/grainvm/seed/0123.img",
 	    .disk_chain = chain3, .disk_chain_len = G_N_ELEMENTS(chain3) } },
 	/* A [disk] size= only: one layer, no backing. */
 	{ "files-by-fd-disk",
@@ -242,8 +244,8 @@ static void test_block_fds(void)
 	g_assert_no_error(err);
 	g_autoptr(GArray) files = gv_qemu_fd_files(spec, &c->facts);
 	g_auto(GStrv) argv = gv_qemu_argv(spec, &c->facts);
-	/* code, vars (rw and ro), top (rw and ro), two bases */
-	g_assert_cmpuint(files->len, ==, 7);
+	/* code, vars (rw and ro), seed, top (rw and ro), two bases */
+	g_assert_cmpuint(files->len, ==, 8);
 	guint writable = 0;
 	for (guint i = 0; i < files->len; i++) {
 		const GvQemuFile *f = &g_array_index(files, GvQemuFile, i);
@@ -265,7 +267,8 @@ static void test_block_fds(void)
 		if (!strcmp(*a, "-add-fd"))
 			a++;
 		else
-			g_assert_null(strstr(*a, "/var/lib/grainvm"));
+			g_assert_true(!strstr(*a, "/var/lib/grainvm") && !strstr(*a, "/srv/") &&
+				      !strstr(*a, "/var/cache/grainvm/seed"));
 	}
 	g_unlink(conf);
 	g_rmdir(dir);

@@ -99,7 +99,8 @@ qemu-img create -q -f qcow2 "$img/base.qcow2" 64M
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$img/mid.qcow2"
 chmod 600 "$img"/*.qcow2
 bases_sum=$(sha256sum "$img/base.qcow2" "$img/mid.qcow2")
-printf '[vm]\nname=%s\nfirmware=uefi\nready-timeout=180\n[disk]\nimage=%s\n' \
+# kernel=host: grainvm's kernel and agent, through OVMF, with the disk beside.
+printf '[vm]\nname=%s\nfirmware=uefi\nready-timeout=180\n[boot]\nkernel=host\n[disk]\nimage=%s\n' \
 	"$vm" "$img/mid.qcow2" >grainvm.local.conf
 expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up
 echo "$OUT" | grep -q "through OVMF" || fail "not booted through OVMF: $OUT"
