@@ -6,6 +6,7 @@
  * the real path of what was opened, loop detection) is in info.c.
  */
 #include "gv-chain.h"
+#include "grainvm-image.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -70,31 +71,38 @@ const char *gv_chain_mode_problem(mode_t mode, gboolean confined)
 	return "is not a regular file";
 }
 
-char *gv_chain_escape(const char *s)
+char *gv_term_escape(const char *s, const char *keep)
 {
-	GString *out = g_string_sized_new(strlen(s));
-	const char *p = s;
-
-	while (*p) {
-		const char *end = NULL;
-		gunichar c = g_utf8_get_char_validated(p, -1);
+	GString *out = g_string_new(NULL);
+	if (!s)
+		return g_string_free(out, FALSE);
+	const char *end = s + strlen(s);
+	for (const char *p = s; p < end;) {
+		gunichar c = g_utf8_get_char_validated(p, end - p);
 		if (c == (gunichar)-1 || c == (gunichar)-2) {
 			g_string_append_printf(out, "\\x%02x", (guint8)*p);
 			p++;
 			continue;
 		}
-		end = g_utf8_next_char(p);
+		const char *next = g_utf8_next_char(p);
 		if (c == '\\') {
 			g_string_append(out, "\\\\");
-		} else if (c < 0x80 ? !g_ascii_isprint((char)c)
-				    : !g_unichar_isprint(c) || g_unichar_type(c) == G_UNICODE_FORMAT) {
+		} else if (c < 0x80 && !g_ascii_isprint((char)c)) {
+			if (keep && c && strchr(keep, (int)c))
+				g_string_append_c(out, (char)c);
+			else
+				g_string_append_printf(out, "\\x%02x", c);
+		} else if (c >= 0x80 && c < 0xa0) {
+			/* C1: U+009B is CSI for a terminal in 8-bit mode. */
+			g_string_append_printf(out, "\\u%04x", c);
+		} else if (c >= 0x80 && (!g_unichar_isprint(c) || g_unichar_type(c) == G_UNICODE_FORMAT)) {
 			/* Format characters too: bidi overrides reorder what is shown. */
-			for (const char *q = p; q < end; q++)
+			for (const char *q = p; q < next; q++)
 				g_string_append_printf(out, "\\x%02x", (guint8)*q);
 		} else {
-			g_string_append_len(out, p, end - p);
+			g_string_append_len(out, p, next - p);
 		}
-		p = end;
+		p = next;
 	}
 	return g_string_free(out, FALSE);
 }

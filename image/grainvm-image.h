@@ -126,6 +126,25 @@ gboolean gv_run_tool(const char *const *argv, const char *const *envp,
 		     char **stdout_out, GError **error);
 
 /**
+ * gv_term_escape() - a string from a guest or an image, safe for a terminal
+ * @s: (nullable): the string, any bytes
+ * @keep: (nullable): control characters to let through (e.g. "\t")
+ *
+ * The one escaping of grainvm's human output, for image header strings
+ * (backing and data file names) and everything a guest reports (interface
+ * names, addresses, versions, build log tails): printable UTF-8 is kept, a
+ * backslash becomes "\\", C0 controls and DEL become \xNN, C1 controls
+ * \u00NN, and bytes that are not UTF-8, other non-printable characters and
+ * format characters (bidi overrides reorder a line) \xNN per byte, so that
+ * what a guest or an image names cannot move the cursor, retitle or clear
+ * the terminal, or pass for something grainvm printed.  Streams the user
+ * asked for (exec and build output, console, logs) never go through this.
+ *
+ * Return: (transfer full): the escaped string ("" for NULL).
+ */
+char *gv_term_escape(const char *s, const char *keep);
+
+/**
  * gv_rm_rf() - remove a file or a directory tree, not following symlinks
  * @path: what to remove; a missing path is success
  * @error: return location
@@ -374,7 +393,7 @@ typedef enum {
  *         GV_IMAGE_ERROR_UNSUPPORTED for a backing chain that loops or is
  *         too deep, for a FIFO, socket, character device or directory
  *         anywhere in it, and for json: or protocol backing names; the
- *         message names the file (header strings escaped, gv_chain_escape)
+ *         message names the file (header strings escaped, gv_term_escape)
  *
  * A file is qcow2 when it starts with the qcow2 magic and raw otherwise;
  * a backing file is read as the format its overlay records.  Files are

@@ -74,17 +74,4 @@ gboolean gv_chain_path_within(const char *dir, const char *path);
  */
 const char *gv_chain_mode_problem(mode_t mode, gboolean confined);
 
-/**
- * gv_chain_escape() - a header string made safe for a terminal
- * @s: bytes from an image header (any bytes but NUL)
- *
- * Printable UTF-8 is kept; a backslash becomes "\\"; control characters,
- * DEL, other non-printable characters and bytes that are not valid UTF-8
- * become "\xNN" per byte, so an image cannot move the cursor, clear the
- * screen or forge a line of output.
- *
- * Return: (transfer full): the escaped string.
- */
-char *gv_chain_escape(const char *s);
-
 G_END_DECLS

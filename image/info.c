@@ -125,7 +125,7 @@ static int open_image(const char *path, const char *what, gboolean confined, Ope
 
 	if (fd < 0) {
 		int errsv = errno;
-		g_autofree char *shown = gv_chain_escape(path);
+		g_autofree char *shown = gv_term_escape(path, NULL);
 		if (errsv == ENXIO && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
 				    "%s %s is a socket, not a disk image", what, shown);
@@ -144,7 +144,7 @@ static int open_image(const char *path, const char *what, gboolean confined, Ope
 	}
 	const char *problem = gv_chain_mode_problem(st.st_mode, confined);
 	if (problem) {
-		g_autofree char *shown = gv_chain_escape(path);
+		g_autofree char *shown = gv_term_escape(path, NULL);
 		g_set_error(error, GV_IMAGE_ERROR,
 			    S_ISBLK(st.st_mode)   ? GV_IMAGE_ERROR_UNTRUSTED
 			    : S_ISDIR(st.st_mode) ? GV_IMAGE_ERROR_INVALID
@@ -209,7 +209,7 @@ static GvImageInfo *read_one(const char *path, const char *format, const char *w
 			    "%s: not a qcow2 image (bad magic 0x%08x)", path, gv_get_be32(magic));
 		return NULL;
 	} else if (format && strcmp(format, "qcow2") != 0) {
-		g_autofree char *shown = gv_chain_escape(format);
+		g_autofree char *shown = gv_term_escape(format, NULL);
 		g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
 			    "%s: unsupported format \"%s\" (qcow2 or raw)", path, shown);
 		return NULL;
@@ -248,8 +248,8 @@ static gboolean untrusted(GError **error, const char *fmt, ...)
 static gboolean check_ref(const GvImageInfo *cur, const char *ref, gboolean confined,
 			  GError **error)
 {
-	g_autofree char *img = gv_chain_escape(cur->filename);
-	g_autofree char *shown = gv_chain_escape(ref);
+	g_autofree char *img = gv_term_escape(cur->filename, NULL);
+	g_autofree char *shown = gv_term_escape(ref, NULL);
 
 	switch (gv_chain_ref_classify(ref)) {
 	case GV_CHAIN_REF_JSON:
@@ -277,7 +277,7 @@ static gboolean check_ref(const GvImageInfo *cur, const char *ref, gboolean conf
 static gboolean check_opened(const GvImageInfo *info, const Opened *o, const char *root,
 			     gboolean is_top, GError **error)
 {
-	g_autofree char *img = gv_chain_escape(info->filename);
+	g_autofree char *img = gv_term_escape(info->filename, NULL);
 
 	if (info->data_file) {
 		/*
@@ -286,15 +286,15 @@ static gboolean check_opened(const GvImageInfo *info, const Opened *o, const cha
 		 * beside the current directory, not beside the image), so no
 		 * name can be promised to stay inside the base's directory.
 		 */
-		g_autofree char *shown = gv_chain_escape(info->data_file);
+		g_autofree char *shown = gv_term_escape(info->data_file, NULL);
 		return untrusted(error, "%s: external data file \"%s\": an untrusted image may "
 				 "not name one", img, shown);
 	}
 	if (is_top)
 		return TRUE;
 	if (!gv_chain_path_within(root, o->real)) {
-		g_autofree char *real = gv_chain_escape(o->real);
-		g_autofree char *dir = gv_chain_escape(root);
+		g_autofree char *real = gv_term_escape(o->real, NULL);
+		g_autofree char *dir = gv_term_escape(root, NULL);
 		return untrusted(error, "backing file %s is %s, outside the base's directory %s",
 				 img, real, dir);
 	}
@@ -325,7 +325,7 @@ GvImageInfo *gv_image_info_read_full(const char *path, const char *format,
 	GvImageInfo *cur = top;
 	while (cur->backing_file) {
 		if (top->backing_chain->len >= GV_IMAGE_MAX_CHAIN_DEPTH) {
-			g_autofree char *shown = gv_chain_escape(path);
+			g_autofree char *shown = gv_term_escape(path, NULL);
 			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
 				    "%s: backing chain deeper than %d images", shown,
 				    GV_IMAGE_MAX_CHAIN_DEPTH);
@@ -341,26 +341,26 @@ GvImageInfo *gv_image_info_read_full(const char *path, const char *format,
 		GvImageInfo *next = read_one(cur->full_backing_file, cur->backing_format,
 					     "backing file", confined, &o, error);
 		if (!next) {
-			g_autofree char *shown = gv_chain_escape(cur->filename);
+			g_autofree char *shown = gv_term_escape(cur->filename, NULL);
 			g_prefix_error(error, "%s: ", shown);
 			return NULL;
 		}
 		g_ptr_array_add(top->backing_chain, next);
 		char *key = g_strdup_printf("%ju:%ju", (uintmax_t)o.dev, (uintmax_t)o.ino);
 		if (!g_hash_table_add(seen, key)) {
-			g_autofree char *a = gv_chain_escape(path), *b = gv_chain_escape(next->filename);
+			g_autofree char *a = gv_term_escape(path, NULL), *b = gv_term_escape(next->filename, NULL);
 			g_set_error(error, GV_IMAGE_ERROR, GV_IMAGE_ERROR_UNSUPPORTED,
 				    "%s: backing chain loops back to %s", a, b);
 			return NULL;
 		}
 		if (confined && !cur->backing_format && strcmp(next->format, "qcow2") != 0) {
-			g_autofree char *img = gv_chain_escape(cur->filename);
-			g_autofree char *shown = gv_chain_escape(cur->backing_file);
+			g_autofree char *img = gv_term_escape(cur->filename, NULL);
+			g_autofree char *shown = gv_term_escape(cur->backing_file, NULL);
 			return untrusted(error, "%s: backing file \"%s\" has no recorded format and "
 					 "is not qcow2: QEMU would guess it", img, shown), NULL;
 		}
 		if (confined && !check_opened(next, &o, root, FALSE, error)) {
-			g_autofree char *img = gv_chain_escape(cur->filename);
+			g_autofree char *img = gv_term_escape(cur->filename, NULL);
 			g_prefix_error(error, "%s: ", img);
 			return NULL;
 		}

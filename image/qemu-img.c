@@ -93,7 +93,7 @@ static char *check_filename(const char *path, gboolean blockdev)
  */
 static gboolean check_data_file(const char *path, const char *data_file, GError **error)
 {
-	g_autofree char *img = gv_chain_escape(path), *shown = gv_chain_escape(data_file);
+	g_autofree char *img = gv_term_escape(path, NULL), *shown = gv_term_escape(data_file, NULL);
 	struct stat st;
 	int fd = open(data_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 

@@ -7,7 +7,7 @@
 
 #include "grainvm-qmp.h"
 #include "paths.h"
-#include "cli/term-escape.h"
+#include "grainvm-image.h"
 
 /**
  * gv_cli_parse() - run a GOptionContext over a subcommand's argv

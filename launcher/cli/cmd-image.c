@@ -183,7 +183,7 @@ static void print_human(const GvImageInfo *info)
 {
 	g_autofree char *vsize = format_size(info->virtual_size);
 	g_autofree char *dsize = format_size(info->actual_size);
-	g_autofree char *name = gv_chain_escape(info->filename);
+	g_autofree char *name = gv_term_escape(info->filename, NULL);
 
 	printf("image: %s\n", name);
 	printf("file format: %s\n", info->format);
@@ -192,11 +192,11 @@ static void print_human(const GvImageInfo *info)
 	if (info->cluster_size)
 		printf("cluster_size: %u\n", info->cluster_size);
 	if (info->backing_file) {
-		g_autofree char *b = gv_chain_escape(info->backing_file);
-		g_autofree char *full = gv_chain_escape(info->full_backing_file);
+		g_autofree char *b = gv_term_escape(info->backing_file, NULL);
+		g_autofree char *full = gv_term_escape(info->full_backing_file, NULL);
 		printf("backing file: %s (actual path: %s)\n", b, full);
 		if (info->backing_format) {
-			g_autofree char *f = gv_chain_escape(info->backing_format);
+			g_autofree char *f = gv_term_escape(info->backing_format, NULL);
 			printf("backing file format: %s\n", f);
 		}
 	}
@@ -214,7 +214,7 @@ static void print_human(const GvImageInfo *info)
 			printf("    snapshots: %u\n", info->nb_snapshots);
 		if (info->data_file) {
 			/* As qemu-img words it; the guest's disk lives in that file. */
-			g_autofree char *d = gv_chain_escape(info->data_file);
+			g_autofree char *d = gv_term_escape(info->data_file, NULL);
 			printf("    data file: %s\n", d);
 		}
 	}

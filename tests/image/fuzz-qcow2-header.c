@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
 		if (names[i][0])
 			(void)gv_chain_ref_classify(names[i]);
-		char *shown = gv_chain_escape(names[i]);
+		char *shown = gv_term_escape(names[i], NULL);
 		for (const char *p = shown; *p; p++)
 			g_assert_true((guint8)*p >= 0x20 && *p != 0x7f);
 		g_free(shown);

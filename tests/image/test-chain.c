@@ -85,11 +85,11 @@ static void test_escape(void)
 		{ "del\177", "del\\x7f" },
 		{ "caf\xc3\xa9", "caf\xc3\xa9" },          /* printable UTF-8 stays */
 		{ "bad\xff\xfe", "bad\\xff\\xfe" },         /* not UTF-8 */
-		{ "c1\xc2\x9b", "c1\\xc2\\x9b" },           /* U+009B, the 8-bit CSI */
+		{ "c1\xc2\x9b", "c1\\u009b" },               /* U+009B, the 8-bit CSI */
 		{ "rlo\xe2\x80\xae", "rlo\\xe2\\x80\\xae" }, /* U+202E reorders the line */
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-		g_autofree char *got = gv_chain_escape(cases[i].in);
+		g_autofree char *got = gv_term_escape(cases[i].in, NULL);
 		g_assert_cmpstr(got, ==, cases[i].out);
 	}
 }

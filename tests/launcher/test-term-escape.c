@@ -5,7 +5,7 @@
  */
 #include <glib.h>
 
-#include "cli/term-escape.h"
+#include "grainvm-image.h"
 
 static void check(const char *in, const char *keep, const char *want)
 {
@@ -33,6 +33,8 @@ static void test_invalid_utf8_and_backslash(void)
 	/* A backslash is doubled, so \x1b in a name is not taken for an escape. */
 	check("a\\x1b", NULL, "a\\\\x1b");
 	check("caf\xc3\xa9 \xe2\x9c\x93", NULL, "caf\xc3\xa9 \xe2\x9c\x93");
+	/* U+202E, right-to-left override: it would reorder the rest of the line. */
+	check("rlo\xe2\x80\xae", NULL, "rlo\\xe2\\x80\\xae");
 	check(NULL, NULL, "");
 }
 
