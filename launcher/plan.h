@@ -54,7 +54,7 @@
 #include <json-glib/json-glib.h>
 
 #include "boot/spec.h"
-#include "privdrop.h"
+#include "supervisor/privdrop.h"
 
 /* A 9p share the guest must have mounted for the VM to be ready. */
 typedef struct {
@@ -120,7 +120,7 @@ typedef struct {
 	GPtrArray *shares;     /* GvPlanShare* */
 	GPtrArray *nics;       /* GvPlanNic* */
 	GvPlanRestore *restore; /* or NULL */
-	GvQemuUser qemu_user;  /* .drop: QEMU runs as that user (GRAINVM_QEMU_USER, privdrop.h) */
+	GvQemuUser qemu_user;  /* .drop: QEMU runs as that user (GRAINVM_QEMU_USER, supervisor/privdrop.h) */
 	GPtrArray *files;      /* GvPlanFile*: opened for that QEMU; empty without the drop */
 } GvPlan;
 

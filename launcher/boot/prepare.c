@@ -23,7 +23,7 @@
 #include "boot/kernel.h"
 #include "boot/nixos.h"
 #include "fileio.h"
-#include "privdrop.h"
+#include "supervisor/privdrop.h"
 
 void gv_prepared_free(GvPrepared *p)
 {

@@ -13,7 +13,7 @@
 #include <glib.h>
 
 #include "boot/argv.h"
-#include "privdrop.h"
+#include "supervisor/privdrop.h"
 #include "net/nic.h"
 #include "paths.h"
 #include "boot/spec.h"

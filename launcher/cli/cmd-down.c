@@ -19,7 +19,7 @@
 #include "cli/gv-cli.h"
 #include "gv-error.h"
 #include "liveness.h"
-#include "orphan.h"
+#include "supervisor/orphan.h"
 #include "supervisor/supervisor.h"
 
 /* After the supervisor's answer it only removes files and exits. */

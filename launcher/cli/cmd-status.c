@@ -19,7 +19,7 @@
 #include "gv-error.h"
 #include "boot/spec.h"
 #include "liveness.h"
-#include "orphan.h"
+#include "supervisor/orphan.h"
 
 #define STATUS_TIMEOUT_MS 5000
 

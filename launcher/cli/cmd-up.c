@@ -41,7 +41,7 @@
 #include "supervisor/supervisor.h"
 #include "liveness.h"
 #include "fileio.h"
-#include "orphan.h"
+#include "supervisor/orphan.h"
 
 typedef struct {
 	gboolean json;

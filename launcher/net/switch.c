@@ -34,7 +34,7 @@
  *
  * As root with GRAINVM_QEMU_USER, the switch's work (libslirp, every frame
  * a guest sends) runs in a child process as that user, with no
- * capabilities, as QEMU does (privdrop.h).  That child cannot remove the
+ * capabilities, as QEMU does (supervisor/privdrop.h).  That child cannot remove the
  * socket and pid file from root's 0700 directory at the end, so the root
  * parent stays behind for that alone: the child asks over a pipe, under the
  * network's lock (opened before the fork), and waits for the answer.
@@ -62,7 +62,7 @@
 #include "paths.h"
 #include "fileio.h"
 #include "net/switch-core.h"
-#include "privdrop.h"
+#include "supervisor/privdrop.h"
 #include "unix-socket.h"
 
 /* QEMU's NET_BUFSIZE: the largest frame a -netdev stream peer sends. */

@@ -57,7 +57,7 @@
 #include "gv-error.h"
 #include "unix-socket.h"
 #include "fileio.h"
-#include "orphan.h"
+#include "supervisor/orphan.h"
 
 #define QMP_HANDSHAKE_MS 10000
 #define QMP_COMMAND_MS 10000

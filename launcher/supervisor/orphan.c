@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* orphan.c - a VM's QEMU by pid and start time, and stopping an orphan (see orphan.h) */
-#include "orphan.h"
+#include "supervisor/orphan.h"
 
 #include <errno.h>
 #include <poll.h>

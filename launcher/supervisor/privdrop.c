@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* privdrop.c - QEMU's user and the privilege drop before its exec (see privdrop.h) */
-#include "privdrop.h"
+#include "supervisor/privdrop.h"
 
 #include <errno.h>
 #include <grp.h>
