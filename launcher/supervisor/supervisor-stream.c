@@ -735,34 +735,36 @@ static void cmd_exec_input(ControlClient *c, JsonNode *id, JsonObject *args)
 	forward(c, id, "grain-exec-input", a);
 }
 
-static void cmd_exec_signal(ControlClient *c, JsonNode *id, JsonObject *args)
+/*
+ * @cmd for a command this connection started, passed to grainvm-agent as
+ * @agent_cmd with the members in @keep; @no_qga says why qemu-ga cannot.
+ */
+static void forward_owned(ControlClient *c, JsonNode *id, JsonObject *args, const char *cmd,
+			  const char *agent_cmd, const char *const *keep, const char *no_qga)
 {
-	SvExec *e = owned_exec(c, id, args, "exec-signal");
+	SvExec *e = owned_exec(c, id, args, cmd);
 	if (!e)
 		return;
 	if (e->qga) {
-		sv_control_reply_error(c, id, "GenericError",
-				       "exec-signal: qemu-ga cannot signal a command it runs");
+		sv_control_reply_error(c, id, "GenericError", "%s: %s", cmd, no_qga);
 		return;
 	}
-	static const char *const keep[] = { "handle", "signal", NULL };
 	g_autoptr(JsonObject) a = pick(args, keep);
-	forward(c, id, "grain-exec-signal", a);
+	forward(c, id, agent_cmd, a);
+}
+
+static void cmd_exec_signal(ControlClient *c, JsonNode *id, JsonObject *args)
+{
+	static const char *const keep[] = { "handle", "signal", NULL };
+	forward_owned(c, id, args, "exec-signal", "grain-exec-signal", keep,
+		      "qemu-ga cannot signal a command it runs");
 }
 
 static void cmd_exec_resize(ControlClient *c, JsonNode *id, JsonObject *args)
 {
-	SvExec *e = owned_exec(c, id, args, "exec-resize");
-	if (!e)
-		return;
-	if (e->qga) {
-		sv_control_reply_error(c, id, "GenericError",
-				       "exec-resize: qemu-ga runs commands without a terminal");
-		return;
-	}
 	static const char *const keep[] = { "handle", "rows", "cols", NULL };
-	g_autoptr(JsonObject) a = pick(args, keep);
-	forward(c, id, "grain-exec-resize", a);
+	forward_owned(c, id, args, "exec-resize", "grain-exec-resize", keep,
+		      "qemu-ga runs commands without a terminal");
 }
 
 /* ---- build ---------------------------------------------------------------------- */
