@@ -130,22 +130,6 @@ int gv_read_pid(const char *path)
 	return (int)v;
 }
 
-gboolean gv_pid_alive(int pid, const char *needle)
-{
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-		return FALSE;
-	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
-	g_autofree char *cmd = NULL;
-	gsize len;
-	if (!g_file_get_contents(path, &cmd, &len, NULL))
-		return FALSE;
-	/* cmdline is NUL-separated; search it as one string. */
-	for (gsize i = 0; i + 1 < len; i++)
-		if (!cmd[i])
-			cmd[i] = ' ';
-	return strstr(cmd, needle) != NULL;
-}
-
 void gv_cli_control_error(GError **error)
 {
 	/* The classes of supervisor-control.c, by GvErrorCode. */

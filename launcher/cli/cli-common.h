@@ -81,8 +81,6 @@ void gv_cli_print_json(JsonNode *node);
  */
 void gv_cli_control_error(GError **error);
 
-/** gv_pid_alive() - TRUE when @pid runs and its /proc/PID/cmdline contains @needle */
-gboolean gv_pid_alive(int pid, const char *needle);
 
 /** gv_read_pid() - the number in a pid file, or 0 */
 int gv_read_pid(const char *path);

@@ -62,18 +62,27 @@ static guint64 read_number(const char *path, guint64 max)
 	return v;
 }
 
-static gboolean cmdline_names(int pid, const char *name)
+gboolean gv_pid_alive(int pid, const char *needle)
 {
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return FALSE;
 	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
 	g_autofree char *cmd = NULL;
 	gsize len;
 	if (!g_file_get_contents(path, &cmd, &len, NULL))
 		return FALSE;
+	/* cmdline is NUL-separated; search it as one string. */
 	for (gsize i = 0; i + 1 < len; i++)
 		if (!cmd[i])
 			cmd[i] = ' ';
-	g_autofree char *needle = g_strdup_printf(" -name %s ", name);
 	return strstr(cmd, needle) != NULL;
+}
+
+/* @pid's command line is QEMU's for VM @name (argv.c puts -name first). */
+static gboolean cmdline_names(int pid, const char *name)
+{
+	g_autofree char *needle = g_strdup_printf(" -name %s ", name);
+	return gv_pid_alive(pid, needle);
 }
 
 int gv_vm_qemu_find(const GvVmPaths *paths)

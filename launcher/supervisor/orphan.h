@@ -68,3 +68,6 @@ int gv_vm_qemu_find(const GvVmPaths *paths);
  */
 gboolean gv_vm_stop_orphan(const GvVmPaths *paths, int pid, guint powerdown_s,
 			   const char **how, GError **error);
+
+/** gv_pid_alive() - TRUE when @pid runs and its /proc/PID/cmdline contains @needle */
+gboolean gv_pid_alive(int pid, const char *needle);
