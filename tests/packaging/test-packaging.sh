@@ -8,7 +8,8 @@
 #                variables abuild reads, the subpackage functions, pkgver ==
 #                meson's version (no abuild here: nothing is built with it)
 #   meson install into a DESTDIR: binary, agent, man pages, completion,
-#                systemd unit, s6 directory in the usual places;
+#                systemd unit, s6 directory in the usual places; the s6
+#                run script confines what it starts as the unit does;
 #                `systemd-analyze verify` on the installed grainvm@.service
 #   completion   completes commands, options, subcommands, --set keys and VM
 #                names from the real grainvm
@@ -97,6 +98,33 @@ for f in bin/grainvm libexec/grainvm/grainvm-agent share/man/man1/grainvm.1 shar
 	check "installed: $prefix/$f" test -e "$root/$f"
 done
 check "installed s6 run script is executable" test -x "$root/share/grainvm/s6/grainvm-vm/run"
+# The installed run script confines what it starts as the unit does: run
+# it in a service directory with a stand-in `grainvm` first on PATH that
+# records what it was given (the real one would boot a VM; the point here
+# is the confinement the script puts around it, read back from /proc).
+mkdir -p "$T/sv/grainvm-t1" "$T/fakebin"
+cat >"$T/fakebin/grainvm" <<EOF
+#!/bin/sh
+{ echo "args \$*"; echo "umask \$(umask)"; grep -E '^(CapBnd|CapInh|CapAmb|NoNewPrivs):' /proc/self/status; } >"$T/s6.out"
+EOF
+chmod +x "$T/fakebin/grainvm"
+(cd "$T/sv/grainvm-t1" && PATH=$T/fakebin:$PATH "$root/share/grainvm/s6/grainvm-vm/run") >/dev/null
+# The bounding set the unit names, as a mask, in the kernel's numbering.
+want=$(python3 - "$SRC/packaging/systemd/grainvm@.service.in" <<'PY'
+import re, sys
+names = re.search(r"^CapabilityBoundingSet=(.*)$", open(sys.argv[1]).read(), re.M).group(1).split()
+nums = dict(re.findall(r"#define\s+(CAP_\w+)\s+(\d+)", open("/usr/include/linux/capability.h").read()))
+print("%016x" % sum(1 << int(nums[n]) for n in names))
+PY
+)
+check "s6 run script: up --foreground of the service's VM" \
+	grep -qx "args up --foreground --file=/etc/grainvm/t1.conf t1" "$T/s6.out"
+check "s6 run script: umask 0077" grep -qx "umask 0077" "$T/s6.out"
+check "s6 run script: no_new_privs" grep -qx "NoNewPrivs:	1" "$T/s6.out"
+check "s6 run script: the unit's capability bounding set ($want)" grep -qx "CapBnd:	$want" "$T/s6.out"
+check "s6 run script: no inheritable capabilities" \
+	grep -qx "CapInh:	0000000000000000" "$T/s6.out"
+check "s6 run script: no ambient capabilities" grep -qx "CapAmb:	0000000000000000" "$T/s6.out"
 for f in grainvm-job grainvm-job.sbatch grainvm-matrix.sbatch slurm.conf.fragment; do
 	check "installed: $prefix/share/grainvm/slurm/$f" test -e "$root/share/grainvm/slurm/$f"
 done
