@@ -260,6 +260,32 @@ void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
 				 GAsyncReadyCallback callback,
 				 gpointer user_data);
 /**
+ * gv_qmp_client_execute_with_fd_async() - run a command that carries a descriptor
+ * @client: a QMP client after its handshake
+ * @command: the "execute" name: QEMU's getfd (fdname) or add-fd (fdset-id)
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @fd: the descriptor; the client sends a duplicate (the caller keeps and
+ *      closes its own) as SCM_RIGHTS with the command's first byte; -1
+ *      for none
+ * @timeout_ms: as for gv_qmp_client_execute_async()
+ * @cancellable: (nullable): as for gv_qmp_client_execute_async()
+ * @callback: called with the outcome (gv_qmp_client_execute_finish())
+ * @user_data: for @callback
+ *
+ * Only a QMP client over a unix socket passes descriptors; on an agent
+ * client, or with GV_QMP_MAX_OUT_FDS (8) descriptors still waiting to be
+ * sent, the command fails at once and nothing is sent.  A descriptor
+ * that could not be sent (the connection closed first) is closed.
+ */
+void gv_qmp_client_execute_with_fd_async(GvQmpClient *client,
+					 const char *command,
+					 JsonObject *arguments, int fd,
+					 guint timeout_ms,
+					 GCancellable *cancellable,
+					 GAsyncReadyCallback callback,
+					 gpointer user_data);
+
+/**
  * gv_qmp_client_execute_finish() - outcome of a command
  * @client: the client
  * @result: the GAsyncResult
@@ -309,6 +335,24 @@ gboolean gv_qmp_client_call(GvQmpClient *client, const char *command,
 			    JsonObject *arguments, guint timeout_ms,
 			    GvQmpReplyFunc func, gpointer user_data,
 			    GError **error);
+
+/**
+ * gv_qmp_client_call_with_fd() - gv_qmp_client_call() with a descriptor
+ * @client: a QMP client after its handshake
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @fd: as for gv_qmp_client_execute_with_fd_async()
+ * @timeout_ms: fail with GV_QMP_ERROR_TIMEOUT after this long (0: none)
+ * @func: called exactly once with the outcome
+ * @user_data: for @func
+ * @error: return location for a command that cannot be sent at all
+ *
+ * Return: TRUE when @func will be called.
+ */
+gboolean gv_qmp_client_call_with_fd(GvQmpClient *client, const char *command,
+				    JsonObject *arguments, int fd,
+				    guint timeout_ms, GvQmpReplyFunc func,
+				    gpointer user_data, GError **error);
 
 /**
  * gv_qmp_client_set_auto_resync() - resync an agent by itself
@@ -440,6 +484,21 @@ GvQmpClient *gv_qmp_connect_sync(const char *socket_path, GvQmpPeer peer,
 JsonNode *gv_qmp_execute_sync(GvQmpClient *client, const char *command,
 			      JsonObject *arguments, guint timeout_ms,
 			      GError **error);
+
+/**
+ * gv_qmp_execute_with_fd_sync() - gv_qmp_execute_sync() with a descriptor
+ * @client: from gv_qmp_connect_sync()
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none)
+ * @fd: as for gv_qmp_client_execute_with_fd_async()
+ * @timeout_ms: as for gv_qmp_client_execute_async()
+ * @error: return location
+ *
+ * Return: (transfer full) (nullable): the "return" member.
+ */
+JsonNode *gv_qmp_execute_with_fd_sync(GvQmpClient *client, const char *command,
+				      JsonObject *arguments, int fd,
+				      guint timeout_ms, GError **error);
 
 /**
  * gv_qmp_wait_event_sync() - iterate until an event arrives

@@ -93,6 +93,22 @@
  * a peer that floods us blocks in its own writes instead of filling our
  * memory; the reader never holds more than one partial line of max_line.
  *
+ * Passing descriptors
+ * -------------------
+ *
+ * QMP's getfd and add-fd take a descriptor that comes with the command as
+ * SCM_RIGHTS ancillary data on the unix socket (QEMU keeps the last one
+ * it received and the command takes it).  gv_qmp_client_call_with_fd()
+ * and gv_qmp_client_execute_with_fd_async() duplicate the caller's
+ * descriptor and remember it with the offset of its command's first byte
+ * in the outgoing buffer; on_writable() sends it with that byte, and a
+ * send never runs past the start of the next command that carries one, so
+ * no two descriptors travel in one send and none arrives before the bytes
+ * of the command ahead of its own.  Sent, the duplicate is closed; on
+ * close, the unsent ones are.  Only QMP peers take descriptors (a guest
+ * agent's virtio-serial port carries bytes only), one per command and at
+ * most GV_QMP_MAX_OUT_FDS waiting at once.
+ *
  * Agent resync
  * ------------
  *
@@ -259,10 +275,64 @@ static void peer_gone(GvQmpClient *client)
 }
 
 /**
+ * send_with_fd() - send bytes with one descriptor as SCM_RIGHTS
+ * @sock: the socket
+ * @buf: the bytes (at least one)
+ * @len: their number
+ * @fd: the descriptor
+ *
+ * The kernel attaches the descriptor to the first byte that goes: on a
+ * partial send it has still gone, with that byte.
+ *
+ * Return: as send().
+ */
+static ssize_t send_with_fd(int sock, const void *buf, gsize len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cmsg;
+
+	memset(&control, 0, sizeof(control));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/**
+ * clear_out_fds() - close the descriptors that were never sent
+ * @client: the client
+ */
+static void clear_out_fds(GvQmpClient *client)
+{
+	OutFd *o;
+
+	while ((o = g_queue_pop_head(&client->out_fds))) {
+		g_close(o->fd, NULL);
+		g_free(o);
+	}
+}
+
+/**
  * on_writable() - flush the outgoing buffer
  * @fd: the socket
  * @condition: what poll() reported
  * @data: the client
+ *
+ * A descriptor goes with the first byte of its command, and each send
+ * stops before the next command that carries one, so that the peer gets
+ * every descriptor with its own command (see "Passing descriptors").
  *
  * Return: G_SOURCE_REMOVE once the buffer is empty or the client closed.
  */
@@ -273,11 +343,27 @@ static gboolean on_writable(gint fd, GIOCondition condition, gpointer data)
 	while (client->out_pos < client->out->len) {
 		const guint8 *p = client->out->data + client->out_pos;
 		gsize left = client->out->len - client->out_pos;
-		/* MSG_NOSIGNAL: a dead peer must be an error, not SIGPIPE. */
-		ssize_t n = send(fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+		OutFd *next = g_queue_peek_head(&client->out_fds);
+		int pass = -1;
+		ssize_t n;
 
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, p, left);
+		if (next && next->offset == client->out_pos) {
+			OutFd *after = g_queue_peek_nth(&client->out_fds, 1);
+
+			pass = next->fd;
+			if (after)
+				left = after->offset - client->out_pos;
+		} else if (next) {
+			left = next->offset - client->out_pos;
+		}
+		if (pass >= 0) {
+			n = send_with_fd(fd, p, left, pass);
+		} else {
+			/* MSG_NOSIGNAL: a dead peer must be an error, not SIGPIPE. */
+			n = send(fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0 && errno == ENOTSOCK)
+				n = write(fd, p, left);
+		}
 		if (n < 0) {
 			int err = errno;
 
@@ -290,10 +376,15 @@ static gboolean on_writable(gint fd, GIOCondition condition, gpointer data)
 				peer_gone(client);
 			} else {
 				gv_qmp_client_close_with(client, g_error_new(
-					GV_QMP_ERROR, GV_QMP_ERROR_IO,
-					"write: %s", g_strerror(err)));
+					GV_QMP_ERROR, GV_QMP_ERROR_IO, "%s: %s",
+					pass >= 0 ? "sending a descriptor" : "write",
+					g_strerror(err)));
 			}
 			return G_SOURCE_REMOVE;
+		}
+		if (pass >= 0 && n > 0) {
+			g_close(pass, NULL);
+			g_free(g_queue_pop_head(&client->out_fds));
 		}
 		client->out_pos += (gsize)n;
 	}
@@ -326,9 +417,11 @@ void gv_qmp_queue_bytes(GvQmpClient *client, const void *buf, gsize len)
  * @command: the "execute" name
  * @arguments: (nullable): the "arguments" object
  * @id: (nullable): the "id" member
+ * @fd: a descriptor of the client's own (taken, closed once sent) to go
+ *      with the line's first byte, or -1
  */
 void gv_qmp_queue_command(GvQmpClient *client, const char *command,
-			  JsonObject *arguments, const char *id)
+			  JsonObject *arguments, const char *id, int fd)
 {
 	g_autoptr(JsonObject) msg = json_object_new();
 	g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
@@ -344,6 +437,13 @@ void gv_qmp_queue_command(GvQmpClient *client, const char *command,
 	/* Not pretty-printed, so the message is one line: the generator
 	 * escapes newlines inside strings. */
 	g_autofree char *text = json_to_string(root, FALSE);
+	if (fd >= 0) {
+		OutFd *o = g_new(OutFd, 1);
+
+		o->offset = client->out->len;
+		o->fd = fd;
+		g_queue_push_tail(&client->out_fds, o);
+	}
 	gv_qmp_queue_bytes(client, text, strlen(text));
 	gv_qmp_queue_bytes(client, "\n", 1);
 }
@@ -614,6 +714,7 @@ void gv_qmp_client_close_with(GvQmpClient *client, GError *reason)
 	client->close_reason = reason;
 	gv_qmp_clear_source(&client->in_source);
 	gv_qmp_clear_source(&client->out_source);
+	clear_out_fds(client);
 	if (client->fd >= 0) {
 		g_close(client->fd, NULL);
 		client->fd = -1;
@@ -847,6 +948,7 @@ static void gv_qmp_client_init(GvQmpClient *client)
 	client->handlers = g_ptr_array_new_with_free_func(handler_free);
 	g_queue_init(&client->pending);
 	g_queue_init(&client->held);
+	g_queue_init(&client->out_fds);
 }
 
 static void gv_qmp_client_finalize(GObject *object)
@@ -864,6 +966,7 @@ static void gv_qmp_client_finalize(GObject *object)
 	gv_qmp_clear_source(&client->closed_idle);
 	gv_qmp_clear_source(&client->handshake_timeout);
 	gv_qmp_clear_source(&client->handshake_cancel);
+	clear_out_fds(client);
 	if (client->fd >= 0)
 		g_close(client->fd, NULL);
 	g_clear_error(&client->close_reason);

@@ -5,6 +5,9 @@
  * See "Commands and replies" in the Theory of Operation (qmp-client.c) for
  * how a reply finds its command and why agent mode keeps zombies.
  */
+#include <errno.h>
+#include <fcntl.h>
+
 #include "qmp-private.h"
 
 /* ------------------------------------------------------------------------ */
@@ -103,11 +106,13 @@ void gv_qmp_pending_fail_resync(Pending *p, GError *error)
  * @client: a client in READY (or CAPABILITIES for qmp_capabilities)
  * @p: the entry, in no queue
  * @arguments: (nullable): its arguments
+ * @fd: a descriptor to go with it (taken), or -1
  */
-static void pending_send(GvQmpClient *client, Pending *p, JsonObject *arguments)
+static void pending_send(GvQmpClient *client, Pending *p, JsonObject *arguments,
+			 int fd)
 {
 	p->held = FALSE;
-	gv_qmp_queue_command(client, p->command, arguments, p->id);
+	gv_qmp_queue_command(client, p->command, arguments, p->id, fd);
 	g_queue_push_tail(&client->pending, p);
 }
 
@@ -129,7 +134,7 @@ void gv_qmp_held_flush(GvQmpClient *client, const GError *error)
 		if (!error && client->state == STATE_READY) {
 			g_autoptr(JsonObject) args = g_steal_pointer(&p->held_args);
 
-			pending_send(client, p, args);
+			pending_send(client, p, args, -1);
 			continue;
 		}
 		gv_qmp_pending_fail(p, error
@@ -247,19 +252,20 @@ static gboolean on_command_cancelled(GCancellable *cancellable, gpointer data)
  * @client: a client in READY (or CAPABILITIES for qmp_capabilities)
  * @command: the "execute" name
  * @arguments: (nullable): its arguments
+ * @fd: a descriptor to go with it (taken), or -1
  *
  * Return: (transfer none): the queued entry; the caller fills in task,
  * timeout and cancellation.
  */
 Pending *gv_qmp_pending_add(GvQmpClient *client, const char *command,
-			    JsonObject *arguments)
+			    JsonObject *arguments, int fd)
 {
 	Pending *p = g_new0(Pending, 1);
 
 	p->client = client;
 	p->id = g_strdup_printf("gv-%" G_GUINT64_FORMAT, ++client->next_id);
 	p->command = g_strdup(command);
-	pending_send(client, p, arguments);
+	pending_send(client, p, arguments, fd);
 	return p;
 }
 
@@ -303,23 +309,66 @@ static Pending *pending_hold(GvQmpClient *client, const char *command,
 }
 
 /**
+ * dup_fd_for() - our own copy of a descriptor to send with a command
+ * @client: a client in READY
+ * @command: the "execute" name, for the message
+ * @fd: the caller's descriptor
+ * @error: why it cannot be sent
+ *
+ * Return: the duplicate (close-on-exec), or -1 with @error.
+ */
+static int dup_fd_for(GvQmpClient *client, const char *command, int fd,
+		      GError **error)
+{
+	int copy;
+
+	if (client->peer != GV_QMP_PEER_QMP) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
+			    "cannot send '%s' with a descriptor: only a QMP "
+			    "peer takes descriptors", command);
+		return -1;
+	}
+	if (g_queue_get_length(&client->out_fds) >= GV_QMP_MAX_OUT_FDS) {
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_IO,
+			    "cannot send '%s' with a descriptor: %d are "
+			    "waiting to be sent already", command,
+			    GV_QMP_MAX_OUT_FDS);
+		return -1;
+	}
+	copy = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if (copy < 0) {
+		int err = fd >= 0 ? errno : EBADF;
+
+		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_IO,
+			    "cannot send '%s' with descriptor %d: %s", command,
+			    fd, g_strerror(err));
+		return -1;
+	}
+	return copy;
+}
+
+/**
  * new_entry() - send a command, or hold it during an automatic resync
  * @client: the client
  * @command: the "execute" name
  * @arguments: (nullable): its arguments
+ * @fd: a descriptor to go with the command (duplicated), or -1
  * @error: why it can be neither
  *
  * Return: (transfer none) (nullable): the entry.
  */
 static Pending *new_entry(GvQmpClient *client, const char *command,
-			  JsonObject *arguments, GError **error)
+			  JsonObject *arguments, int fd, GError **error)
 {
+	int copy = -1;
+
 	if (client->state == STATE_CLOSED) {
 		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED,
 			    "cannot send '%s': connection is closed", command);
 		return NULL;
 	}
-	if (may_hold(client))
+	/* Only agents hold commands, and agents take no descriptors. */
+	if (fd < 0 && may_hold(client))
 		return pending_hold(client, command, arguments);
 	if (client->state != STATE_READY) {
 		g_set_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL,
@@ -327,7 +376,9 @@ static Pending *new_entry(GvQmpClient *client, const char *command,
 			    command);
 		return NULL;
 	}
-	return gv_qmp_pending_add(client, command, arguments);
+	if (fd >= 0 && (copy = dup_fd_for(client, command, fd, error)) < 0)
+		return NULL;
+	return gv_qmp_pending_add(client, command, arguments, copy);
 }
 
 /**
@@ -381,6 +432,35 @@ void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
 				 GAsyncReadyCallback callback,
 				 gpointer user_data)
 {
+	gv_qmp_client_execute_with_fd_async(client, command, arguments, -1,
+					    timeout_ms, cancellable, callback,
+					    user_data);
+}
+
+/**
+ * gv_qmp_client_execute_with_fd_async() - run one command that carries a descriptor
+ * @client: a QMP client after its handshake
+ * @command: the "execute" name (getfd, add-fd)
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @fd: the descriptor, duplicated (the caller keeps its own); -1 for none
+ * @timeout_ms: as for gv_qmp_client_execute_async()
+ * @cancellable: (nullable): as for gv_qmp_client_execute_async()
+ * @callback: called with the outcome; finish with
+ *            gv_qmp_client_execute_finish()
+ * @user_data: for @callback
+ *
+ * See "Passing descriptors" in qmp-client.c.  A client that is no QMP
+ * client, or has GV_QMP_MAX_OUT_FDS descriptors waiting, fails the
+ * command at once, with nothing sent.
+ */
+void gv_qmp_client_execute_with_fd_async(GvQmpClient *client,
+					 const char *command,
+					 JsonObject *arguments, int fd,
+					 guint timeout_ms,
+					 GCancellable *cancellable,
+					 GAsyncReadyCallback callback,
+					 gpointer user_data)
+{
 	g_autoptr(GTask) task = gv_qmp_new_task(
 		client, cancellable, callback, user_data,
 		gv_qmp_client_execute_async);
@@ -389,7 +469,7 @@ void gv_qmp_client_execute_async(GvQmpClient *client, const char *command,
 
 	if (g_task_return_error_if_cancelled(task))
 		return;
-	p = new_entry(client, command, arguments, &error);
+	p = new_entry(client, command, arguments, fd, &error);
 	if (!p) {
 		g_task_return_error(task, error);
 		return;
@@ -438,10 +518,34 @@ gboolean gv_qmp_client_call(GvQmpClient *client, const char *command,
 			    GvQmpReplyFunc func, gpointer user_data,
 			    GError **error)
 {
+	return gv_qmp_client_call_with_fd(client, command, arguments, -1,
+					  timeout_ms, func, user_data, error);
+}
+
+/**
+ * gv_qmp_client_call_with_fd() - gv_qmp_client_call() with a descriptor
+ * @client: a QMP client after its handshake
+ * @command: the "execute" name (getfd, add-fd)
+ * @arguments: (nullable) (transfer none): the "arguments" object
+ * @fd: the descriptor, duplicated (the caller keeps its own); -1 for none
+ * @timeout_ms: fail with GV_QMP_ERROR_TIMEOUT after this long (0: none)
+ * @func: called exactly once with the outcome
+ * @user_data: for @func
+ * @error: return location when nothing was sent
+ *
+ * See gv_qmp_client_execute_with_fd_async().
+ *
+ * Return: TRUE when @func will be called.
+ */
+gboolean gv_qmp_client_call_with_fd(GvQmpClient *client, const char *command,
+				    JsonObject *arguments, int fd,
+				    guint timeout_ms, GvQmpReplyFunc func,
+				    gpointer user_data, GError **error)
+{
 	Pending *p;
 
 	g_return_val_if_fail(func != NULL, FALSE);
-	p = new_entry(client, command, arguments, error);
+	p = new_entry(client, command, arguments, fd, error);
 	if (!p)
 		return FALSE;
 	p->reply_func = func;
@@ -475,7 +579,7 @@ gboolean gv_qmp_client_send_no_reply(GvQmpClient *client, const char *command,
 			    command);
 		return FALSE;
 	}
-	gv_qmp_queue_command(client, command, arguments, NULL);
+	gv_qmp_queue_command(client, command, arguments, NULL, -1);
 	return TRUE;
 }
 

@@ -146,7 +146,7 @@ void gv_qmp_handle_greeting(GvQmpClient *client, JsonObject *msg)
 	client->greeting = json_object_ref(qmp);
 	client->state = STATE_CAPABILITIES;
 	/* No capabilities: grainvm does not use out-of-band execution. */
-	gv_qmp_pending_add(client, "qmp_capabilities", NULL)->internal =
+	gv_qmp_pending_add(client, "qmp_capabilities", NULL, -1)->internal =
 		on_capabilities_reply;
 }
 
@@ -190,7 +190,7 @@ static void start_sync(GvQmpClient *client)
 	gv_qmp_queue_bytes(client, &sync_byte, 1);
 	g_autoptr(JsonObject) args = json_object_new();
 	json_object_set_int_member(args, "id", client->sync_id);
-	gv_qmp_queue_command(client, "guest-sync-delimited", args, NULL);
+	gv_qmp_queue_command(client, "guest-sync-delimited", args, NULL, -1);
 
 	g_queue_init(&client->pending);
 	while (!g_queue_is_empty(&old)) {

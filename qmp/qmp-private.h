@@ -20,6 +20,19 @@ typedef enum {
 } ClientState;
 
 typedef struct Pending Pending;
+
+/*
+ * A descriptor to send as SCM_RIGHTS with the byte at @offset of the
+ * outgoing buffer, the first byte of its command (qmp-client.c, "Passing
+ * descriptors").
+ */
+typedef struct {
+	gsize offset;
+	int fd;                     /* our duplicate, closed once sent */
+} OutFd;
+
+/* At most this many descriptors wait to be sent at once. */
+#define GV_QMP_MAX_OUT_FDS 8
 typedef void (*InternalReplyFunc)(GvQmpClient *client, JsonNode *ret,
 				  GError *error);
 
@@ -63,6 +76,7 @@ struct GvQmpClient {
 	GSource *in_source;
 	GByteArray *out;
 	gsize out_pos;             /* bytes of @out already written */
+	GQueue out_fds;            /* OutFd *: descriptors to send, in @out's order */
 	GSource *out_source;
 
 	guint64 next_id;
@@ -106,7 +120,7 @@ GTask *gv_qmp_new_task(GvQmpClient *client, GCancellable *cancellable,
 		       gpointer tag);
 void gv_qmp_queue_bytes(GvQmpClient *client, const void *buf, gsize len);
 void gv_qmp_queue_command(GvQmpClient *client, const char *command,
-			  JsonObject *arguments, const char *id);
+			  JsonObject *arguments, const char *id, int fd);
 void gv_qmp_client_start_reading(GvQmpClient *client);
 void gv_qmp_client_close_with(GvQmpClient *client, GError *reason);
 
@@ -115,7 +129,7 @@ void gv_qmp_dispatch_event(GvQmpClient *client, JsonObject *msg);
 
 /* qmp-command.c */
 Pending *gv_qmp_pending_add(GvQmpClient *client, const char *command,
-			    JsonObject *arguments);
+			    JsonObject *arguments, int fd);
 void gv_qmp_pending_fail(Pending *p, GError *error);
 void gv_qmp_pending_fail_resync(Pending *p, GError *error);
 void gv_qmp_held_flush(GvQmpClient *client, const GError *error);

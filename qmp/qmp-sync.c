@@ -201,13 +201,32 @@ JsonNode *gv_qmp_execute_sync(GvQmpClient *client, const char *command,
 			      JsonObject *arguments, guint timeout_ms,
 			      GError **error)
 {
+	return gv_qmp_execute_with_fd_sync(client, command, arguments, -1,
+					   timeout_ms, error);
+}
+
+/**
+ * gv_qmp_execute_with_fd_sync() - run one command with a descriptor and wait
+ * @client: from gv_qmp_connect_sync()
+ * @command: the "execute" name
+ * @arguments: (nullable) (transfer none)
+ * @fd: the descriptor (duplicated), or -1
+ * @timeout_ms: as for gv_qmp_client_execute_async()
+ * @error: return location
+ *
+ * Return: (transfer full) (nullable): the "return" member.
+ */
+JsonNode *gv_qmp_execute_with_fd_sync(GvQmpClient *client, const char *command,
+				      JsonObject *arguments, int fd,
+				      guint timeout_ms, GError **error)
+{
 	GMainContext *context = gv_qmp_client_get_context(client);
 	SyncWait wait = { 0 };
 	JsonNode *ret;
 
 	g_main_context_push_thread_default(context);
-	gv_qmp_client_execute_async(client, command, arguments, timeout_ms,
-				    NULL, on_done, &wait);
+	gv_qmp_client_execute_with_fd_async(client, command, arguments, fd,
+					    timeout_ms, NULL, on_done, &wait);
 	iterate_until(context, &wait);
 	g_main_context_pop_thread_default(context);
 

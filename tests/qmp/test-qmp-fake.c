@@ -10,8 +10,15 @@
  * test-qmp-qemu.c.  The test writes its end of a socketpair by hand.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <glib-unix.h>
+
+#include <glib/gstdio.h>
 
 #include "qmp-test-util.h"
 
@@ -1099,6 +1106,235 @@ static void test_pause_input(void)
 	test_peer_close(&peer);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Descriptors (SCM_RIGHTS)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* One descriptor the peer received, and the stream range of its recvmsg. */
+typedef struct {
+	int fd;
+	gsize from, to;   /* bytes [from, to) of the stream came with it */
+} GotFd;
+
+/**
+ * recv_all_with_fds() - read what the client sent, keeping the descriptors
+ * @peer: the peer
+ * @want: read until this many lines arrived
+ * @got: (out): GotFd per descriptor, in order
+ *
+ * Return: (transfer full): the bytes.
+ */
+static GString *recv_all_with_fds(TestPeer *peer, guint want, GArray *got)
+{
+	GString *all = g_string_new(NULL);
+	guint lines = 0;
+
+	TEST_WAIT_UNTIL(({
+		char buf[4096];
+		union {
+			char b[CMSG_SPACE(4 * sizeof(int))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = control.b,
+				      .msg_controllen = sizeof(control.b) };
+		ssize_t n = recvmsg(peer->fd, &msg, MSG_CMSG_CLOEXEC);
+
+		if (n > 0) {
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
+			     c = CMSG_NXTHDR(&msg, c)) {
+				g_assert_cmpint(c->cmsg_type, ==, SCM_RIGHTS);
+				gsize nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				for (gsize i = 0; i < nfd; i++) {
+					GotFd g = { -1, all->len, all->len + (gsize)n };
+					memcpy(&g.fd, CMSG_DATA(c) + i * sizeof(int),
+					       sizeof(int));
+					g_array_append_val(got, g);
+				}
+			}
+			g_assert_false(msg.msg_flags & MSG_CTRUNC);
+			for (ssize_t i = 0; i < n; i++)
+				lines += buf[i] == '\n';
+			g_string_append_len(all, buf, n);
+		} else {
+			g_assert_cmpint(n, <, 0);
+			g_assert_cmpint(errno, ==, EAGAIN);
+		}
+		lines >= want;
+	}));
+	return all;
+}
+
+/* The stream offset of the line that holds "execute":"@command". */
+static gsize offset_of(GString *all, const char *command)
+{
+	g_autofree char *needle = g_strdup_printf("{\"execute\":\"%s\"", command);
+	const char *at = strstr(all->str, needle);
+
+	g_assert_nonnull(at);
+	return (gsize)(at - all->str);
+}
+
+/* Same file: the descriptor the peer got is the one that was passed. */
+static void assert_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	g_assert_cmpint(fstat(a, &sa), ==, 0);
+	g_assert_cmpint(fstat(b, &sb), ==, 0);
+	g_assert_cmpuint(sa.st_ino, ==, sb.st_ino);
+	g_assert_cmpuint(sa.st_dev, ==, sb.st_dev);
+}
+
+/*
+ * Commands with and without descriptors, queued before anything is sent:
+ * each descriptor reaches the peer with its own command (the recvmsg that
+ * brings it holds that command's first byte and none of the next
+ * descriptor's command), the peer's copy is the file the caller passed,
+ * and the replies complete the right calls.
+ */
+static void test_fd_passing(void)
+{
+	TestPeer peer;
+	g_autoptr(GvQmpClient) client = qmp_ready(&peer);
+	g_autoptr(GError) error = NULL;
+	int p1[2], p2[2];
+	Call plain1, a, b, plain2;
+
+	g_assert_true(g_unix_open_pipe(p1, FD_CLOEXEC, NULL));
+	g_assert_true(g_unix_open_pipe(p2, FD_CLOEXEC, NULL));
+	call_start(&plain1, client, "plain-one", 0, NULL);
+	memset(&a, 0, sizeof(a));
+	a.client = client;
+	gv_qmp_client_execute_with_fd_async(client, "getfd", NULL, p1[1], 0, NULL,
+					    on_call_done, &a);
+	memset(&b, 0, sizeof(b));
+	b.client = client;
+	gv_qmp_client_execute_with_fd_async(client, "add-fd", NULL, p2[1], 0, NULL,
+					    on_call_done, &b);
+	call_start(&plain2, client, "plain-two", 0, NULL);
+	/* The client holds duplicates: the caller may close its own now. */
+	g_close(p1[1], NULL);
+	g_close(p2[1], NULL);
+
+	g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(GotFd));
+	g_autoptr(GString) all = recv_all_with_fds(&peer, 4, got);
+	g_assert_cmpuint(got->len, ==, 2);
+	gsize at_a = offset_of(all, "getfd"), at_b = offset_of(all, "add-fd");
+	GotFd *ga = &g_array_index(got, GotFd, 0), *gb = &g_array_index(got, GotFd, 1);
+	g_assert_cmpuint(ga->from, <=, at_a);
+	g_assert_cmpuint(at_a, <, ga->to);
+	g_assert_cmpuint(ga->to, <=, at_b);
+	g_assert_cmpuint(gb->from, <=, at_b);
+	g_assert_cmpuint(at_b, <, gb->to);
+	assert_same_file(ga->fd, p1[0]);
+	assert_same_file(gb->fd, p2[0]);
+
+	/* Writing through the peer's copy reaches the caller's pipe. */
+	g_assert_cmpint(write(ga->fd, "x", 1), ==, 1);
+	char c = 0;
+	g_assert_cmpint(read(p1[0], &c, 1), ==, 1);
+	g_assert_cmpint(c, ==, 'x');
+	g_close(ga->fd, NULL);
+	g_close(gb->fd, NULL);
+
+	/* Every copy of the write ends is closed now: the client's too. */
+	g_assert_true(g_unix_set_fd_nonblocking(p2[0], TRUE, NULL));
+	g_assert_cmpint(read(p2[0], &c, 1), ==, 0);
+
+	/* Replies, by id, in any order. */
+	const char *cmds[] = { "plain-two", "add-fd", "getfd", "plain-one" };
+	for (guint i = 0; i < G_N_ELEMENTS(cmds); i++) {
+		g_autofree char *needle = g_strdup_printf("{\"execute\":\"%s\"", cmds[i]);
+		const char *at = strstr(all->str, needle);
+		const char *idp = strstr(at, "\"id\":\"") + 6;
+		g_autofree char *id = g_strndup(idp, strcspn(idp, "\""));
+		test_peer_printf(&peer, "{\"return\": \"%s\", \"id\": \"%s\"}\n", cmds[i], id);
+	}
+	TEST_WAIT_UNTIL(plain1.done && a.done && b.done && plain2.done);
+	call_returned(&plain1, "\"plain-one\"");
+	call_returned(&a, "\"getfd\"");
+	call_returned(&b, "\"add-fd\"");
+	call_returned(&plain2, "\"plain-two\"");
+	g_close(p1[0], NULL);
+	g_close(p2[0], NULL);
+	test_peer_close(&peer);
+}
+
+/*
+ * Bounds: at most GV_QMP_MAX_OUT_FDS descriptors wait to be sent; the
+ * next command with one fails at once and sends nothing.  No descriptor
+ * for a guest agent; none that is not open.  Descriptors the client never
+ * sent are closed with it.
+ */
+static void test_fd_bounds(void)
+{
+	TestPeer peer;
+	g_autoptr(GvQmpClient) client = qmp_ready(&peer);
+	g_autoptr(GError) error = NULL;
+	Call calls[9];
+	int p[2];
+
+	g_assert_true(g_unix_open_pipe(p, FD_CLOEXEC, NULL));
+	/* A closed descriptor is refused, naming it. */
+	g_assert_false(gv_qmp_client_call_with_fd(client, "getfd", NULL, 1000, 0,
+						  (GvQmpReplyFunc)abort, NULL, &error));
+	g_assert_error(error, GV_QMP_ERROR, GV_QMP_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "descriptor 1000"));
+	g_clear_error(&error);
+	/* Queued without iterating: nothing goes out yet. */
+	for (guint i = 0; i < 8; i++) {
+		memset(&calls[i], 0, sizeof(calls[i]));
+		calls[i].client = client;
+		gv_qmp_client_execute_with_fd_async(client, "getfd", NULL, p[1], 0, NULL,
+						    on_call_done, &calls[i]);
+	}
+	g_assert_false(gv_qmp_client_call_with_fd(client, "getfd", NULL, p[1], 0,
+						  (GvQmpReplyFunc)abort, NULL, &error));
+	g_assert_error(error, GV_QMP_ERROR, GV_QMP_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "8 are waiting"));
+	g_clear_error(&error);
+
+	g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(GotFd));
+	g_autoptr(GString) all = recv_all_with_fds(&peer, 8, got);
+	g_assert_cmpuint(got->len, ==, 8);
+	for (guint i = 0; i < got->len; i++) {
+		GotFd *g = &g_array_index(got, GotFd, i);
+		assert_same_file(g->fd, p[0]);
+		g_close(g->fd, NULL);
+		/* One descriptor per recvmsg, each with a whole command of its own. */
+		if (i)
+			g_assert_cmpuint(g->from, >=, g_array_index(got, GotFd, i - 1).to);
+	}
+
+	/* Unsent descriptors are closed when the client closes. */
+	memset(&calls[8], 0, sizeof(calls[8]));
+	calls[8].client = client;
+	gv_qmp_client_execute_with_fd_async(client, "getfd", NULL, p[1], 0, NULL,
+					    on_call_done, &calls[8]);
+	g_close(p[1], NULL);
+	gv_qmp_client_close(client);
+	TEST_WAIT_UNTIL(calls[8].done);
+	for (guint i = 0; i < 9; i++) {
+		g_assert_error(calls[i].error, GV_QMP_ERROR, GV_QMP_ERROR_CLOSED);
+		call_clear(&calls[i]);
+	}
+	char c;
+	g_assert_true(g_unix_set_fd_nonblocking(p[0], TRUE, NULL));
+	g_assert_cmpint(read(p[0], &c, 1), ==, 0);
+	g_close(p[0], NULL);
+	test_peer_close(&peer);
+
+	/* A guest agent's port carries bytes only. */
+	g_autoptr(GvQmpClient) agent = agent_ready(&peer, 4096);
+	g_assert_false(gv_qmp_client_call_with_fd(agent, "guest-ping", NULL, 0, 0,
+						  (GvQmpReplyFunc)abort, NULL, &error));
+	g_assert_error(error, GV_QMP_ERROR, GV_QMP_ERROR_PROTOCOL);
+	g_assert_true(test_peer_is_quiet(&peer, 50));
+	test_peer_close(&peer);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1112,6 +1348,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/qmp/fake/close-by-client", test_qmp_close_by_client);
 	g_test_add_func("/qmp/fake/event-handlers", test_qmp_event_handlers);
 	g_test_add_func("/qmp/fake/unref-in-callback", test_unref_in_callback);
+	g_test_add_func("/qmp/fake/fd-passing", test_fd_passing);
+	g_test_add_func("/qmp/fake/fd-bounds", test_fd_bounds);
 	g_test_add_func("/qmp/agent/handshake", test_agent_handshake);
 	g_test_add_func("/qmp/agent/in-order", test_agent_in_order);
 	g_test_add_func("/qmp/agent/bad-lines", test_agent_bad_lines);

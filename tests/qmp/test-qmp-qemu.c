@@ -7,7 +7,13 @@
  * unix socket the test created.  GRAINVM_QEMU names another binary.  The
  * error classes asserted here were checked against QEMU 7.2.
  */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
 
 #include "qmp-test-util.h"
 
@@ -423,6 +429,78 @@ static void test_sync_connect_errors(void)
 	rmdir(dir);
 }
 
+/* The file behind descriptor @fd of process @pid, as /proc shows it. */
+static char *proc_fd_target(GPid pid, gint64 fd)
+{
+	g_autofree char *link = g_strdup_printf("/proc/%d/fd/%" G_GINT64_FORMAT, (int)pid, fd);
+
+	return g_file_read_link(link, NULL);
+}
+
+/*
+ * Descriptors reach QEMU: getfd names one (closefd then finds it, and
+ * only once), add-fd puts one into an fd set that query-fdsets lists, and
+ * the descriptor QEMU holds there is the caller's pipe.  Without a
+ * descriptor getfd fails as QEMU says, and the connection goes on.
+ */
+static void test_fd_passing(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	TestResult r = { 0 };
+	int p[2];
+
+	if (!f->client)
+		return;
+	g_assert_true(g_unix_open_pipe(p, FD_CLOEXEC, NULL));
+
+	/* getfd without a descriptor: QEMU's own error. */
+	g_autoptr(JsonObject) named = args_id("fdname", "gv-test");
+	expect_error(f, "getfd", json_object_ref(named), GV_QMP_ERROR_GENERIC_ERROR,
+		     "GenericError: No file descriptor supplied via SCM_RIGHTS");
+
+	gv_qmp_client_execute_with_fd_async(f->client, "getfd", named, p[1], 10000, NULL,
+					    test_result_cb, &r);
+	TEST_WAIT_UNTIL(r.result);
+	g_autoptr(JsonNode) got = gv_qmp_client_execute_finish(f->client, r.result, &error);
+	test_result_clear(&r);
+	g_assert_no_error(error);
+	g_autoptr(JsonNode) closed = test_execute(f->client, "closefd",
+						  json_object_ref(named), &error);
+	g_assert_no_error(error);
+	expect_error(f, "closefd", json_object_ref(named), GV_QMP_ERROR_GENERIC_ERROR,
+		     "GenericError: File descriptor named 'gv-test' not found");
+
+	g_autoptr(JsonObject) set = json_object_new();
+	json_object_set_int_member(set, "fdset-id", 7);
+	json_object_set_string_member(set, "opaque", "gv-opaque");
+	g_autoptr(JsonNode) added = gv_qmp_execute_with_fd_sync(f->client, "add-fd", set, p[1],
+								10000, &error);
+	g_assert_no_error(error);
+	JsonObject *ao = json_node_get_object(added);
+	g_assert_cmpint(json_object_get_int_member(ao, "fdset-id"), ==, 7);
+	gint64 qemu_fd = json_object_get_int_member(ao, "fd");
+	g_close(p[1], NULL);
+
+	g_autoptr(JsonNode) sets = test_execute(f->client, "query-fdsets", NULL, &error);
+	g_assert_no_error(error);
+	JsonArray *sa = json_node_get_array(sets);
+	g_assert_cmpuint(json_array_get_length(sa), ==, 1);
+	JsonObject *s0 = json_array_get_object_element(sa, 0);
+	g_assert_cmpint(json_object_get_int_member(s0, "fdset-id"), ==, 7);
+	JsonObject *fd0 = json_array_get_object_element(
+		json_object_get_array_member(s0, "fds"), 0);
+	g_assert_cmpint(json_object_get_int_member(fd0, "fd"), ==, qemu_fd);
+	g_assert_cmpstr(json_object_get_string_member(fd0, "opaque"), ==, "gv-opaque");
+
+	/* QEMU's descriptor is our pipe's write end. */
+	g_autofree char *self = g_strdup_printf("/proc/self/fd/%d", p[0]);
+	g_autofree char *ours = g_file_read_link(self, NULL);
+	g_autofree char *theirs = proc_fd_target(f->qemu.pid, qemu_fd);
+	g_assert_nonnull(ours);
+	g_assert_cmpstr(theirs, ==, ours);
+	g_close(p[0], NULL);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -433,6 +511,7 @@ int main(int argc, char **argv)
 	ADD("/qmp/qemu/errors", test_errors);
 	ADD("/qmp/qemu/quit", test_quit);
 	ADD("/qmp/qemu/killed", test_killed);
+	ADD("/qmp/qemu/fd-passing", test_fd_passing);
 #undef ADD
 	g_test_add_func("/qmp/qemu/sync", test_sync);
 	g_test_add_func("/qmp/qemu/sync-connect-errors",
