@@ -45,6 +45,7 @@ void gv_plan_free(GvPlan *p)
 		return;
 	g_free(p->name);
 	g_strfreev(p->argv);
+	g_strfreev(p->snapshot_argv);
 	g_free(p->accel);
 	g_free(p->accel_reason);
 	g_free(p->boot);
@@ -182,6 +183,12 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 	for (char **p = plan->argv; p && *p; p++)
 		json_array_add_string_element(a, *p);
 	json_object_set_array_member(o, "argv", a);
+	if (plan->snapshot_argv) {
+		JsonArray *sa = json_array_new();
+		for (char **p = plan->snapshot_argv; *p; p++)
+			json_array_add_string_element(sa, *p);
+		json_object_set_array_member(o, "snapshot-argv", sa);
+	}
 	json_object_set_int_member(o, "ready-timeout", plan->ready_timeout);
 	if (plan->ready_system) /* absent: agent, as plans before the key said */
 		json_object_set_string_member(o, "ready", "system");
@@ -499,24 +506,34 @@ static gboolean decode_files(const Obj *c, GvPlan *p, GError **error)
 	return TRUE;
 }
 
-static gboolean decode_argv(const Obj *c, GvPlan *p, GError **error)
+/* "argv" (required) or "snapshot-argv" (optional): a non-empty array of strings. */
+static gboolean decode_strv(const Obj *c, const char *member, gboolean required, char ***out,
+			    GError **error)
 {
-	JsonArray *a;
-	if (!get_array(c, "argv", TRUE, &a, error))
+	JsonArray *a = NULL;
+	if (!get_array(c, member, required, &a, error))
 		return FALSE;
+	if (!a)
+		return TRUE;
 	guint len = json_array_get_length(a);
 	if (len == 0)
-		return fail(error, c, "argv", "is empty");
-	p->argv = g_new0(char *, len + 1);
+		return fail(error, c, member, "is empty");
+	*out = g_new0(char *, len + 1);
 	for (guint i = 0; i < len; i++) {
 		JsonNode *e = json_array_get_element(a, i);
 		if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
-			g_autofree char *el = g_strdup_printf("argv[%u]", i);
+			g_autofree char *el = g_strdup_printf("%s[%u]", member, i);
 			return fail(error, c, el, "must be a string");
 		}
-		p->argv[i] = g_strdup(json_node_get_string(e));
+		(*out)[i] = g_strdup(json_node_get_string(e));
 	}
 	return TRUE;
+}
+
+static gboolean decode_argv(const Obj *c, GvPlan *p, GError **error)
+{
+	return decode_strv(c, "argv", TRUE, &p->argv, error) &&
+	       decode_strv(c, "snapshot-argv", FALSE, &p->snapshot_argv, error);
 }
 
 static gboolean decode_lists(const Obj *c, GvPlan *p, GError **error)

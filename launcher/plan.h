@@ -106,6 +106,10 @@ typedef struct {
 typedef struct {
 	char *name;
 	char **argv;           /* QEMU's command line; never empty */
+	char **snapshot_argv;  /* with files by descriptor (argv.h, files_by_fd): the same
+				* command line with every file named by path, which a
+				* snapshot's manifest records so that a save and a restore
+				* compare whoever QEMU runs as; NULL: argv is that */
 	guint ready_timeout;   /* seconds */
 	gboolean ready_system; /* [vm] ready=system: also systemd up and every card addressed */
 	char *accel;

@@ -125,6 +125,11 @@ static GvPlan *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv
 	GvPlan *plan = gv_plan_new();
 	plan->name = g_strdup(spec->name);
 	plan->argv = g_strdupv(argv);
+	if (prep->facts.files_by_fd) {
+		GvHostFacts by_path = prep->facts;
+		by_path.files_by_fd = FALSE;
+		plan->snapshot_argv = gv_qemu_argv(spec, &by_path);
+	}
 	plan->ready_timeout = spec->ready_timeout;
 	plan->ready_system = spec->ready_level == GV_READY_SYSTEM;
 	plan->accel = g_strdup(gv_accel_name(prep->facts.accel));

@@ -493,7 +493,10 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 		return NULL;
 	}
 	g_auto(GStrv) saved = argv_of(m);
-	g_auto(GStrv) now_argv = gv_qemu_argv(spec, &prep->facts);
+	/* Files by path, as the save recorded them, whoever QEMU runs as. */
+	GvHostFacts by_path = prep->facts;
+	by_path.files_by_fd = FALSE;
+	g_auto(GStrv) now_argv = gv_qemu_argv(spec, &by_path);
 	g_auto(GStrv) now = gv_snapshot_argv_normalize((const char *const *)now_argv);
 	g_autofree char *diff = gv_snapshot_argv_diff((const char *const *)saved,
 						      (const char *const *)now);

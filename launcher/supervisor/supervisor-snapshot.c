@@ -31,9 +31,11 @@
  *   1. agent grain-quiesce: sync, unmount every 9p share (QEMU refuses to
  *      migrate while one is mounted) and remember them
  *   2. qmp stop; from here the guest's RAM and disk do not change
- *   3. qmp migrate to a unix socket the job listens on; a second thread
- *      compresses the stream into the state file (snapshot-state.h) while
- *      the job polls query-migrate.  When the migration completes QEMU has
+ *   3. qmp getfd hands QEMU one end of a socketpair (the descriptor goes
+ *      with the command, SCM_RIGHTS) and migrate sends the stream to it
+ *      ("fd:gv-save"); a second thread compresses what arrives on the
+ *      other end into the state file (snapshot-state.h) while the job
+ *      polls query-migrate.  When the migration completes QEMU has
  *      flushed and released the disk.
  *   4. the disk, if the VM has one, is copied now, still stopped, so the
  *      saved RAM and disk are of the same instant
@@ -44,9 +46,16 @@
  *
  * disk is the live external disk snapshot of disk-layers.h: the chain is
  * recorded first, pointing at a new empty overlay on the file QEMU writes
- * to, then QEMU is switched to it (blockdev-snapshot-sync, mode existing).
- * Whichever step a crash interrupts, the recorded top reads as the disk
- * QEMU had: an empty overlay on it, or it with everything written since.
+ * to, then QEMU is switched to it.  Whichever step a crash interrupts,
+ * the recorded top reads as the disk QEMU had: an empty overlay on it, or
+ * it with everything written since.  The supervisor creates the overlay
+ * and opens it; QEMU gets it as descriptors in a new fd set (add-fd, read-
+ * write and read-only), opens it as a node (blockdev-add, filename
+ * /dev/fdset/N) and puts it on top (blockdev-snapshot).
+ *
+ * Descriptors, not paths, whoever QEMU runs as: a QEMU dropped to another
+ * user (privdrop.h) could neither connect to a socket nor open a file in
+ * grainvm's 0700 directories, and one code path serves both.
  *
  * Control commands (supervisor-control.c has the protocol):
  *
@@ -60,13 +69,11 @@
 #include "supervisor/supervisor-priv.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <glib-unix.h>
 
 #include "fileio.h"
 #include "grainvm-image.h"
@@ -74,13 +81,10 @@
 #include "snapshot/disk-layers.h"
 #include "snapshot/snapshot-state.h"
 #include "snapshot/snapshot.h"
-#include "unix-socket.h"
 
 /* The agent syncs the guest's disks before it answers. */
 #define QUIESCE_TIMEOUT_S 60
 #define QMP_TIMEOUT_S 10
-/* QEMU connects to the socket as soon as migrate is accepted. */
-#define ACCEPT_MS 10000
 /* RAM goes at well over 100 MB/s here; an hour covers any guest. */
 #define MIGRATE_TIMEOUT_MS (3600 * 1000)
 #define MIGRATE_POLL_MS 10
@@ -128,6 +132,7 @@ typedef struct {
 	const char *via;         /* "qmp" or "agent" */
 	const char *command;
 	JsonObject *args;
+	int fd;                  /* sent with the command (getfd, add-fd), or -1 */
 	guint timeout_ms;
 	GvQmpClient *peer;       /* a reference, main loop */
 	GMutex lock;
@@ -179,15 +184,20 @@ static gboolean call_start(gpointer data)
 		return G_SOURCE_REMOVE;
 	}
 	c->peer = gv_qmp_client_ref(peer);
-	gv_qmp_client_execute_async(peer, c->command, c->args, c->timeout_ms, NULL, on_call_done, c);
+	gv_qmp_client_execute_with_fd_async(peer, c->command, c->args, c->fd, c->timeout_ms, NULL,
+					    on_call_done, c);
 	return G_SOURCE_REMOVE;
 }
 
-/* Thread: run COMMAND on the VM's QEMU ("qmp") or agent ("agent"); the error names it. */
-static JsonNode *job_call(SvSnapshot *job, const char *via, const char *command, JsonObject *args,
-			  guint timeout_s, GError **error)
+/*
+ * Thread: run COMMAND on the VM's QEMU ("qmp") or agent ("agent"), with
+ * descriptor FD (QMP only; the caller keeps its own) or -1; the error
+ * names the command.
+ */
+static JsonNode *job_call_fd(SvSnapshot *job, const char *via, const char *command,
+			     JsonObject *args, int fd, guint timeout_s, GError **error)
 {
-	JobCall c = { .job = job, .via = via, .command = command, .args = args,
+	JobCall c = { .job = job, .via = via, .command = command, .args = args, .fd = fd,
 		      .timeout_ms = timeout_s * 1000 };
 	g_mutex_init(&c.lock);
 	g_cond_init(&c.cond);
@@ -205,6 +215,12 @@ static JsonNode *job_call(SvSnapshot *job, const char *via, const char *command,
 	return c.result;
 }
 
+static JsonNode *job_call(SvSnapshot *job, const char *via, const char *command, JsonObject *args,
+			  guint timeout_s, GError **error)
+{
+	return job_call_fd(job, via, command, args, -1, timeout_s, error);
+}
+
 static gboolean job_call_ok(SvSnapshot *job, const char *via, const char *command,
 			    JsonObject *args, guint timeout_s, GError **error)
 {
@@ -215,34 +231,18 @@ static gboolean job_call_ok(SvSnapshot *job, const char *via, const char *comman
 /* ---- the thread that receives the migration stream ---------------------------------- */
 
 typedef struct {
-	int listen_fd;
-	int cancel_fd;      /* read end: readable when the job gives up */
+	int fd;             /* our end of the socketpair; QEMU writes to the other */
 	char *path;
 	guint64 raw_bytes;
 	guint64 file_bytes;
 	GError *error;
 } Receiver;
 
+/* Reads until QEMU closes its end, or the job shuts ours down. */
 static gpointer receive_main(gpointer data)
 {
 	Receiver *rc = data;
-	struct pollfd p[2] = { { rc->listen_fd, POLLIN, 0 }, { rc->cancel_fd, POLLIN, 0 } };
-	int n;
-	do
-		n = poll(p, 2, ACCEPT_MS);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0 || (p[1].revents & POLLIN)) {
-		g_set_error(&rc->error, GV_ERROR, GV_ERROR_FAILED,
-			    "QEMU did not connect to the migration socket");
-		return NULL;
-	}
-	int fd = accept4(rc->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		g_set_error(&rc->error, GV_ERROR, GV_ERROR_FAILED, "accept: %s", g_strerror(errno));
-		return NULL;
-	}
-	gv_state_save(fd, rc->path, &rc->raw_bytes, &rc->file_bytes, &rc->error);
-	close(fd);
+	gv_state_save(rc->fd, rc->path, &rc->raw_bytes, &rc->file_bytes, &rc->error);
 	return NULL;
 }
 
@@ -258,11 +258,11 @@ static char *version_of(JsonNode *qv)
 			       gv_json_int_or(q, "micro", 0));
 }
 
-/* Migrate to @sock and wait until QEMU says it is done. */
-static gboolean migrate(SvSnapshot *j, const char *sock, GError **error)
+/* Migrate to the descriptor QEMU knows as @fdname and wait until QEMU says it is done. */
+static gboolean migrate(SvSnapshot *j, const char *fdname, GError **error)
 {
 	g_autoptr(JsonObject) margs = json_object_new();
-	g_autofree char *uri = g_strdup_printf("unix:%s", sock);
+	g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
 	json_object_set_string_member(margs, "uri", uri);
 	if (!job_call_ok(j, "qmp", "migrate", margs, QMP_TIMEOUT_S, error))
 		return FALSE;
@@ -288,43 +288,61 @@ static gboolean migrate(SvSnapshot *j, const char *sock, GError **error)
 	}
 }
 
-/* Step 3: the RAM and device state into STAGE/state.zst. */
+/* What QEMU calls the migration's descriptor (getfd's fdname). */
+#define SAVE_FDNAME "gv-save"
+
+/*
+ * Step 3: the RAM and device state into STAGE/state.zst, through a
+ * socketpair: QEMU gets one end with getfd, the receiver reads the other.
+ * The receiver sees the end of the stream when QEMU closes its end (the
+ * migration is over, or failed after taking it); in any other failure the
+ * job shuts our end down, so the receiver never waits on a stream that
+ * will not come.
+ */
 static gboolean save_state(SvSnapshot *j, GError **error)
 {
-	g_autofree char *sock = g_build_filename(j->paths->run_dir, "save.sock", NULL);
 	g_autoptr(JsonObject) params = json_object_new();
-	Receiver rc = { .listen_fd = -1, .path = g_build_filename(j->stage, "state.zst", NULL) };
-	int cancel[2] = { -1, -1 };
-	gboolean ok = FALSE;
+	g_autoptr(JsonObject) named = json_object_new();
+	int pair[2];
 
 	/* Stopped: send everything in one pass, as fast as it can be written. */
 	json_object_set_int_member(params, "max-bandwidth", MAX_BANDWIDTH);
 	json_object_set_int_member(params, "downtime-limit", DOWNTIME_LIMIT_MS);
-	if (job_call_ok(j, "qmp", "migrate-set-parameters", params, QMP_TIMEOUT_S, error) &&
-	    (rc.listen_fd = gv_unix_listen(sock, 1, error)) >= 0 &&
-	    g_unix_open_pipe(cancel, FD_CLOEXEC, error)) {
-		rc.cancel_fd = cancel[0];
-		GThread *thread = g_thread_new("gv-save", receive_main, &rc);
-		ok = migrate(j, sock, error);
-		/* On failure the thread may still wait for QEMU to connect. */
-		if (!ok && write(cancel[1], "x", 1) < 0) {
-			/* Cannot happen on an empty pipe; the thread times out anyway. */
-		}
-		g_thread_join(thread);
-		if (ok && rc.error) {
-			g_propagate_error(error, g_steal_pointer(&rc.error));
-			ok = FALSE;
-		}
+	if (!job_call_ok(j, "qmp", "migrate-set-parameters", params, QMP_TIMEOUT_S, error))
+		return FALSE;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "socketpair for the migration: %s",
+			    g_strerror(errno));
+		return FALSE;
+	}
+	/* QEMU gets its own copy; ours goes at once, so that only QEMU's can
+	 * keep the stream open. */
+	json_object_set_string_member(named, "fdname", SAVE_FDNAME);
+	g_autoptr(JsonNode) got = job_call_fd(j, "qmp", "getfd", named, pair[1], QMP_TIMEOUT_S,
+					      error);
+	close(pair[1]);
+	if (!got) {
+		close(pair[0]);
+		return FALSE;
+	}
+	Receiver rc = { .fd = pair[0], .path = g_build_filename(j->stage, "state.zst", NULL) };
+	GThread *thread = g_thread_new("gv-save", receive_main, &rc);
+	gboolean ok = migrate(j, SAVE_FDNAME, error);
+	if (!ok) {
+		/* QEMU drops the name when migrate takes the descriptor; if it never
+		 * did, close it there (an error then only means it was taken). */
+		g_autoptr(JsonNode) c = job_call(j, "qmp", "closefd", named, QMP_TIMEOUT_S, NULL);
+		shutdown(rc.fd, SHUT_RDWR);
+	}
+	g_thread_join(thread);
+	close(rc.fd);
+	if (ok && rc.error) {
+		g_propagate_error(error, g_steal_pointer(&rc.error));
+		ok = FALSE;
 	}
 	g_clear_error(&rc.error);
 	j->raw_bytes = rc.raw_bytes;
 	j->file_bytes = rc.file_bytes;
-	if (rc.listen_fd >= 0)
-		close(rc.listen_fd);
-	for (int i = 0; i < 2; i++)
-		if (cancel[i] >= 0)
-			close(cancel[i]);
-	unlink(sock);
 	g_free(rc.path);
 	return ok;
 }
@@ -353,14 +371,16 @@ static gboolean write_manifest(SvSnapshot *j, JsonNode *qv, JsonObject *disk, GE
 	if (package)
 		json_object_set_string_member(q, "package", package);
 	json_object_set_object_member(m, "qemu", q);
-	g_auto(GStrv) norm = gv_snapshot_argv_normalize((const char *const *)plan->argv);
+	/* Files by path (not /proc/self/fd/N), whoever QEMU runs as. */
+	char **argv = plan->snapshot_argv ? plan->snapshot_argv : plan->argv;
+	g_auto(GStrv) norm = gv_snapshot_argv_normalize((const char *const *)argv);
 	JsonArray *a = json_array_new();
 	for (char **p = norm; *p; p++)
 		json_array_add_string_element(a, *p);
 	json_object_set_array_member(m, "argv", a);
 	JsonArray *files = json_array_new();
-	add_file_identity(files, plan->argv, "-kernel");
-	add_file_identity(files, plan->argv, "-initrd");
+	add_file_identity(files, argv, "-kernel");
+	add_file_identity(files, argv, "-initrd");
 	json_object_set_array_member(m, "files", files);
 	/* A VM that was itself restored: name what it originally booted. */
 	json_object_set_string_member(m, "boot", plan->boot_origin ? plan->boot_origin : plan->boot);
@@ -524,6 +544,105 @@ static gboolean disk_check(SvSnapshot *j, JsonObject *layers, GError **error)
 	return TRUE;
 }
 
+/* The fd set of a new top layer overlay.N.qcow2: above the sets argv.c numbers from 1. */
+#define TOP_FDSET_BASE 1000
+
+/*
+ * Hand QEMU the new top @top (overlay.@n.qcow2, made and recorded already)
+ * and put it above node @node: add-fd twice (read-write, and read-only
+ * for a later reopen) into a new fd set, blockdev-add of a file node on
+ * /dev/fdset/N and of a qcow2 node on it with no backing yet, then
+ * blockdev-snapshot, which makes @node its backing and moves the disk
+ * onto it.  On failure, what was added is taken back (best effort: QEMU
+ * keeps writing to @node either way).
+ */
+typedef struct {
+	guint set;
+	char *fdset, *file_node, *qcow_node;
+	gboolean in_set, file_added, qcow_added;
+} NewTop;
+
+/* The steps of switch_to_top(); @t says what was done when one fails. */
+static gboolean add_top(SvSnapshot *j, const char *node, const char *top, NewTop *t,
+			GError **error)
+{
+	for (int i = 0; i < 2; i++) {
+		int fd = open(top, (i ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			g_set_error(error, GV_ERROR, GV_ERROR_FAILED, "cannot open %s: %s", top,
+				    g_strerror(errno));
+			return FALSE;
+		}
+		g_autoptr(JsonObject) a = json_object_new();
+		g_autofree char *opaque = g_strdup_printf("%s:%s", i ? "ro" : "rw", top);
+		json_object_set_int_member(a, "fdset-id", t->set);
+		json_object_set_string_member(a, "opaque", opaque);
+		g_autoptr(JsonNode) r = job_call_fd(j, "qmp", "add-fd", a, fd, QMP_TIMEOUT_S, error);
+		close(fd);
+		if (!r)
+			return FALSE;
+		t->in_set = TRUE;
+	}
+	g_autoptr(JsonObject) f = json_object_new();
+	json_object_set_string_member(f, "driver", "file");
+	json_object_set_string_member(f, "node-name", t->file_node);
+	json_object_set_string_member(f, "filename", t->fdset);
+	if (!(t->file_added = job_call_ok(j, "qmp", "blockdev-add", f, QMP_TIMEOUT_S, error)))
+		return FALSE;
+	g_autoptr(JsonObject) q = json_object_new();
+	json_object_set_string_member(q, "driver", "qcow2");
+	json_object_set_string_member(q, "node-name", t->qcow_node);
+	json_object_set_string_member(q, "file", t->file_node);
+	/* blockdev-snapshot wants an overlay with no backing of its own. */
+	json_object_set_null_member(q, "backing");
+	if (!(t->qcow_added = job_call_ok(j, "qmp", "blockdev-add", q, QMP_TIMEOUT_S, error)))
+		return FALSE;
+	g_autoptr(JsonObject) snap = json_object_new();
+	json_object_set_string_member(snap, "node", node);
+	json_object_set_string_member(snap, "overlay", t->qcow_node);
+	return job_call_ok(j, "qmp", "blockdev-snapshot", snap, QMP_TIMEOUT_S, error);
+}
+
+/* Best effort: QEMU goes on writing to the old top either way. */
+static void qmp_quietly(SvSnapshot *j, const char *command, const char *member, const char *str,
+			gint64 num)
+{
+	g_autoptr(JsonObject) a = json_object_new();
+	if (str)
+		json_object_set_string_member(a, member, str);
+	else
+		json_object_set_int_member(a, member, num);
+	g_autoptr(JsonNode) r = job_call(j, "qmp", command, a, QMP_TIMEOUT_S, NULL);
+}
+
+/*
+ * Hand QEMU the new top @top (overlay.@n.qcow2, made and recorded already)
+ * and put it above node @node: add-fd twice (read-write, and read-only
+ * for a later reopen) into a new fd set, blockdev-add of a file node on
+ * /dev/fdset/N and of a qcow2 node on it with no backing yet, then
+ * blockdev-snapshot, which makes @node its backing and moves the disk
+ * onto it.  On failure, what was added is taken back.
+ */
+static gboolean switch_to_top(SvSnapshot *j, const char *node, const char *top, guint n,
+			      GError **error)
+{
+	NewTop t = { .set = TOP_FDSET_BASE + n };
+	t.fdset = g_strdup_printf("/dev/fdset/%u", t.set);
+	t.file_node = g_strdup_printf("disk0-%u-file", n);
+	t.qcow_node = g_strdup_printf("disk0-%u", n);
+	gboolean ok = add_top(j, node, top, &t, error);
+	if (!ok && t.qcow_added)
+		qmp_quietly(j, "blockdev-del", "node-name", t.qcow_node, 0);
+	if (!ok && t.file_added)
+		qmp_quietly(j, "blockdev-del", "node-name", t.file_node, 0);
+	if (!ok && t.in_set)
+		qmp_quietly(j, "remove-fd", "fdset-id", NULL, t.set);
+	g_free(t.fdset);
+	g_free(t.file_node);
+	g_free(t.qcow_node);
+	return ok;
+}
+
 static gboolean take_disk_snapshot(SvSnapshot *j, GError **error)
 {
 	const char *disk = j->plan->disk;
@@ -552,14 +671,7 @@ static gboolean take_disk_snapshot(SvSnapshot *j, GError **error)
 		unlink(top);
 		return FALSE;
 	}
-	g_autoptr(JsonObject) args = json_object_new();
-	g_autofree char *new_node = g_strdup_printf("disk0-%u", n);
-	json_object_set_string_member(args, "node-name", node);
-	json_object_set_string_member(args, "snapshot-file", top);
-	json_object_set_string_member(args, "snapshot-node-name", new_node);
-	json_object_set_string_member(args, "format", "qcow2");
-	json_object_set_string_member(args, "mode", "existing");
-	if (!job_call_ok(j, "qmp", "blockdev-snapshot-sync", args, QMP_TIMEOUT_S, error)) {
+	if (!switch_to_top(j, node, top, n, error)) {
 		/* QEMU still writes to @disk: the chain goes back to what it was. */
 		if (prev_top) {
 			json_array_remove_element(chain, json_array_get_length(chain) - 1);
@@ -695,16 +807,6 @@ static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind 
 			    sv->paths->name, sv->snapshot->kind == JOB_SAVE ? "save" : "disk",
 			    sv->snapshot->tag,
 			    (double)(g_get_monotonic_time() - sv->snapshot_started_us) / G_USEC_PER_SEC);
-	} else if (sv->plan->qemu_user.drop) {
-		/* QEMU would connect to RUNDIR/save.sock, or create the new disk
-		 * layer, by path, which that user cannot reach (docs/security.md):
-		 * say so before anything stops. */
-		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
-			    "vm %s runs QEMU as user %s (GRAINVM_QEMU_USER), which cannot %s "
-			    "yet: nothing %s (up without GRAINVM_QEMU_USER for snapshots)",
-			    sv->paths->name, sv->plan->qemu_user.name,
-			    kind == JOB_SAVE ? "save snapshots" : "take disk snapshots",
-			    kind == JOB_SAVE ? "saved" : "done");
 	} else if (kind == JOB_SAVE && sv->phase != GV_PHASE_READY) {
 		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "vm %s is %s, not ready: nothing saved",
 			    sv->paths->name, gv_phase_name(sv->phase));

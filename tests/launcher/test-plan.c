@@ -107,6 +107,7 @@ static void test_minimal(void)
 	g_assert_null(p->disk);
 	g_assert_null(p->disk_image);
 	g_assert_null(p->restore);
+	g_assert_null(p->snapshot_argv);
 	g_assert_null(p->accel_reason);
 	g_autofree char *text = gv_plan_to_data(p);
 	g_autoptr(JsonNode) a = parse(min), b = parse(text);
@@ -118,7 +119,8 @@ static void test_minimal(void)
 static void test_qemu_user(void)
 {
 	const char *text =
-		"{\"name\": \"m\", \"argv\": [\"qemu\"], \"ready-timeout\": 5,"
+		"{\"name\": \"m\", \"argv\": [\"qemu\", \"-kernel\", \"/proc/self/fd/64\"],"
+		" \"snapshot-argv\": [\"qemu\", \"-kernel\", \"/c/k.elf\"], \"ready-timeout\": 5,"
 		" \"accel\": \"kvm\", \"boot\": \"b\", \"memory\": 1, \"cpus\": 1,"
 		" \"shares\": [], \"nics\": [{\"id\": \"\", \"netdev\": \"net0\","
 		"   \"mode\": \"bridge\", \"mac\": \"52:54:00:12:34:56\", \"fd\": 8,"
@@ -135,6 +137,9 @@ static void test_qemu_user(void)
 	g_assert_cmpuint(p->qemu_user.uid, ==, 999);
 	g_assert_cmpuint(p->qemu_user.gid, ==, 995);
 	g_assert_cmpuint(p->qemu_user.kvm_gid, ==, 104);
+	/* The command line a snapshot records: files by path. */
+	g_assert_cmpstr(p->snapshot_argv[2], ==, "/c/k.elf");
+	g_assert_null(p->snapshot_argv[3]);
 	g_assert_cmpuint(p->files->len, ==, 3);
 	const GvPlanFile *f = g_ptr_array_index(p->files, 1);
 	g_assert_cmpint(f->fd, ==, 66);
@@ -161,6 +166,8 @@ static void test_qemu_user(void)
 		{ "\"directory\": true}", "\"directory\": true, \"writable\": true}",
 		  "\"files[1].writable\" cannot go with a directory" },
 		{ "\"path\": \"/c/k.elf\"", "\"path\": \"k.elf\"", "\"files[0].path\" must be an absolute path" },
+		{ "[\"qemu\", \"-kernel\", \"/c/k.elf\"]", "[]", "\"snapshot-argv\" is empty" },
+		{ "\"/c/k.elf\"]", "7]", "\"snapshot-argv[2]\" must be a string" },
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		const char *at = strstr(text, cases[i].from);

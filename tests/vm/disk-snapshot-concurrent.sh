@@ -16,7 +16,6 @@ p=$(new_project "$vm")
 cd "$p"
 printf '[disk]\nsize=64M\n' >>grainvm.conf
 state=$GRAINVM_HOME/state/$vm
-run=$GRAINVM_HOME/run/$vm
 
 guest_sector() { "$GRAINVM" exec "$vm" -- sh -c "dd if=/dev/vda bs=512 skip=$1 count=1 2>/dev/null | tr -d '\\000'"; }
 guest_mark() { "$GRAINVM" exec "$vm" -- sh -c "echo $2 | dd of=/dev/vda bs=512 seek=$1 conv=fsync 2>/dev/null"; }
@@ -75,12 +74,15 @@ echo "$OUT" | grep -q "^disk     $top (on disk snapshots " || fail "status: $OUT
 guest_mark 8 during-save
 ( set +e; "$GRAINVM" snapshot save "$vm" s1 >"$T/save.out" 2>&1; echo $? >"$T/save.rc" ) &
 save_pid=$!
+# The save runs while its staging directory exists (the guest is stopped,
+# the state and disk go into it).
+staging() { compgen -G "$state/snapshots/.stage-*" >/dev/null; }
 for _ in $(seq 1 600); do
-	[ -e "$run/save.sock" ] && break
+	staging && break
 	[ -e "$T/save.rc" ] && fail "the save ended before the test saw it run: $(cat "$T/save.out")"
 	sleep 0.01
 done
-[ -e "$run/save.sock" ] || fail "the save never started its migration"
+staging || fail "the save never started"
 expect_code 3 "$GRAINVM" snapshot disk "$vm" during
 echo "$OUT" | grep -q "vm $vm is busy with snapshot save s1" || fail "$OUT"
 wait "$save_pid"

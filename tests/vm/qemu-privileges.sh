@@ -4,7 +4,8 @@
 # not root, with no capabilities at all (effective, permitted, bounding)
 # and no_new_privs, and still boots, mounts its share (handed over as a
 # directory descriptor: the project sits under this test's 0700 directory,
-# which that user cannot walk) and writes into it as that user.  The user
+# which that user cannot walk) and writes into it as that user; snapshots
+# (save, restore, live disk snapshots) work as that user too.  The user
 # is the dedicated system account docs/security.md recommends, created
 # here if this host has none yet.
 . "$(dirname "$0")/lib.sh"
@@ -55,16 +56,26 @@ echo "$OUT" | grep -q from-host || fail "the guest cannot read the share: $OUT"
 [ "$(cat "$p/guest-file")" = from-guest ] || fail "the guest's file is not in the share"
 [ "$(stat -c %U "$p/guest-file")" = "$user" ] || fail "the guest's file is $(stat -c %U "$p/guest-file")'s"
 
-# A snapshot needs QEMU to reach a socket by path: refused, the VM unharmed.
-expect_code 2 "$GRAINVM" snapshot save "$vm"
-echo "$OUT" | grep -q "runs QEMU as user $user (GRAINVM_QEMU_USER), which cannot save snapshots yet" ||
-	fail "snapshot save: $OUT"
+# A saved snapshot: QEMU, which cannot reach the run directory, gets the
+# migration stream as a descriptor (getfd); the VM goes on, and a restore
+# as that user brings back the guest's own file from before the save.
+guest_write "$vm" /tmp/before-save "written before the save"
+expect_code 0 "$GRAINVM" snapshot save "$vm" priv-s1
+note "save as $user: $(echo "$OUT" | head -1)"
 expect_code 0 "$GRAINVM" status "$vm"
-echo "$OUT" | grep -q "^state    ready" || fail "after a refused save: $OUT"
-
+echo "$OUT" | grep -q "^state    ready" || fail "after the save: $OUT"
 expect_code 0 "$GRAINVM" down
 echo "$OUT" | grep -q "stopped: guest powered off" || fail "down: $OUT"
 no_leftovers "$vm"
+expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up "$vm" --from priv-s1
+echo "$OUT" | grep -q "boot     snapshot priv-s1, saved" || fail "up --from as $user: $OUT"
+qpid=$(cat "$GRAINVM_HOME/run/$vm/qemu.pid")
+[ "$(status_of "$qpid" Uid)" = "$uid $uid $uid $uid" ] || fail "restored QEMU's Uid is $(status_of "$qpid" Uid)"
+[ "$(guest_read "$vm" /tmp/before-save)" = "written before the save" ] ||
+	fail "the restored guest lost its file"
+expect_code 0 "$GRAINVM" down -q
+no_leftovers "$vm"
+expect_code 0 "$GRAINVM" snapshot rm "$vm" priv-s1
 
 # 2b. On a switch network: the switch's work (libslirp) runs as that user
 #     too, in a child of a root process that only removes the socket and
@@ -127,12 +138,37 @@ echo "$got" | grep -q "64 72 6f 70 2d 64 69 73 6b 2d 6f 6b" ||
 	fail "the guest's write is not in the overlay: $got; $(qemu-img map "$overlay" 2>&1)"
 [ "$(sha256sum "$img/base.qcow2" "$img/mid.qcow2")" = "$bases_sum" ] || fail "a base image changed"
 
-# Live disk snapshots and saves still need a path: refused, VM unharmed.
+# A live disk snapshot as that user: the supervisor makes the new layer
+# and QEMU gets it as an fd set (add-fd, blockdev-add, blockdev-snapshot).
+# The guest's writes after it land in the new layer, the frozen one keeps
+# the old; then a full save of that disk, and a restore as that user runs
+# on a new overlay of it, also handed over in an fd set.
 expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up -q
-expect_code 2 "$GRAINVM" snapshot disk "$vm" layer1
-echo "$OUT" | grep -q "which cannot take disk snapshots yet" || fail "snapshot disk: $OUT"
+expect_code 0 "$GRAINVM" snapshot disk "$vm" layer1
+echo "$OUT" | grep -q "writes   $GRAINVM_HOME/state/$vm/overlay.1.qcow2" || fail "snapshot disk: $OUT"
+expect_code 0 "$GRAINVM" exec "$vm" -- sh -c \
+	'printf after-layer1 | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null && echo written'
+echo "$OUT" | grep -q written || fail "the guest cannot write its new layer: $OUT"
+expect_code 0 "$GRAINVM" snapshot save "$vm" priv-disk
 expect_code 0 "$GRAINVM" down -q
 no_leftovers "$vm"
+top=$GRAINVM_HOME/state/$vm/overlay.1.qcow2
+qemu-img check -q "$overlay" || fail "qemu-img check of the frozen layer failed"
+qemu-img check -q "$top" || fail "qemu-img check of the new layer failed"
+qemu-io -r -f qcow2 -c 'read -v 4096 11' "$top" 2>&1 | grep -q "61 66 74 65 72 2d 6c 61 79 65 72" ||
+	fail "the write after the disk snapshot is not in the new layer"
+if qemu-io -r -f qcow2 -c 'read -v 4096 11' "$overlay" 2>&1 | grep -q "61 66 74 65 72 2d 6c 61 79 65 72"; then
+	fail "the write after the disk snapshot reached the frozen layer"
+fi
+expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up "$vm" --from priv-disk
+echo "$OUT" | grep -q "boot     snapshot priv-disk, saved" || fail "up --from as $user: $OUT"
+qpid=$(cat "$GRAINVM_HOME/run/$vm/qemu.pid")
+[ "$(status_of "$qpid" Uid)" = "$uid $uid $uid $uid" ] || fail "restored QEMU's Uid is $(status_of "$qpid" Uid)"
+expect_code 0 "$GRAINVM" exec "$vm" -- sh -c 'dd if=/dev/vda bs=512 skip=8 count=1 2>/dev/null | head -c 11'
+[ "$OUT" = after-layer ] || fail "the restored guest reads '$OUT' from its disk"
+expect_code 0 "$GRAINVM" down -q
+no_leftovers "$vm"
+[ "$(sha256sum "$img/base.qcow2" "$img/mid.qcow2")" = "$bases_sum" ] || fail "a base image changed"
 expect_code 0 "$GRAINVM" rm "$vm"
 
 expect_code 2 env GRAINVM_QEMU_USER=no-such-user-here "$GRAINVM" up
