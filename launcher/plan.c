@@ -36,6 +36,10 @@ static void restore_free(GvPlanRestore *r)
 	g_free(r->tag);
 	g_free(r->state);
 	g_free(r->run_overlay);
+	g_free(r->template_ram);
+	g_free(r->template_of);
+	g_strfreev(r->macs);
+	g_strfreev(r->nets);
 	g_free(r);
 }
 
@@ -53,6 +57,7 @@ void gv_plan_free(GvPlan *p)
 	g_free(p->project_dir);
 	g_free(p->disk);
 	g_free(p->disk_image);
+	g_free(p->ram_file);
 	g_ptr_array_unref(p->shares);
 	g_ptr_array_unref(p->nics);
 	g_ptr_array_unref(p->files);
@@ -111,6 +116,16 @@ static void set_str(JsonObject *o, const char *member, const char *value)
 {
 	if (value)
 		json_object_set_string_member(o, member, value);
+}
+
+static void set_strv(JsonObject *o, const char *member, char **value)
+{
+	if (!value || !*value)
+		return;
+	JsonArray *a = json_array_new();
+	for (char **p = value; *p; p++)
+		json_array_add_string_element(a, *p);
+	json_object_set_array_member(o, member, a);
 }
 
 JsonArray *gv_plan_shares_to_json(const GvPlan *plan)
@@ -201,6 +216,7 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 	json_object_set_int_member(o, "cpus", plan->cpus);
 	set_str(o, "disk", plan->disk);
 	set_str(o, "disk-image", plan->disk_image);
+	set_str(o, "ram-file", plan->ram_file);
 	json_object_set_array_member(o, "shares", gv_plan_shares_to_json(plan));
 	json_object_set_array_member(o, "nics", gv_plan_nics_to_json(plan));
 	if (plan->restore) {
@@ -208,6 +224,10 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 		json_object_set_string_member(r, "tag", plan->restore->tag);
 		json_object_set_string_member(r, "state", plan->restore->state);
 		set_str(r, "run-overlay", plan->restore->run_overlay);
+		set_str(r, "template-ram", plan->restore->template_ram);
+		set_str(r, "template", plan->restore->template_of);
+		set_strv(r, "macs", plan->restore->macs);
+		set_strv(r, "net", plan->restore->nets);
 		json_object_set_object_member(o, "restore", r);
 	}
 	if (plan->qemu_user.drop) {
@@ -339,6 +359,29 @@ static gboolean get_array(const Obj *c, const char *name, gboolean required, Jso
 	return TRUE;
 }
 
+/* An optional array of strings; absent or empty: NULL. */
+static gboolean get_strv(const Obj *c, const char *name, char ***out, GError **error)
+{
+	JsonArray *a = NULL;
+	if (!get_array(c, name, FALSE, &a, error))
+		return FALSE;
+	guint len = a ? json_array_get_length(a) : 0;
+	if (!len)
+		return TRUE;
+	char **v = g_new0(char *, len + 1);
+	for (guint i = 0; i < len; i++) {
+		JsonNode *e = json_array_get_element(a, i);
+		if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
+			g_strfreev(v);
+			g_autofree char *el = g_strdup_printf("%s[%u]", name, i);
+			return fail(error, c, el, "must be a string");
+		}
+		v[i] = g_strdup(json_node_get_string(e));
+	}
+	*out = v;
+	return TRUE;
+}
+
 /* Element @i of array @name as an object, with its place for messages in @at_out. */
 static gboolean element_obj(const Obj *c, const char *name, JsonArray *a, guint i, Obj *out,
 			    char **at_out, GError **error)
@@ -453,7 +496,11 @@ static gboolean decode_restore(const Obj *top, GvPlan *p, GError **error)
 	p->restore = g_new0(GvPlanRestore, 1);
 	return get_str(&c, "tag", TRUE, &p->restore->tag, error) &&
 	       get_str(&c, "state", TRUE, &p->restore->state, error) &&
-	       get_str(&c, "run-overlay", FALSE, &p->restore->run_overlay, error);
+	       get_str(&c, "run-overlay", FALSE, &p->restore->run_overlay, error) &&
+	       get_path(&c, "template-ram", FALSE, &p->restore->template_ram, error) &&
+	       get_str(&c, "template", FALSE, &p->restore->template_of, error) &&
+	       get_strv(&c, "macs", &p->restore->macs, error) &&
+	       get_strv(&c, "net", &p->restore->nets, error);
 }
 
 /* "qemu-user": whom QEMU runs as; never root (the drop would be no drop). */
@@ -587,6 +634,7 @@ GvPlan *gv_plan_from_json(JsonObject *o, GError **error)
 	    !get_int(&c, "cpus", TRUE, 1, G_MAXUINT16, &cpus, error) ||
 	    !get_str(&c, "disk", FALSE, &p->disk, error) ||
 	    !get_str(&c, "disk-image", FALSE, &p->disk_image, error) ||
+	    !get_path(&c, "ram-file", FALSE, &p->ram_file, error) ||
 	    !decode_lists(&c, p, error) || !decode_restore(&c, p, error) ||
 	    !decode_qemu_user(&c, p, error) || !decode_files(&c, p, error))
 		return NULL;

@@ -101,6 +101,13 @@ typedef struct {
 	char *tag;
 	char *state;       /* the state file */
 	char *run_overlay; /* this run's disk overlay, removed at the end; or NULL */
+	/* A clone (docs/snapshots.md "Clones"): the template's RAM file, which
+	 * QEMU maps privately and nobody may delete while this VM runs; NULL
+	 * for an ordinary restore. */
+	char *template_ram;
+	char *template_of; /* "VM:TAG" of that template, for status */
+	char **macs;       /* grain-thaw's "macs": "OLD=NEW" per NIC whose MAC changes, or NULL */
+	char **nets;       /* grain-thaw's "net": grainvm.net= values to apply again, or NULL */
 } GvPlanRestore;
 
 typedef struct {
@@ -121,6 +128,8 @@ typedef struct {
 	guint cpus;
 	char *disk;            /* the image QEMU writes now, or NULL */
 	char *disk_image;      /* the base it is an overlay on, or NULL */
+	char *ram_file;        /* [vm] template: the guest's RAM, a tmpfs file this VM owns
+				* (removed when it stops unless a template took it), or NULL */
 	GPtrArray *shares;     /* GvPlanShare* */
 	GPtrArray *nics;       /* GvPlanNic* */
 	GvPlanRestore *restore; /* or NULL */

@@ -12,6 +12,11 @@
  *    connect the moment QEMU is spawned, with no wait for a socket file.
  *  - pvpanic-pci turns a guest kernel panic into a GUEST_PANICKED event,
  *    so the supervisor can say "guest panic" rather than "exited".
+ *  - guest RAM is anonymous memory, except for a template ([vm] template)
+ *    and its clones: a memory-backend-file in tmpfs, mapped shared by the
+ *    template (its RAM is the file) and privately, copy-on-write, by each
+ *    clone, so that clones share every page none of them wrote
+ *    (docs/snapshots.md "Clones").
  *  - every NIC is virtio-net-pci with the spec's MAC; the guest finds its
  *    configuration by that MAC (grainvm.net=), not by an interface name
  *    that depends on probe order.  Bridge NICs get a tap the supervisor
@@ -232,7 +237,10 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 		addf(a, "%s", n);
 	}
 	add(a, "-machine");
-	add(a, spec->machine);
+	if (facts->ram_file)
+		addf(a, "%s,memory-backend=ram", spec->machine);
+	else
+		add(a, spec->machine);
 	add(a, "-accel");
 	add(a, facts->accel == GV_ACCEL_KVM ? "kvm" : "tcg");
 	add(a, "-cpu");
@@ -241,6 +249,17 @@ char **gv_qemu_argv(const GvSpec *spec, const GvHostFacts *facts)
 	addf(a, "%" G_GUINT64_FORMAT "M", spec->memory / (1024 * 1024));
 	add(a, "-smp");
 	addf(a, "%u", spec->cpus);
+	if (facts->ram_file) {
+		/*
+		 * No prealloc, no hugepages: tmpfs gives pages as the guest
+		 * touches them.  share=off is a MAP_PRIVATE mapping: a clone's
+		 * writes go to its own pages, never to the file.
+		 */
+		g_autofree char *path = opt_escape(facts->ram_file);
+		add(a, "-object");
+		addf(a, "memory-backend-file,id=ram,size=%" G_GUINT64_FORMAT "M,mem-path=%s,share=%s",
+		     spec->memory / (1024 * 1024), path, facts->ram_shared ? "on" : "off");
+	}
 	add(a, "-nodefaults");
 	add(a, "-no-user-config");
 	add(a, "-display");

@@ -90,6 +90,10 @@ typedef struct {
 	const char *nixos_toplevel; /* [nixos]: boot with init=TOPLEVEL/init, or NULL */
 	const char *nixos_params;   /* [nixos]: the system's kernel-params */
 	const GvNicFacts *nics;  /* one per spec->nics entry; NULL when there are none */
+	const char *ram_file;    /* guest RAM in this tmpfs file (a template's or a clone's), or
+				  * NULL: anonymous memory */
+	gboolean ram_shared;     /* ram_file is the template's own (share=on); else a clone's
+				  * private copy-on-write mapping of it (share=off) */
 	gboolean incoming;       /* restore a snapshot: -incoming defer; the state comes on GV_FD_INCOMING */
 	gboolean no_sandbox;     /* GRAINVM_BENCH_NO_SANDBOX: no -sandbox (to measure its cost) */
 	gboolean files_by_fd;    /* QEMU runs as another user: kernel, initrd, shares, UEFI

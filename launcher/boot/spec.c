@@ -119,6 +119,7 @@ static const KeySchema schema[] = {
 	{ G_VM, "ready-timeout", T_UINT, NULL, 1, 86400 },
 	{ G_VM, "ready", T_ENUM, "agent|system" },
 	{ G_VM, "boot-from", T_STR },
+	{ G_VM, "template", T_BOOL },
 	{ G_BOOT, "kernel", T_KERNEL },
 	{ G_BOOT, "initrd", T_INITRD },
 	{ G_BOOT, "cmdline", T_STR },
@@ -1229,6 +1230,7 @@ static gboolean parse_merged(Merge *m, GvSpec *spec, GError **error)
 				"not starting with . or -)", from);
 	if (from && *from)
 		spec->boot_from = g_steal_pointer(&from);
+	spec->template_ram = get_bool(m, "vm", "template", FALSE);
 
 	g_autofree char *image = get(m, "disk", "image");
 	if (image && *image) {

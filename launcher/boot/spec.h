@@ -104,6 +104,7 @@ typedef struct {
 	guint ready_timeout; /* seconds */
 	GvReadyLevel ready_level;
 	char *boot_from;    /* snapshot tag `up` restores, or NULL: a cold boot */
+	gboolean template_ram; /* [vm] template: RAM in a shared tmpfs file, to be saved as a template */
 
 	GvKernelKind kernel_kind;
 	char *kernel;       /* GV_KERNEL_PATH: absolute */

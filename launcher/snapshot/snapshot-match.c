@@ -104,6 +104,33 @@ char **gv_snapshot_argv_normalize(const char *const *argv)
 			g_ptr_array_add(a, drop_key(val, "filename"));
 		else if (!strcmp(opt, "-fsdev"))
 			g_ptr_array_add(a, drop_key(val, "path"));
+		else if (!strcmp(opt, "-object") && g_str_has_prefix(val, "memory-backend-file,")) {
+			/* A template's RAM file and its clones' mapping of it. */
+			g_autofree char *v = drop_key(val, "mem-path");
+			g_ptr_array_add(a, drop_key(v, "share"));
+		}
+		else
+			g_ptr_array_add(a, g_strdup(val));
+	}
+	g_ptr_array_add(a, NULL);
+	return (char **)g_ptr_array_free(a, FALSE);
+}
+
+char **gv_snapshot_argv_without_identity(const char *const *norm)
+{
+	GPtrArray *a = g_ptr_array_new();
+	for (gsize i = 0; norm[i]; i++) {
+		const char *opt = norm[i];
+		const char *val = !is_flag(opt) && opt[0] == '-' ? norm[i + 1] : NULL;
+		if (val)
+			i++;
+		if (!strcmp(opt, "-name") || !strcmp(opt, "-append"))
+			continue;
+		g_ptr_array_add(a, g_strdup(opt));
+		if (!val)
+			continue;
+		if (!strcmp(opt, "-device") && g_str_has_prefix(val, "virtio-net-pci,"))
+			g_ptr_array_add(a, drop_key(val, "mac"));
 		else
 			g_ptr_array_add(a, g_strdup(val));
 	}

@@ -175,12 +175,27 @@ JsonObject *gv_file_identity(const char *path);
  *
  * Drops argv[0] (the QEMU binary is checked by version), "-incoming" and
  * its value, the filename of the disk's file node (each restore runs on a
- * new overlay) and the host directory of each share (the guest mounts it
- * anew after the restore, so it may move).
+ * new overlay), the host directory of each share (the guest mounts it
+ * anew after the restore, so it may move) and a memory-backend-file's
+ * mem-path and share (a template's RAM file, mapped shared by the
+ * template and privately by its clones).
  *
  * Return: (transfer full): the normalized argv.
  */
 char **gv_snapshot_argv_normalize(const char *const *argv);
+
+/**
+ * gv_snapshot_argv_without_identity() - a normalized argv less what makes a clone itself
+ * @norm: a gv_snapshot_argv_normalize() result
+ *
+ * Drops -name, -append (the guest booted long ago: its command line, with
+ * grainvm.hostname= and grainvm.net=, is in the template's RAM, and QEMU
+ * only hands -append to a boot that never happens) and each virtio-net
+ * device's mac=: the agent gives the clone its own name and MACs.
+ *
+ * Return: (transfer full): the argv.
+ */
+char **gv_snapshot_argv_without_identity(const char *const *norm);
 
 /**
  * gv_snapshot_argv_diff() - what differs between two normalized argvs

@@ -139,6 +139,18 @@ static const Case cases[] = {
 	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
 	    .firmware = GV_FIRMWARE_NONE, .disk = "/var/lib/grainvm/snap/snapshot-run.qcow2",
 	    .incoming = TRUE } },
+	{ "template", "[vm]\nname=tmpl\nmemory=512M\ntemplate=true\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .ram_file = "/dev/shm/grainvm-1000/tmpl-ab12cd.ram",
+	    .ram_shared = TRUE } },
+	{ "clone", "[vm]\nname=c1\nmemory=512M\n",
+	  { .qemu = "/usr/bin/qemu-system-x86_64", .accel = GV_ACCEL_TCG,
+	    .kernel = "/var/cache/grainvm/vmlinux/0123.elf",
+	    .initrd = "/var/cache/grainvm/initramfs/4567.cpio", .grainvm_init = TRUE,
+	    .firmware = GV_FIRMWARE_NONE, .ram_file = "/dev/shm/grainvm-1000/tmpl.base-ef34.ram",
+	    .incoming = TRUE } },
 };
 
 static char *replace_all(const char *s, const char *from, const char *to)

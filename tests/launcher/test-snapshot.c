@@ -63,6 +63,37 @@ static void test_normalize(void)
 	g_assert_null(gv_snapshot_argv_diff((const char *const *)n, (const char *const *)r));
 }
 
+/* A template's argv and a clone's: what may differ, and what may not. */
+static void test_clone_identity(void)
+{
+	const char *const tmpl[] = {
+		"/usr/bin/qemu-system-x86_64", "-name", "tmpl", "-machine", "q35,memory-backend=ram",
+		"-m", "512M", "-object",
+		"memory-backend-file,id=ram,size=512M,mem-path=/dev/shm/g/tmpl-x.ram,share=on",
+		"-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01",
+		"-append", "console=ttyS0 grainvm.hostname=tmpl", NULL,
+	};
+	const char *const clone[] = {
+		"/usr/bin/qemu-system-x86_64", "-name", "c1", "-machine", "q35,memory-backend=ram",
+		"-m", "512M", "-object",
+		"memory-backend-file,id=ram,size=512M,mem-path=/dev/shm/g/tmpl.t-1.tmpl,share=off",
+		"-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02",
+		"-append", "console=ttyS0 grainvm.hostname=c1", "-incoming", "defer", NULL,
+	};
+	g_auto(GStrv) a = gv_snapshot_argv_normalize(tmpl);
+	g_auto(GStrv) b = gv_snapshot_argv_normalize(clone);
+	/* An ordinary restore must be the same VM: the name and MAC count. */
+	g_autofree char *d = gv_snapshot_argv_diff((const char *const *)a, (const char *const *)b);
+	g_assert_nonnull(strstr(d, "VM name: c1 now, tmpl in the snapshot"));
+	g_auto(GStrv) ai = gv_snapshot_argv_without_identity((const char *const *)a);
+	g_auto(GStrv) bi = gv_snapshot_argv_without_identity((const char *const *)b);
+	g_assert_null(gv_snapshot_argv_diff((const char *const *)ai, (const char *const *)bi));
+	/* The RAM's size is not identity. */
+	g_autofree char *joined = g_strjoinv(" ", ai);
+	g_assert_cmpstr(joined, ==, "-machine q35,memory-backend=ram -m 512M -object "
+			"memory-backend-file,id=ram,size=512M -device virtio-net-pci,netdev=net0");
+}
+
 static char *diff_after(const char *from, const char *to)
 {
 	g_auto(GStrv) a = gv_snapshot_argv_normalize(saved_argv);
@@ -480,6 +511,7 @@ int main(int argc, char **argv)
 	tmpdir = g_dir_make_tmp("gv-snap-XXXXXX", NULL);
 	g_test_add_func("/snapshot/argv/normalize", test_normalize);
 	g_test_add_func("/snapshot/argv/diff", test_diff);
+	g_test_add_func("/snapshot/argv/clone-identity", test_clone_identity);
 	g_test_add_func("/snapshot/state/round-trip", test_state_round_trip);
 	g_test_add_func("/snapshot/state/damage", test_state_damage);
 	g_test_add_func("/snapshot/dirs", test_dirs);

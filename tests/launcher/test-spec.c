@@ -234,9 +234,15 @@ static void test_trust_and_auto_forward_keys(Fixture *f, gconstpointer data)
 	g_autoptr(GvSpec) t = load(f, sets, &err);
 	g_assert_no_error(err);
 	g_assert_true(t->disk_trust_backing);
+	g_assert_false(s->template_ram);
 	n = gv_spec_first_nic(t, GV_NET_USER);
 	g_assert_true(n->auto_forward_privileged);
 	g_assert_cmpuint(n->auto_forward_max, ==, 3);
+
+	const char *tsets[] = { "vm.template=true", NULL };
+	g_autoptr(GvSpec) tm = load(f, tsets, &err);
+	g_assert_no_error(err);
+	g_assert_true(tm->template_ram);
 }
 
 typedef struct {
@@ -279,6 +285,7 @@ static const BadCase bad_cases[] = {
 	{ "[net]\nauto-forward-max=0\n", NULL, NULL, "[net] auto-forward-max: \"0\" is not a whole number from 1 to 65535" },
 	{ "[net]\nmode=switch\nauto-forward-privileged=true\n", NULL, NULL, "[net] auto-forward-privileged: only for mode=user" },
 	{ "[disk]\ntrust-backing=maybe\n", NULL, NULL, "grainvm.conf: [disk] trust-backing: " },
+	{ "[vm]\ntemplate=yes\n", NULL, NULL, "grainvm.conf: [vm] template: " },
 	{ NULL, NULL, "net.lan.mode=bridge", "--set net.lan.mode=bridge: [net lan] mode: mode=bridge needs bridge=NAME" },
 	{ "[vm]\nboot-from=../up\n", NULL, NULL, "grainvm.conf: [vm] boot-from: invalid snapshot tag \"../up\"" },
 	{ "not a key file\n", NULL, NULL, "grainvm.conf: " },
