@@ -71,6 +71,44 @@ static int ifname_by_mac(const char *mac, char *name)
 	return rc;
 }
 
+/* "52:54:00:12:34:56" in either case into lower case; 0 or -EINVAL. */
+static int mac_colon(const char *s, char out[18])
+{
+	char dashed[18];
+
+	if (strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 17; i++)
+		dashed[i] = i % 3 == 2 ? (s[i] == ':' ? '-' : '?') : s[i];
+	dashed[17] = '\0';
+	return mac_arg(dashed, out);
+}
+
+int net_set_mac(const char *from, const char *to)
+{
+	char old[18], new[18], ifname[IFNAMSIZ];
+	struct ifreq ifr = { 0 };
+	int s, rc = 0;
+
+	if (mac_colon(from, old) < 0 || mac_colon(to, new) < 0)
+		return -EINVAL;
+	if (ifname_by_mac(new, ifname) == 0)
+		return 0;
+	if (ifname_by_mac(old, ifname) < 0)
+		return -ENODEV;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	memcpy(ifr.ifr_name, ifname, strlen(ifname));  /* < IFNAMSIZ: from sysfs */
+	ifr.ifr_hwaddr.sa_family = 1;  /* ARPHRD_ETHER */
+	for (int i = 0; i < 6; i++)
+		ifr.ifr_hwaddr.sa_data[i] = (char)strtoul(new + 3 * i, NULL, 16);
+	if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0)
+		rc = -errno;
+	close(s);
+	return rc;
+}
+
 static void set_sin(struct sockaddr *sa, struct in_addr a)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = a };

@@ -24,6 +24,21 @@
  */
 int net_configure(const char *spec);
 
+/**
+ * net_set_mac() - give the NIC that has MAC @from the address @to
+ * @from: "52:54:00:12:34:56" (either case)
+ * @to: the new MAC, same form
+ *
+ * A clone's NICs come with its template's MACs (the migrated virtio-net
+ * state); the host asks for its own.  Done already (a NIC has @to) is
+ * success, so a repeated grain-thaw is harmless.  virtio_net changes the
+ * address of a running interface (IFF_LIVE_ADDR_CHANGE), telling QEMU
+ * through its control queue, so addresses and routes stay.
+ *
+ * Return: 0, -EINVAL (malformed), -ENODEV (no NIC has @from), or -errno.
+ */
+int net_set_mac(const char *from, const char *to);
+
 /* Bring up lo; the kernel gives it 127.0.0.1/8 by itself. */
 int net_up_loopback(void);
 

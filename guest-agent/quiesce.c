@@ -24,6 +24,12 @@
  * (RNDADDENTROPY) and forcing the kernel's CRNG to reseed from the pool at
  * once (RNDRESEEDCRNG) before the host is told the guest is ready.
  *
+ * A clone of a template (the host's "clones") is also told who it is now:
+ * "hostname", the MACs of its NICs ("macs": the migrated device state
+ * holds the template's) and the addresses that differ ("net", as
+ * grainvm.net=).  Each step can be repeated, so the host may send the
+ * same thaw again; what fails is reported as "identity-error".
+ *
  * A mount that cannot be unmounted (a process has its working directory
  * or a file there) fails the whole quiesce: the mounts already unmounted
  * by this call are mounted again, so the guest is left as it was, and the
@@ -32,6 +38,7 @@
 #include "quiesce.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +51,7 @@
 
 #include "agent.h"
 #include "mounts.h"
+#include "net.h"
 #include "util.h"
 
 /*
@@ -313,20 +321,76 @@ static void mix_entropy(const unsigned char *bytes, size_t n, char *err, size_t 
 	close(fd);
 }
 
+/* A hostname: 1-64 bytes of letters, digits, '-', '_' and '.' (a grainvm VM name is). */
+static bool hostname_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+/* The clone's identity: hostname, MACs, addresses; the first failure into @err. */
+static void set_identity(struct req *r, char *err, size_t errsize)
+{
+	const struct json *h = req_arg(r, "hostname");
+	const struct json *macs = req_arg(r, "macs");
+	const struct json *nets = req_arg(r, "net");
+	int rc;
+
+	if (h && sethostname(h->u.str.s, h->u.str.len) < 0 && !err[0])
+		snprintf(err, errsize, "sethostname %s: %s", h->u.str.s, strerror(errno));
+	for (const struct json *m = macs ? macs->u.kids.first : NULL; m; m = m->next) {
+		char pair[64], *eq;
+
+		if (snprintf(pair, sizeof(pair), "%s", m->u.str.s) >= (int)sizeof(pair) ||
+		    !(eq = strchr(pair, '='))) {
+			if (!err[0])
+				snprintf(err, errsize, "macs: \"%.40s\" is not OLD=NEW", m->u.str.s);
+			continue;
+		}
+		*eq = '\0';
+		rc = net_set_mac(pair, eq + 1);
+		if (rc < 0 && !err[0])
+			snprintf(err, errsize, "cannot change MAC %s to %s: %s", pair, eq + 1,
+				 strerror(-rc));
+	}
+	for (const struct json *n = nets ? nets->u.kids.first : NULL; n; n = n->next) {
+		rc = net_configure(n->u.str.s);
+		if (rc < 0 && !err[0])
+			snprintf(err, errsize, "net %.80s: %s", n->u.str.s, strerror(-rc));
+	}
+}
+
 int cmd_grain_thaw(struct req *r)
 {
 	static const struct arg_spec spec[] = {
 		{ "time-ns", ARG_INT, true },
 		{ "entropy", ARG_STR, true },
+		{ "hostname", ARG_STR, true },
+		{ "macs", ARG_STRLIST, true },
+		{ "net", ARG_STRLIST, true },
 	};
 	char clock_err[128] = "";
 	char entropy_err[128] = "";
+	char identity_err[160] = "";
 
 	if (req_check_args(r, spec, ARRAY_SIZE(spec)) < 0)
 		return -1;
 	int64_t ns = req_int(r, "time-ns", -1);
 	if (req_arg(r, "time-ns") && ns <= 0)
 		return req_error(r, "GenericError", "Parameter 'time-ns' must be positive");
+	const struct json *h = req_arg(r, "hostname");
+	if (h && !hostname_ok(h->u.str.s, h->u.str.len))
+		return req_error(r, "GenericError",
+				 "Parameter 'hostname' must be 1-64 of A-Z a-z 0-9 - _ .");
+	const struct json *macs = req_arg(r, "macs"), *nets = req_arg(r, "net");
+	if ((macs && macs->u.kids.count > NET_MAX) || (nets && nets->u.kids.count > NET_MAX))
+		return req_error(r, "GenericError", "Parameters 'macs' and 'net' take at most %d",
+				 NET_MAX);
 	const struct json *ent = req_arg(r, "entropy");
 	if (ent) {
 		/* Bounded before decoding: base64 is 4 characters per 3 bytes. */
@@ -352,6 +416,8 @@ int cmd_grain_thaw(struct req *r)
 		if (clock_settime(CLOCK_REALTIME, &ts) < 0)
 			snprintf(clock_err, sizeof(clock_err), "%s", strerror(errno));
 	}
+	/* Who the guest is, before the shares come back and the host calls it ready. */
+	set_identity(r, identity_err, sizeof(identity_err));
 	for (int i = 0; i < nfrozen; i++) {
 		int rc = remount(&frozen[i]);
 		if (rc < 0)
@@ -368,6 +434,8 @@ int cmd_grain_thaw(struct req *r)
 		jw_kstr(r->w, "clock-error", clock_err);
 	if (entropy_err[0])
 		jw_kstr(r->w, "entropy-error", entropy_err);
+	if (identity_err[0])
+		jw_kstr(r->w, "identity-error", identity_err);
 	jw_obj_close(r->w);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "cli/cli-common.h"
 #include "cli/gv-cli.h"
 #include "gv-error.h"
+#include "snapshot/snapshot.h"
 #include "liveness.h"
 #include "fileio.h"
 #include "grainvm-image.h"
@@ -34,7 +35,10 @@ int gv_cmd_rm(int argc, char **argv)
 		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "no vm named %s", paths->name);
 		return gv_cli_error(err);
 	}
-	if (!gv_rm_rf(paths->state_dir, &err) || !gv_rm_rf(paths->run_dir, &err))
+	/* Snapshots first: templates' RAM lives outside the state directory,
+	 * and one that clones run from is not removed (nor anything else). */
+	if (!gv_snapshot_remove_all(paths, &err) || !gv_rm_rf(paths->state_dir, &err) ||
+	    !gv_rm_rf(paths->run_dir, &err))
 		return gv_cli_error(err);
 	printf("grainvm: removed vm %s\n", paths->name);
 	return 0;

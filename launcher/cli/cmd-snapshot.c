@@ -11,11 +11,13 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli-common.h"
 #include "cli/gv-cli.h"
 #include "gv-error.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/template.h"
 #include "liveness.h"
 
 #define DEFAULT_TAG "default"
@@ -79,9 +81,10 @@ static char *terminal_safe(const char *msg)
 
 static int cmd_save(int argc, char **argv)
 {
-	gboolean stop = FALSE, json = FALSE;
+	gboolean stop = FALSE, json = FALSE, template = FALSE;
 	const GOptionEntry entries[] = {
 		{ "stop", 0, 0, G_OPTION_ARG_NONE, &stop, "Shut the VM down after saving instead of resuming it", NULL },
+		{ "template", 0, 0, G_OPTION_ARG_NONE, &template, "Save as a template that `grainvm clone NAME:TAG NEW` starts VMs from, sharing its RAM; the VM ([vm] template=true) then stops", NULL },
 		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the snapshot's manifest as JSON", NULL },
 		{ NULL },
 	};
@@ -92,7 +95,7 @@ static int cmd_save(int argc, char **argv)
 			  "--from TAG` restores it.", &code))
 		return code;
 	if (argc < 2 || argc > 3) {
-		g_printerr("grainvm snapshot save: usage: grainvm snapshot save [--stop] NAME [TAG]\n");
+		g_printerr("grainvm snapshot save: usage: grainvm snapshot save [--stop] [--template] NAME [TAG]\n");
 		return GV_EXIT_INVALID;
 	}
 	g_autoptr(GError) err = NULL;
@@ -106,6 +109,9 @@ static int cmd_save(int argc, char **argv)
 	g_autoptr(JsonObject) args = json_object_new();
 	json_object_set_string_member(args, "tag", tag);
 	json_object_set_boolean_member(args, "stop", stop);
+	if (template)
+		json_object_set_boolean_member(args, "template", TRUE);
+	stop = stop || template; /* the supervisor ends a template's VM */
 	gint64 t0 = g_get_monotonic_time();
 	g_autoptr(JsonObject) r = run_job(ctl, "snapshot-save", args, &err);
 	if (!r)
@@ -150,12 +156,58 @@ static int cmd_save(int argc, char **argv)
 		       total, paused, state, raw);
 		if (reply_bool(r, "disk"))
 			printf("  disk     %s\n", disk);
-		printf("  restore  grainvm up %s --from %s\n", paths->name, tag);
+		if (template)
+			printf("  clone    grainvm clone %s:%s NEWNAME [--count N]   (the VM has stopped; "
+			       "its RAM is the template's now)\n", paths->name, tag);
+		else
+			printf("  restore  grainvm up %s --from %s\n", paths->name, tag);
 	}
 	return code;
 }
 
 /* ---- list and rm --------------------------------------------------------------------------- */
+
+/*
+ * A template's RAM: what tmpfs holds for it (pages the guest touched), and
+ * the clones that map it; or why it is unusable.  "-" for a snapshot.
+ */
+static char *template_column(const GvVmPaths *paths, JsonObject *m)
+{
+	const char *ram = gv_template_ram_of(m);
+	if (!ram)
+		return g_strdup("-");
+	g_autoptr(GError) err = NULL;
+	if (!gv_template_check_ram(m, gv_json_string_or(m, "tag", "?"), &err))
+		return g_strdup_printf("damaged: %s", err->message);
+	struct stat st;
+	guint64 used = stat(ram, &st) == 0 ? (guint64)st.st_blocks * 512 : 0;
+	g_autoptr(GPtrArray) clones = gv_template_clones(ram);
+	g_autofree char *in_ram = mb(used);
+	return g_strdup_printf("RAM %s in tmpfs, %u clone%s running", in_ram, clones->len,
+			       clones->len == 1 ? "" : "s");
+}
+
+/* The manifest with what list --json adds: the template's use and state. */
+static void add_template_facts(JsonObject *m)
+{
+	const char *ram = gv_template_ram_of(m);
+	if (!ram)
+		return;
+	JsonObject *t = gv_json_object_or_null(m, "template");
+	g_autoptr(GError) err = NULL;
+	if (!gv_template_check_ram(m, gv_json_string_or(m, "tag", "?"), &err)) {
+		json_object_set_string_member(t, "error", err->message);
+		return;
+	}
+	struct stat st;
+	if (stat(ram, &st) == 0)
+		json_object_set_int_member(t, "tmpfs-bytes", (gint64)st.st_blocks * 512);
+	g_autoptr(GPtrArray) clones = gv_template_clones(ram);
+	JsonArray *a = json_array_new();
+	for (guint i = 0; i < clones->len; i++)
+		json_array_add_string_element(a, g_ptr_array_index(clones, i));
+	json_object_set_array_member(t, "clones", a);
+}
 
 static int cmd_list(int argc, char **argv)
 {
@@ -185,8 +237,10 @@ static int cmd_list(int argc, char **argv)
 		return gv_cli_error(err);
 	if (json) {
 		g_autoptr(JsonArray) a = json_array_new();
-		for (guint i = 0; i < all->len; i++)
+		for (guint i = 0; i < all->len; i++) {
+			add_template_facts(g_ptr_array_index(all, i));
 			json_array_add_object_element(a, json_object_ref(g_ptr_array_index(all, i)));
+		}
 		g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), a);
 		gv_cli_print_json(n);
 		return GV_EXIT_OK;
@@ -195,7 +249,8 @@ static int cmd_list(int argc, char **argv)
 		printf("vm %s has no snapshots\n", paths->name);
 		return GV_EXIT_OK;
 	}
-	printf("%-20s %-19s %10s %10s  %s\n", "TAG", "SAVED", "STATE", "DISK", "MEMORY");
+	printf("%-20s %-19s %10s %10s  %-8s %s\n", "TAG", "SAVED", "STATE", "DISK", "MEMORY",
+	       "TEMPLATE");
 	for (guint i = 0; i < all->len; i++) {
 		JsonObject *m = g_ptr_array_index(all, i);
 		const char *tag = gv_json_string_or(m, "tag", "?");
@@ -211,8 +266,10 @@ static int cmd_list(int argc, char **argv)
 		g_autofree char *state = mb((guint64)(st ? gv_json_int_or(st, "bytes", 0) : 0));
 		g_autofree char *disk = d ? mb((guint64)gv_json_int_or(d, "bytes", 0))
 					  : g_strdup("-");
-		printf("%-20s %-19s %10s %10s  %" G_GINT64_FORMAT "M\n", tag, when, state, disk,
-		       gv_json_int_or(m, "memory", 0) >> 20);
+		g_autofree char *mem = g_strdup_printf("%" G_GINT64_FORMAT "M",
+						       gv_json_int_or(m, "memory", 0) >> 20);
+		g_autofree char *tmpl = template_column(paths, m);
+		printf("%-20s %-19s %10s %10s  %-8s %s\n", tag, when, state, disk, mem, tmpl);
 	}
 	return GV_EXIT_OK;
 }
@@ -240,7 +297,10 @@ static int cmd_rm(int argc, char **argv)
 			return gv_cli_error(err);
 		}
 	}
-	if (!gv_snapshot_remove(paths, argv[2], &err))
+	/* A template that clones map: refused, naming them (template.h). */
+	g_autoptr(JsonObject) m = gv_snapshot_manifest_read(paths, argv[2], NULL);
+	if (!gv_template_check_unused(paths, argv[2], m, &err) ||
+	    !gv_snapshot_remove(paths, argv[2], &err))
 		return gv_cli_error(err);
 	printf("grainvm: removed snapshot %s of vm %s\n", argv[2], paths->name);
 	return GV_EXIT_OK;

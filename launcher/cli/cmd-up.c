@@ -37,6 +37,7 @@
 #include "gv-error.h"
 #include "boot/prepare.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/template.h"
 #include "boot/spec.h"
 #include "supervisor/supervisor.h"
 #include "liveness.h"
@@ -457,7 +458,7 @@ int gv_cmd_up(int argc, char **argv)
 		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the ready report as JSON", NULL },
 		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL },
 		{ "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Print the QEMU command line (a JSON array with --json) and start nothing", NULL },
-		{ "from", 0, 0, G_OPTION_ARG_STRING, &from, "Restore snapshot TAG (grainvm snapshot save) instead of booting; \"\" boots cold despite [vm] boot-from", "TAG" },
+		{ "from", 0, 0, G_OPTION_ARG_STRING, &from, "Restore snapshot TAG (grainvm snapshot save) instead of booting, or start as a clone of VM's template TAG; \"\" boots cold despite [vm] boot-from", "[VM:]TAG" },
 		{ NULL },
 	};
 	int code;
@@ -524,16 +525,53 @@ int gv_cmd_up(int argc, char **argv)
 	for (guint i = 0; i < prep->notes->len && !quiet; i++)
 		g_printerr("grainvm: note: %s\n", (char *)g_ptr_array_index(prep->notes, i));
 
-	/* A snapshot to restore: checked against the spec before anything starts. */
+	/* A snapshot to restore: checked against the spec before anything starts.
+	 * VM:TAG names another VM's template: this VM is a clone of it. */
 	const char *tag = from ? from : spec->boot_from;
 	g_autoptr(GvRestore) restore = NULL;
 	if (tag && *tag) {
-		restore = gv_snapshot_restore_prepare(paths, tag, spec, prep, &err);
+		const char *colon = strchr(tag, ':');
+		g_autofree char *src_name = colon ? g_strndup(tag, (gsize)(colon - tag)) : NULL;
+		g_autoptr(GvVmPaths) src = NULL;
+		if (src_name && !gv_spec_name_valid(src_name))
+			g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
+				    "--from %s: invalid vm name \"%s\" (VM:TAG or TAG)", tag, src_name);
+		else if (src_name)
+			src = gv_vm_paths_new(src_name, &err);
+		if (!err && src && !g_file_test(src->state_dir, G_FILE_TEST_IS_DIR))
+			g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "--from %s: no vm named %s", tag,
+				    src_name);
+		if (!err)
+			restore = gv_snapshot_restore_prepare(paths, src ? src : paths,
+							      colon ? colon + 1 : tag, spec, prep,
+							      &err);
 		if (!restore) {
 			gv_prepared_remove_created(prep);
 			close(lock_fd);
 			return gv_cli_error(err);
 		}
+	}
+	/* [vm] template: RAM in a file of this VM's own (a clone maps its template's instead). */
+	g_autofree char *ram_file = NULL;
+	if (spec->template_ram && !(restore && restore->template_ram)) {
+		if (prep->qemu_user.drop)
+			g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
+				    "[vm] template=true cannot run QEMU as user %s (GRAINVM_QEMU_USER) "
+				    "yet: templates are saved by snapshot save, which that user cannot "
+				    "do yet (up without GRAINVM_QEMU_USER)", prep->qemu_user.name);
+		else if (!dry_run)
+			ram_file = gv_ram_file_create(spec->name, &err);
+		else
+			ram_file = g_strdup("RAMDIR/NAME-XXXXXX.ram");
+		if (err) {
+			gv_prepared_remove_created(prep);
+			close(lock_fd);
+			return gv_cli_error(err);
+		}
+		if (!dry_run)
+			g_ptr_array_add(prep->created, g_strdup(ram_file));
+		prep->facts.ram_file = ram_file;
+		prep->facts.ram_shared = TRUE;
 	}
 
 	g_auto(GStrv) qargv = gv_qemu_argv(spec, &prep->facts);
@@ -545,6 +583,7 @@ int gv_cmd_up(int argc, char **argv)
 		return GV_EXIT_OK;
 	}
 	g_autoptr(GvPlan) plan = make_plan(spec, prep, qargv);
+	plan->ram_file = g_strdup(ram_file);
 	if (restore)
 		gv_restore_to_plan(restore, plan);
 	g_autofree char *spec_text = gv_spec_to_data(spec, TRUE);

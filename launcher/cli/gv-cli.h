@@ -46,6 +46,7 @@ int gv_cmd_exec(int argc, char **argv);
 int gv_cmd_shell(int argc, char **argv);
 int gv_cmd_build(int argc, char **argv);
 int gv_cmd_snapshot(int argc, char **argv);
+int gv_cmd_clone(int argc, char **argv);
 int gv_cmd_supervise(int argc, char **argv);
 int gv_cmd_forward(int argc, char **argv);
 int gv_cmd_ip(int argc, char **argv);

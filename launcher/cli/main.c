@@ -31,6 +31,7 @@ static const GvCommand commands[] = {
 	{ "build", gv_cmd_build, "Run the spec's [build] in the guest, or follow the running one" },
 	{ "forward", gv_cmd_forward, "Add, remove or list a running VM's host port forwards" },
 	{ "ip", gv_cmd_ip, "Print a running VM's guest address" },
+	{ "clone", gv_cmd_clone, "Start new VMs from a template, sharing its RAM copy-on-write" },
 	{ "snapshot", gv_cmd_snapshot, "Save a running VM's state; list and remove snapshots" },
 	{ "__supervise", gv_cmd_supervise, "internal: the per-VM supervisor", TRUE },
 	{ "__switch", gv_cmd_switch, "internal: a switch network's process", TRUE },

@@ -18,6 +18,7 @@
 #include "grainvm-qmp.h"
 #include "gv-error.h"
 #include "liveness.h"
+#include "snapshot/template.h"
 
 #define MANIFEST_MAX (1u << 20)
 
@@ -138,6 +139,22 @@ GPtrArray *gv_snapshot_list(const GvVmPaths *vm, GError **error)
 	return out;
 }
 
+/* Delete a snapshot directory and, for a template, its RAM file in tmpfs. */
+static gboolean remove_dir(const char *dir, GError **error)
+{
+	g_autofree char *mf = g_build_filename(dir, "manifest.json", NULL);
+	g_autofree char *text = NULL;
+	gsize len;
+	g_autoptr(JsonObject) m = NULL;
+	if (g_file_get_contents(mf, &text, &len, NULL) && len <= MANIFEST_MAX)
+		m = gv_json_parse_object(text, (gssize)len, NULL);
+	const char *ram = gv_template_ram_of(m);
+	/* Only a file that is one of ours: the manifest is, but be strict. */
+	if (ram && g_str_has_suffix(ram, ".tmpl"))
+		unlink(ram);
+	return gv_rm_rf(dir, error);
+}
+
 gboolean gv_snapshot_remove(const GvVmPaths *vm, const char *tag, GError **error)
 {
 	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
@@ -146,7 +163,26 @@ gboolean gv_snapshot_remove(const GvVmPaths *vm, const char *tag, GError **error
 			    tag);
 		return FALSE;
 	}
-	return gv_rm_rf(sp->dir, error);
+	return remove_dir(sp->dir, error);
+}
+
+gboolean gv_snapshot_remove_all(const GvVmPaths *vm, GError **error)
+{
+	g_autoptr(GPtrArray) all = gv_snapshot_list(vm, error);
+	if (!all)
+		return FALSE;
+	for (guint i = 0; i < all->len; i++) {
+		JsonObject *m = g_ptr_array_index(all, i);
+		const char *tag = gv_json_string_or(m, "tag", "?");
+		if (!gv_template_check_unused(vm, tag, m, error))
+			return FALSE;
+	}
+	for (guint i = 0; i < all->len; i++) {
+		JsonObject *m = g_ptr_array_index(all, i);
+		if (!gv_snapshot_remove(vm, gv_json_string_or(m, "tag", "?"), error))
+			return FALSE;
+	}
+	return TRUE;
 }
 
 /* ---- saving ----------------------------------------------------------------- */
@@ -187,7 +223,7 @@ gboolean gv_snapshot_commit(const GvVmPaths *vm, const char *tag, const char *st
 	/* Should this fail, the old one stays as a hidden .stage-* directory:
 	 * never listed, never restored, removed with the VM. */
 	if (*replaced)
-		gv_rm_rf(stage, NULL);
+		remove_dir(stage, NULL);
 	return TRUE;
 }
 
@@ -358,6 +394,10 @@ void gv_restore_free(GvRestore *r)
 	g_free(r->run_overlay);
 	g_free(r->boot);
 	g_free(r->boot_origin);
+	g_free(r->template_ram);
+	g_free(r->template_of);
+	g_strfreev(r->macs);
+	g_strfreev(r->nets);
 	g_free(r);
 }
 
@@ -464,14 +504,116 @@ static gboolean check_state(JsonObject *m, const GvSnapshotPaths *sp, GError **e
 	return TRUE;
 }
 
-GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, const GvSpec *spec,
-				       GvPrepared *prep, GError **error)
+/* Each virtio-net device's "netdev=ID" -> its mac=, from an argv. */
+static GHashTable *macs_by_netdev(const char *const *argv)
+{
+	GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	for (gsize i = 0; argv[i] && argv[i + 1]; i++) {
+		if (strcmp(argv[i], "-device") || !g_str_has_prefix(argv[i + 1], "virtio-net-pci,"))
+			continue;
+		g_auto(GStrv) kv = g_strsplit(argv[i + 1], ",", -1);
+		const char *nd = NULL, *mac = NULL;
+		for (char **p = kv; *p; p++) {
+			if (g_str_has_prefix(*p, "netdev="))
+				nd = *p + 7;
+			else if (g_str_has_prefix(*p, "mac="))
+				mac = *p + 4;
+		}
+		if (nd && mac)
+			g_hash_table_insert(t, g_strdup(nd), g_strdup(mac));
+	}
+	return t;
+}
+
+/* The grainvm.net= values of an argv's -append; a fresh array. */
+static GPtrArray *net_params(const char *const *argv)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	for (gsize i = 0; argv[i] && argv[i + 1]; i++) {
+		if (strcmp(argv[i], "-append"))
+			continue;
+		g_auto(GStrv) words = g_strsplit(argv[i + 1], " ", -1);
+		for (char **w = words; *w; w++)
+			if (g_str_has_prefix(*w, "grainvm.net="))
+				g_ptr_array_add(out, g_strdup(*w + strlen("grainvm.net=")));
+	}
+	return out;
+}
+
+static char **strv_of(GPtrArray *a)
+{
+	if (!a->len)
+		return NULL;
+	g_ptr_array_add(a, NULL);
+	return (char **)g_ptr_array_free(a, FALSE);
+}
+
+/*
+ * What grain-thaw must change in a clone: the MAC of each NIC (the
+ * migrated virtio-net state carries the template's), and the address of
+ * each NIC whose grainvm.net= differs from the template's in more than
+ * the MAC (a switch network leases each VM its own).
+ */
+static void clone_identity(GvRestore *r, const char *const *saved, const char *const *now)
+{
+	g_autoptr(GHashTable) old = macs_by_netdev(saved);
+	g_autoptr(GHashTable) new = macs_by_netdev(now);
+	GPtrArray *macs = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer k, v;
+	g_hash_table_iter_init(&it, new);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		const char *o = g_hash_table_lookup(old, k);
+		if (o && g_ascii_strcasecmp(o, v))
+			g_ptr_array_add(macs, g_strdup_printf("%s=%s", o, (char *)v));
+	}
+	r->macs = strv_of(macs);
+	if (!r->macs)
+		g_ptr_array_free(macs, TRUE);
+
+	g_autoptr(GPtrArray) was = net_params(saved);
+	g_autoptr(GPtrArray) is = net_params(now);
+	GPtrArray *nets = g_ptr_array_new();
+	for (guint i = 0; i < is->len; i++) {
+		/* "MAC:ADDR/P:GW...": compare what follows the MAC. */
+		const char *tail = strchr(g_ptr_array_index(is, i), ':');
+		gboolean same = FALSE;
+		for (guint j = 0; tail && j < was->len && !same; j++) {
+			const char *t = strchr(g_ptr_array_index(was, j), ':');
+			same = t && !strcmp(t, tail);
+		}
+		if (!same)
+			g_ptr_array_add(nets, g_strdup(g_ptr_array_index(is, i)));
+	}
+	r->nets = strv_of(nets);
+	if (!r->nets)
+		g_ptr_array_free(nets, TRUE);
+}
+
+GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const GvVmPaths *from,
+				       const char *tag, const GvSpec *spec, GvPrepared *prep,
+				       GError **error)
 {
 	if (!gv_snapshot_check_tag(tag, error))
 		return NULL;
-	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(vm, tag);
-	g_autoptr(JsonObject) m = gv_snapshot_manifest_read(vm, tag, error);
+	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(from, tag);
+	g_autoptr(JsonObject) m = gv_snapshot_manifest_read(from, tag, error);
 	if (!m)
+		return NULL;
+	const char *template_ram = gv_template_ram_of(m);
+	gboolean other = strcmp(from->name, vm->name) != 0;
+	if (other && !gv_template_require(m, from->name, tag, error))
+		return NULL;
+	if (template_ram && prep->qemu_user.drop) {
+		/* QEMU 7.2 opens a memory-backend-file read-write, and that
+		 * user must not be able to write the template every clone maps. */
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "clones cannot run QEMU as user %s (GRAINVM_QEMU_USER) yet: QEMU 7.2 opens "
+			    "the template's RAM file read-write (up without GRAINVM_QEMU_USER)",
+			    prep->qemu_user.name);
+		return NULL;
+	}
+	if (template_ram && !gv_template_check_ram(m, tag, error))
 		return NULL;
 	gint64 format = gv_json_int_or(m, "format", 0);
 	if (format != GV_SNAPSHOT_FORMAT) {
@@ -492,22 +634,38 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 			    saved_disk ? "with" : "without", vm->name, prep->disk ? "one" : "none");
 		return NULL;
 	}
+	g_autoptr(GvRestore) r = g_new0(GvRestore, 1);
+	if (template_ram) {
+		r->template_ram = g_strdup(template_ram);
+		r->template_of = g_strdup_printf("%s:%s", from->name, tag);
+		prep->facts.ram_file = r->template_ram;
+		prep->facts.ram_shared = FALSE;
+	}
 	g_auto(GStrv) saved = argv_of(m);
 	/* Files by path, as the save recorded them, whoever QEMU runs as. */
 	GvHostFacts by_path = prep->facts;
 	by_path.files_by_fd = FALSE;
 	g_auto(GStrv) now_argv = gv_qemu_argv(spec, &by_path);
 	g_auto(GStrv) now = gv_snapshot_argv_normalize((const char *const *)now_argv);
+	if (template_ram) {
+		clone_identity(r, (const char *const *)saved, (const char *const *)now);
+		char **a = gv_snapshot_argv_without_identity((const char *const *)saved);
+		g_strfreev(saved);
+		saved = a;
+		a = gv_snapshot_argv_without_identity((const char *const *)now);
+		g_strfreev(now);
+		now = a;
+	}
 	g_autofree char *diff = gv_snapshot_argv_diff((const char *const *)saved,
 						      (const char *const *)now);
 	if (diff) {
+		prep->facts.ram_file = NULL;
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
 			    "snapshot %s does not fit vm %s as its spec is now: %s (restore needs the "
 			    "spec it was saved with; or boot cold and save again)", tag, vm->name, diff);
 		return NULL;
 	}
 
-	g_autoptr(GvRestore) r = g_new0(GvRestore, 1);
 	r->tag = g_strdup(tag);
 	r->state = g_strdup(sp->state);
 	g_autofree char *when = NULL;
@@ -515,13 +673,18 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 		gv_json_int_or(m, "created", 0));
 	when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
 	r->boot_origin = g_strdup(gv_json_string_or(m, "boot", "?"));
-	r->boot = g_strdup_printf("snapshot %s, saved %s (it booted: %s)", tag, when,
-				  r->boot_origin);
+	if (template_ram)
+		r->boot = g_strdup_printf("clone of template %s:%s, saved %s (it booted: %s)",
+					  from->name, tag, when, r->boot_origin);
+	else
+		r->boot = g_strdup_printf("snapshot %s, saved %s (it booted: %s)", tag, when,
+					  r->boot_origin);
 	if (saved_disk) {
 		/* A new overlay per run: nothing one run writes reaches the next. */
 		r->run_overlay = gv_snapshot_run_overlay(vm);
 		if (!gv_image_create_qcow2(r->run_overlay, 0, sp->disk, "qcow2", 0, error)) {
 			gv_prefix_error(error, "snapshot %s", tag);
+			prep->facts.ram_file = NULL;
 			return NULL;
 		}
 		g_ptr_array_add(prep->created, g_strdup(r->run_overlay));
@@ -529,10 +692,13 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, con
 		prep->disk = g_strdup(r->run_overlay);
 		prep->facts.disk = prep->disk;
 		/* A QEMU of another user gets the new overlay's chain instead. */
-		if (!gv_prepare_disk_chain(prep, error))
+		if (!gv_prepare_disk_chain(prep, error)) {
+			prep->facts.ram_file = NULL;
 			return NULL;
+		}
 	}
 	prep->facts.incoming = TRUE;
+	/* prep->facts.ram_file points into @r: the caller keeps both. */
 	return g_steal_pointer(&r);
 }
 
@@ -546,4 +712,8 @@ void gv_restore_to_plan(const GvRestore *r, GvPlan *plan)
 	plan->boot = g_strdup(r->boot);
 	g_free(plan->boot_origin);
 	plan->boot_origin = g_strdup(r->boot_origin);
+	plan->restore->template_ram = g_strdup(r->template_ram);
+	plan->restore->template_of = g_strdup(r->template_of);
+	plan->restore->macs = g_strdupv(r->macs);
+	plan->restore->nets = g_strdupv(r->nets);
 }

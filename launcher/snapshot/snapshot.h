@@ -103,9 +103,24 @@ GPtrArray *gv_snapshot_list(const GvVmPaths *vm, GError **error);
  * @tag: the tag
  * @error: GV_ERROR_STATE when there is no such snapshot
  *
+ * A template's RAM file goes with it; the caller checks first that no
+ * clone runs from it (gv_template_check_unused()).
+ *
  * Return: TRUE when it is gone.
  */
 gboolean gv_snapshot_remove(const GvVmPaths *vm, const char *tag, GError **error);
+
+/**
+ * gv_snapshot_remove_all() - delete every snapshot of a VM (grainvm rm)
+ * @vm: the VM
+ * @error: GV_ERROR_STATE, removing nothing, when clones run from one of
+ *         its templates (gv_template_check_unused())
+ *
+ * Templates' RAM files go with their snapshots.
+ *
+ * Return: TRUE when all are gone.
+ */
+gboolean gv_snapshot_remove_all(const GvVmPaths *vm, GError **error);
 
 
 /* ---- saving ----------------------------------------------------------------- */
@@ -219,6 +234,11 @@ typedef struct {
 	char *run_overlay;    /* the disposable disk, or NULL */
 	char *boot;           /* one line for `up` and `status` */
 	char *boot_origin;    /* what the snapshot's VM booted, for a snapshot of it */
+	/* A template's clone (template.h); all NULL for an ordinary restore. */
+	char *template_ram;   /* the RAM file QEMU maps privately */
+	char *template_of;    /* "VM:TAG" */
+	char **macs;          /* "OLD=NEW" for each NIC whose MAC the agent changes */
+	char **nets;          /* grainvm.net= values the agent applies again */
 } GvRestore;
 
 void gv_restore_free(GvRestore *r);
@@ -226,7 +246,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvRestore, gv_restore_free)
 
 /**
  * gv_snapshot_restore_prepare() - check a snapshot against the spec and set up its run
- * @vm: the VM
+ * @vm: the VM to run
+ * @from: the VM whose snapshot it is: @vm itself, or a template's VM
+ *        (`up NEW --from VM:TAG`, `grainvm clone`)
  * @tag: the snapshot
  * @spec: the spec `up` loaded
  * @prep: what gv_prepare() found; on success its disk becomes a fresh
@@ -235,14 +257,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvRestore, gv_restore_free)
  * @error: GV_ERROR_STATE: no such snapshot; GV_ERROR_INVALID: the spec,
  *         kernel or QEMU differ from the snapshot's (each difference
  *         named); GV_ERROR_FAILED: the snapshot's files are missing or cut
- *         short
+ *         short, or a template's RAM file is gone
+ *
+ * A template (template.h) is restored as a clone: QEMU maps its RAM file
+ * privately (prep->facts.ram_file), and the VM may differ from the
+ * template in name, MACs and kernel command line
+ * (gv_snapshot_argv_without_identity()), which the agent's grain-thaw
+ * then sets.  Any other snapshot restores only into the VM that saved it.
  *
  * Starts nothing and, on failure, leaves nothing behind.
  *
  * Return: (transfer full) (nullable): what the plan needs.
  */
-GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const char *tag, const GvSpec *spec,
-				       GvPrepared *prep, GError **error);
+GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const GvVmPaths *from,
+				       const char *tag, const GvSpec *spec, GvPrepared *prep,
+				       GError **error);
 
 /**
  * gv_restore_to_plan() - add the restore to a plan

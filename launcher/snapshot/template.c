@@ -94,6 +94,18 @@ const char *gv_template_ram_of(JsonObject *manifest)
 	return t ? gv_json_string_or(t, "ram", NULL) : NULL;
 }
 
+gboolean gv_template_require(JsonObject *manifest, const char *vm, const char *tag,
+			     GError **error)
+{
+	if (gv_template_ram_of(manifest))
+		return TRUE;
+	g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+		    "snapshot %s of vm %s is not a template: only a template starts other VMs "
+		    "(grainvm snapshot save --template %s TAG; see grainvm snapshot list %s)",
+		    tag, vm, vm, vm);
+	return FALSE;
+}
+
 gboolean gv_template_check_ram(JsonObject *manifest, const char *tag, GError **error)
 {
 	const char *ram = gv_template_ram_of(manifest);

@@ -55,6 +55,18 @@ char *gv_template_ram_take(const char *ram_file, const char *vm, const char *tag
 const char *gv_template_ram_of(JsonObject *manifest);
 
 /**
+ * gv_template_require() - refuse a snapshot that is not a template
+ * @manifest: the snapshot's manifest
+ * @vm: its VM's name
+ * @tag: its tag
+ * @error: GV_ERROR_INVALID saying how to make one
+ *
+ * Return: TRUE when @manifest is a template's.
+ */
+gboolean gv_template_require(JsonObject *manifest, const char *vm, const char *tag,
+			     GError **error);
+
+/**
  * gv_template_check_ram() - is a template's RAM file there, whole?
  * @manifest: the template's manifest
  * @tag: its tag, for the message

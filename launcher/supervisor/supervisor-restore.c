@@ -25,6 +25,15 @@
  * shares grain-quiesce unmounted before the save, sets the clock, and
  * answers with grain-status, which decides readiness as at a cold boot.
  *
+ * A clone (plan.restore.template_ram) differs in three ways: its RAM is
+ * the template's file, mapped privately by QEMU's command line; the
+ * stream holds only the device state, so "x-ignore-shared" goes on with
+ * the events before migrate-incoming (the template was saved with it,
+ * and a stream that skipped RAM blocks loads only with it); and
+ * grain-thaw also carries the clone's identity: its hostname (its name),
+ * the MACs of its NICs (the migrated virtio-net state holds the
+ * template's) and the addresses that differ from the template's.
+ *
  * The run's disk overlay (snapshot-run.qcow2) is removed when the
  * supervisor ends: each run of a snapshot starts from the saved disk.
  */
@@ -203,6 +212,12 @@ void sv_restore_qmp_ready(Supervisor *sv)
 	json_object_set_string_member(ev, "capability", "events");
 	json_object_set_boolean_member(ev, "state", TRUE);
 	json_array_add_object_element(list, ev);
+	if (sv->plan->restore->template_ram) {
+		JsonObject *ig = json_object_new();
+		json_object_set_string_member(ig, "capability", "x-ignore-shared");
+		json_object_set_boolean_member(ig, "state", TRUE);
+		json_array_add_object_element(list, ig);
+	}
 	json_object_set_array_member(caps, "capabilities", list);
 	gv_qmp_client_execute_async(sv->qmp, "migrate-set-capabilities", caps, QMP_STEP_MS, NULL,
 				    on_incoming, r);
@@ -218,6 +233,16 @@ static void on_thaw(GObject *src, GAsyncResult *res, gpointer data)
 	Supervisor *sv = data;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(JsonNode) reply = gv_qmp_client_execute_finish(sv->agent.client, res, &err);
+	JsonObject *o = gv_json_node_object_or_null(reply);
+	const char *identity = o ? gv_json_string_or(o, "identity-error", NULL) : NULL;
+	if (identity && !err) {
+		/* A clone with the template's MAC or name is not ready: try
+		 * again (the agent's identity steps can be repeated) until
+		 * the ready timeout says why. */
+		g_autofree char *safe = g_strescape(identity, NULL);
+		g_set_error(&err, GV_ERROR, GV_ERROR_FAILED, "clone identity: %s", safe);
+		g_clear_pointer(&reply, json_node_unref);
+	}
 	/* A thaw that did not answer is sent again after the next resync;
 	 * a second one remounts nothing and sets the clock again. */
 	if (reply && JSON_NODE_HOLDS_OBJECT(reply))
@@ -248,6 +273,20 @@ gboolean sv_restore_thaw(Supervisor *sv)
 	if (!r || r->thawed)
 		return FALSE;
 	g_autoptr(JsonObject) args = sv_thaw_args();
+	const GvPlanRestore *o = sv->plan->restore;
+	if (o->template_ram) {
+		/* A clone: its own name and cards (grain-thaw in docs/agent-protocol.md). */
+		json_object_set_string_member(args, "hostname", sv->plan->name);
+		for (int k = 0; k < 2; k++) {
+			char **v = k ? o->nets : o->macs;
+			if (!v)
+				continue;
+			JsonArray *a = json_array_new();
+			for (char **p = v; *p; p++)
+				json_array_add_string_element(a, *p);
+			json_object_set_array_member(args, k ? "net" : "macs", a);
+		}
+	}
 	gv_qmp_client_execute_async(sv->agent.client, "grain-thaw", args, THAW_MS, NULL, on_thaw, sv);
 	return TRUE;
 }

@@ -44,6 +44,14 @@
  *      set), whether the save worked or not; with stop=true and a saved
  *      snapshot the supervisor runs its down sequence instead
  *
+ * save with template (docs/snapshots.md "Clones"), for a VM booted with
+ * [vm] template=true, whose RAM is a shared tmpfs file (plan.ram_file):
+ * step 3 turns on x-ignore-shared first, so the stream holds the device
+ * state alone (the RAM is in the file already); then the file is linked
+ * under the template's name (snapshot/template.h) and named in the
+ * manifest, and step 6 is always --stop: the template VM must never run
+ * again, since its every write would land in the file clones map.
+ *
  * disk is the live external disk snapshot of disk-layers.h: the chain is
  * recorded first, pointing at a new empty overlay on the file QEMU writes
  * to, then QEMU is switched to it.  Whichever step a crash interrupts,
@@ -59,7 +67,7 @@
  *
  * Control commands (supervisor-control.c has the protocol):
  *
- *   snapshot-save {tag, stop?}  returns {saved, replaced, state-bytes,
+ *   snapshot-save {tag, stop?, template?}  returns {saved, replaced, state-bytes,
  *                               raw-bytes, disk-bytes, disk, paused-seconds}
  *                               and, when not saved, error {message,
  *                               exit-code}; when the VM could not be resumed
@@ -81,6 +89,7 @@
 #include "snapshot/disk-layers.h"
 #include "snapshot/snapshot-state.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/template.h"
 
 /* The agent syncs the guest's disks before it answers. */
 #define QUIESCE_TIMEOUT_S 60
@@ -110,6 +119,7 @@ struct SvSnapshot {
 	GvPlan *plan;            /* a copy of the plan the supervisor runs */
 	char *tag;
 	gboolean stop;
+	gboolean template;       /* save as a template: the VM ends after it */
 
 	/* Written by the thread, read by job_done() after the join. */
 	GError *error;
@@ -121,6 +131,8 @@ struct SvSnapshot {
 
 	/* save's working state (thread only). */
 	char *stage;
+	char *template_ram;      /* the RAM file linked for the template, until committed */
+	gboolean ignore_shared;  /* x-ignore-shared is on: resume() turns it off */
 	JsonArray *unmounted;    /* from grain-quiesce */
 	char *qemu_version;
 };
@@ -393,6 +405,12 @@ static gboolean write_manifest(SvSnapshot *j, JsonNode *qv, JsonObject *disk, GE
 	json_object_set_int_member(st, "raw-bytes", (gint64)j->raw_bytes);
 	json_object_set_object_member(m, "state", st);
 	json_object_set_array_member(m, "shares", json_array_ref(j->unmounted));
+	if (j->template_ram) {
+		JsonObject *t = json_object_new();
+		json_object_set_string_member(t, "ram", j->template_ram);
+		json_object_set_int_member(t, "bytes", (gint64)plan->memory);
+		json_object_set_object_member(m, "template", t);
+	}
 	json_object_set_double_member(m, "paused-seconds", j->paused_s);
 
 	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), g_steal_pointer(&m));
@@ -422,6 +440,19 @@ static gboolean save_disk_and_manifest(SvSnapshot *j, JsonNode *qv, GError **err
 	return write_manifest(j, qv, d, error);
 }
 
+/* QEMU's x-ignore-shared: leave shared RAM (the template's file) out of the stream. */
+static gboolean set_ignore_shared(SvSnapshot *j, gboolean on, GError **error)
+{
+	g_autoptr(JsonObject) caps = json_object_new();
+	JsonArray *list = json_array_new();
+	JsonObject *c = json_object_new();
+	json_object_set_string_member(c, "capability", "x-ignore-shared");
+	json_object_set_boolean_member(c, "state", on);
+	json_array_add_object_element(list, c);
+	json_object_set_array_member(caps, "capabilities", list);
+	return job_call_ok(j, "qmp", "migrate-set-capabilities", caps, QMP_TIMEOUT_S, error);
+}
+
 /* Steps 1-5.  *quiesced and *stopped say what step 6 must undo. */
 static gboolean do_save(SvSnapshot *j, gboolean *quiesced, gboolean *stopped, GError **error)
 {
@@ -447,9 +478,21 @@ static gboolean do_save(SvSnapshot *j, gboolean *quiesced, gboolean *stopped, GE
 		return FALSE;
 	j->qemu_version = version_of(qv);
 
+	if (j->template) {
+		j->ignore_shared = TRUE;
+		if (!set_ignore_shared(j, TRUE, error))
+			return FALSE;
+	}
 	j->stage = gv_snapshot_stage_new(j->paths, error);
 	if (!j->stage || !save_state(j, error))
 		return FALSE;
+	if (j->template) {
+		/* QEMU is stopped and stays so until it quits: the file is final. */
+		j->template_ram = gv_template_ram_take(j->plan->ram_file, j->paths->name, j->tag,
+						       error);
+		if (!j->template_ram)
+			return FALSE;
+	}
 	j->paused_s = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
 	if (!save_disk_and_manifest(j, qv, error))
 		return FALSE;
@@ -457,12 +500,16 @@ static gboolean do_save(SvSnapshot *j, gboolean *quiesced, gboolean *stopped, GE
 	if (!gv_snapshot_commit(j->paths, j->tag, j->stage, &j->replaced, error))
 		return FALSE;
 	g_clear_pointer(&j->stage, g_free);
+	g_clear_pointer(&j->template_ram, g_free); /* the snapshot's now */
 	return TRUE;
 }
 
 /* Step 6: the VM runs again with its shares, whatever happened before. */
 static gboolean resume(SvSnapshot *j, gboolean quiesced, gboolean stopped, GError **error)
 {
+	/* A later ordinary save must carry the RAM again. */
+	if (j->ignore_shared && !set_ignore_shared(j, FALSE, error))
+		return FALSE;
 	if (stopped && !job_call_ok(j, "qmp", "cont", NULL, QMP_TIMEOUT_S, error))
 		return FALSE;
 	if (!quiesced)
@@ -477,6 +524,8 @@ static void save_run(SvSnapshot *j)
 	j->saved = do_save(j, &quiesced, &stopped, &j->error);
 	if (j->stage)
 		gv_rm_rf(j->stage, NULL);
+	if (j->template_ram)
+		unlink(j->template_ram); /* linked, never committed */
 	/* With stop, job_done() starts the down sequence on the paused VM instead. */
 	if (j->saved && j->stop)
 		return;
@@ -704,6 +753,7 @@ static void job_free(SvSnapshot *j)
 	g_free(j->frozen);
 	g_free(j->top);
 	g_free(j->stage);
+	g_free(j->template_ram);
 	if (j->unmounted)
 		json_array_unref(j->unmounted);
 	g_free(j->qemu_version);
@@ -720,6 +770,7 @@ static JsonNode *save_result(SvSnapshot *j)
 	json_object_set_int_member(o, "disk-bytes", (gint64)j->disk_bytes);
 	json_object_set_boolean_member(o, "disk", j->plan->disk != NULL);
 	json_object_set_double_member(o, "paused-seconds", j->paused_s);
+	json_object_set_boolean_member(o, "template", j->template);
 	if (j->error) {
 		JsonObject *e = json_object_new();
 		json_object_set_string_member(e, "message", j->error->message);
@@ -785,19 +836,28 @@ static gpointer job_main(gpointer data)
 	return NULL;
 }
 
-/* snapshot-save {tag, stop?} and snapshot-disk {tag}: start the job, or say why not. */
+/* Replacing template TAG: refused while clones of it run (they would keep the old file). */
+static gboolean template_unused(Supervisor *sv, const char *tag, GError **error)
+{
+	g_autoptr(JsonObject) m = gv_snapshot_manifest_read(sv->paths, tag, NULL);
+	return gv_template_check_unused(sv->paths, tag, m, error);
+}
+
+/* snapshot-save {tag, stop?, template?} and snapshot-disk {tag}: start the job, or say why not. */
 static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind kind)
 {
 	Supervisor *sv = c->sv;
 	const char *cmd = kind == JOB_SAVE ? "save" : "disk";
 	g_autoptr(GError) err = NULL;
 	const char *tag = NULL;
-	gboolean stop = FALSE;
+	gboolean stop = FALSE, template = FALSE;
 	if (!gv_json_get_string(args, SV_PEER_CONTROL, "tag", GV_JSON_REQUIRED, &tag, NULL) ||
-	    !gv_json_get_bool(args, SV_PEER_CONTROL, "stop", GV_JSON_OPTIONAL, &stop, NULL)) {
+	    !gv_json_get_bool(args, SV_PEER_CONTROL, "stop", GV_JSON_OPTIONAL, &stop, NULL) ||
+	    !gv_json_get_bool(args, SV_PEER_CONTROL, "template", GV_JSON_OPTIONAL, &template,
+			      NULL) || (template && kind != JOB_SAVE)) {
 		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
 			    "snapshot-%s takes {\"tag\": STRING%s}", cmd,
-			    kind == JOB_SAVE ? ", \"stop\"?: BOOLEAN" : "");
+			    kind == JOB_SAVE ? ", \"stop\"?: BOOLEAN, \"template\"?: BOOLEAN" : "");
 	} else if (!gv_snapshot_check_tag(tag, &err)) {
 		/* err says what is wrong with the tag */
 	} else if (sv->snapshot) {
@@ -807,6 +867,13 @@ static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind 
 			    sv->paths->name, sv->snapshot->kind == JOB_SAVE ? "save" : "disk",
 			    sv->snapshot->tag,
 			    (double)(g_get_monotonic_time() - sv->snapshot_started_us) / G_USEC_PER_SEC);
+	} else if (template && !sv->plan->ram_file) {
+		g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
+			    "vm %s was not booted with [vm] template=true, so its RAM is not in a file "
+			    "clones can share: nothing saved (set template=true in grainvm.conf, or up "
+			    "--set vm.template=true, and up again)", sv->paths->name);
+	} else if (template && !template_unused(sv, tag, &err)) {
+		/* err names the clones */
 	} else if (kind == JOB_SAVE && sv->phase != GV_PHASE_READY) {
 		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "vm %s is %s, not ready: nothing saved",
 			    sv->paths->name, gv_phase_name(sv->phase));
@@ -823,7 +890,9 @@ static void start_job(ControlClient *c, JsonNode *id, JsonObject *args, JobKind 
 	j->paths = gv_vm_paths_new(sv->paths->name, NULL);
 	j->plan = gv_plan_copy(sv->plan);
 	j->tag = g_strdup(tag);
-	j->stop = stop;
+	/* A template's VM ends: it must not write the file its clones map. */
+	j->template = template;
+	j->stop = stop || template;
 	if (!j->paths) {
 		sv_control_reply_error(c, id, "GenericError", "cannot name vm %s's files",
 				       sv->paths->name);

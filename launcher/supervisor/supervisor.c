@@ -178,6 +178,10 @@ JsonObject *sv_state_object(Supervisor *sv)
 	json_object_set_int_member(o, "memory", (gint64)p->memory);
 	json_object_set_int_member(o, "cpus", p->cpus);
 	json_object_set_array_member(o, "shares", gv_plan_shares_to_json(p));
+	if (p->restore && p->restore->template_of)
+		json_object_set_string_member(o, "template", p->restore->template_of);
+	if (p->ram_file && sv->phase <= GV_PHASE_STOPPING)
+		json_object_set_string_member(o, "ram-file", p->ram_file);
 	if (p->restore && p->restore->run_overlay && sv->phase <= GV_PHASE_STOPPING)
 		/* A restored run writes its own overlay, not the VM's overlay.qcow2. */
 		json_object_set_string_member(o, "run-disk", p->restore->run_overlay);
@@ -1152,6 +1156,10 @@ static void supervisor_free(Supervisor *sv)
 	if (sv->qemu_pidfd >= 0)
 		close(sv->qemu_pidfd);
 	sv_restore_free(sv);
+	/* [vm] template: the guest's RAM dies with the VM; a template saved
+	 * from it has a link of its own (snapshot/template.h). */
+	if (sv->plan && sv->plan->ram_file)
+		unlink(sv->plan->ram_file);
 	if (sv->console_fd >= 0)
 		close(sv->console_fd);
 	if (sv->console_log_fd >= 0)

@@ -401,6 +401,28 @@ static void test_quiesce_thaw(void)
 	if (json_object_has_member(teo, "entropy-error"))
 		g_assert_nonnull(strstr(json_object_get_string_member(teo, "entropy-error"),
 					"not credited"));
+
+	/* A clone's identity.  A valid hostname is not sent: this agent runs
+	 * on the test host, whose name it would change. */
+	g_free(desc);
+	desc = conn_error(c, "{\"execute\": \"grain-thaw\", \"arguments\": "
+			  "{\"hostname\": \"bad name;\"}}", "GenericError");
+	g_assert_cmpstr(desc, ==, "Parameter 'hostname' must be 1-64 of A-Z a-z 0-9 - _ .");
+	g_free(desc);
+	desc = conn_error(c, "{\"execute\": \"grain-thaw\", \"arguments\": {\"macs\": "
+			  "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}}",
+			  "GenericError");
+	g_assert_cmpstr(desc, ==, "Parameters 'macs' and 'net' take at most 8");
+	/* No NIC here has the template's MAC: said, not fatal, nothing changed. */
+	g_autoptr(JsonNode) tm = conn_return(
+		c, "{\"execute\": \"grain-thaw\", \"arguments\": {\"macs\": "
+		   "[\"52:54:00:de:ad:01=52:54:00:de:ad:02\"]}}");
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(tm), "identity-error"),
+			==, "cannot change MAC 52:54:00:de:ad:01 to 52:54:00:de:ad:02: No such device");
+	g_autoptr(JsonNode) tb = conn_return(
+		c, "{\"execute\": \"grain-thaw\", \"arguments\": {\"macs\": [\"nonsense\"]}}");
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(tb), "identity-error"),
+			==, "macs: \"nonsense\" is not OLD=NEW");
 	conn_close(c);
 	agent_stop(a);
 }

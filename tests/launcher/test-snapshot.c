@@ -452,7 +452,7 @@ static void test_restore_refusals(void)
 	fake_snapshot(&f, "[vm]\nname=snapvm\nmemory=1G\n", "0123456789");
 	/* Same spec: accepted, and the argv now asks for -incoming. */
 	g_autoptr(GvSpec) same = load_spec(f.project, "[vm]\nname=snapvm\nmemory=1G\n");
-	g_autoptr(GvRestore) r = gv_snapshot_restore_prepare(f.vm, "s", same, f.prep, &err);
+	g_autoptr(GvRestore) r = gv_snapshot_restore_prepare(f.vm, f.vm, "s", same, f.prep, &err);
 	g_assert_no_error(err);
 	g_assert_true(f.prep->facts.incoming);
 	g_assert_null(r->run_overlay);
@@ -460,7 +460,7 @@ static void test_restore_refusals(void)
 
 	/* More memory: refused, saying so. */
 	g_autoptr(GvSpec) bigger = load_spec(f.project, "[vm]\nname=snapvm\nmemory=2G\n");
-	g_assert_null(gv_snapshot_restore_prepare(f.vm, "s", bigger, f.prep, &err));
+	g_assert_null(gv_snapshot_restore_prepare(f.vm, f.vm, "s", bigger, f.prep, &err));
 	g_assert_true(g_error_matches(err, GV_ERROR, GV_ERROR_INVALID));
 	g_assert_nonnull(strstr(err->message, "memory: 2048M now, 1024M in the snapshot"));
 	g_assert_false(f.prep->facts.incoming);
@@ -470,7 +470,7 @@ static void test_restore_refusals(void)
 	g_autoptr(GvSpec) disk = load_spec(f.project, "[vm]\nname=snapvm\nmemory=1G\n[disk]\nsize=8M\n");
 	f.prep->disk = g_strdup("/tmp/overlay.qcow2");
 	f.prep->facts.disk = f.prep->disk;
-	g_assert_null(gv_snapshot_restore_prepare(f.vm, "s", disk, f.prep, &err));
+	g_assert_null(gv_snapshot_restore_prepare(f.vm, f.vm, "s", disk, f.prep, &err));
 	g_assert_nonnull(strstr(err->message, "saved without a disk"));
 	g_clear_error(&err);
 	g_clear_pointer(&f.prep->disk, g_free);
@@ -479,7 +479,7 @@ static void test_restore_refusals(void)
 	/* Another QEMU binary of another version. */
 	g_free(f.prep->qemu);
 	f.prep->qemu = g_strdup("/bin/true");
-	g_assert_null(gv_snapshot_restore_prepare(f.vm, "s", same, f.prep, &err));
+	g_assert_null(gv_snapshot_restore_prepare(f.vm, f.vm, "s", same, f.prep, &err));
 	g_assert_nonnull(strstr(err->message, "QEMU"));
 	g_clear_error(&err);
 	g_free(f.prep->qemu);
@@ -488,13 +488,24 @@ static void test_restore_refusals(void)
 	/* The state file cut short: refused before QEMU could see it. */
 	g_autoptr(GvSnapshotPaths) sp = gv_snapshot_paths_new(f.vm, "s");
 	g_assert_true(g_file_set_contents(sp->state, "01234", -1, NULL));
-	g_assert_null(gv_snapshot_restore_prepare(f.vm, "s", same, f.prep, &err));
+	g_assert_null(gv_snapshot_restore_prepare(f.vm, f.vm, "s", same, f.prep, &err));
 	g_assert_true(g_error_matches(err, GV_ERROR, GV_ERROR_FAILED));
 	g_assert_nonnull(strstr(err->message, "cut short: 5 bytes, 10 were saved"));
 	g_clear_error(&err);
 
+	/* An ordinary snapshot starts no other VM: only a template does. */
+	g_autoptr(GvVmPaths) clone = gv_vm_paths_new("clone1", &err);
+	g_assert_no_error(err);
+	g_autoptr(GvSpec) cspec = load_spec(f.project, "[vm]\nname=clone1\nmemory=1G\n");
+	g_assert_true(g_file_set_contents(sp->state, "0123456789", -1, NULL));
+	g_assert_null(gv_snapshot_restore_prepare(clone, f.vm, "s", cspec, f.prep, &err));
+	g_assert_true(g_error_matches(err, GV_ERROR, GV_ERROR_INVALID));
+	g_assert_nonnull(strstr(err->message, "snapshot s of vm snapvm is not a template"));
+	g_assert_false(f.prep->facts.incoming);
+	g_clear_error(&err);
+
 	/* No such snapshot. */
-	g_assert_null(gv_snapshot_restore_prepare(f.vm, "other", same, f.prep, &err));
+	g_assert_null(gv_snapshot_restore_prepare(f.vm, f.vm, "other", same, f.prep, &err));
 	g_assert_true(g_error_matches(err, GV_ERROR, GV_ERROR_STATE));
 
 	g_assert_cmpuint(f.prep->created->len, ==, 0);
