@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 15: a stock Debian 12 minbase systemd guest (debootstrap, then
-# `grainvm image build`) with grainvm-agent installed as a service and no
-# other grainvm-specific change: it boots with default firmware settings
-# (auto finds the ESP: UEFI), reaches ready=system (systemd running or
-# degraded, the card addressed), has the workspace mounted with no fstab
+# `grainvm image build`) with the grainvm-agent .deb installed (dpkg -i, as
+# packaging/debian/build-debs.sh builds it) and no other grainvm-specific
+# change: the package's unit and udev rule start the agent.  It boots with
+# default firmware settings (auto finds the ESP: UEFI), reaches
+# ready=system (systemd running or degraded, the card addressed), has the workspace mounted with no fstab
 # line (the supervisor's grain-mount), answers `grainvm ip`, and `down`
 # powers it off through the agent (minbase has no D-Bus, so logind never
 # handles the power button): the next boot replays no journal.
@@ -11,7 +12,7 @@
 . "$(dirname "$0")/debian-lib.sh"
 
 root=$(debian_rootfs)
-debian_install_agent "$root"
+debian_install_agent_deb "$root"
 debian_image "$root" "$T/debian.qcow2"
 
 vm=$PREFIX-deb
@@ -30,6 +31,22 @@ expect_code 0 "$GRAINVM" status
 echo "$OUT"
 echo "$OUT" | grep -q "^agent    grainvm-agent" || fail "grainvm-agent did not answer: $OUT"
 echo "$OUT" | grep -q "(tag workspace): mounted, writable" || fail "share: $OUT"
+# The agent that answers is the package's: its unit, started because udev's
+# rule wants it for the port's device (nothing enables it), and no unit or
+# rule of anyone else's.
+expect_code 0 "$GRAINVM" exec -- dpkg-query -W -f='${Status}' grainvm-agent
+[ "$OUT" = "install ok installed" ] || fail "dpkg in the guest: grainvm-agent $OUT"
+expect_code 0 "$GRAINVM" exec -- systemctl show -p FragmentPath -p ActiveState -p WantedBy grainvm-agent.service
+echo "$OUT"
+# (/lib is /usr/lib in Debian 12, and its systemd names the first.)
+echo "$OUT" | grep -Eqx "FragmentPath=(/usr)?/lib/systemd/system/grainvm-agent.service" ||
+	fail "the agent's unit is not the package's: $OUT"
+echo "$OUT" | grep -qx "ActiveState=active" || fail "grainvm-agent.service is not active: $OUT"
+# The port's device unit, named by its sysfs path (…virtio\x2dports-vport0p1).
+echo "$OUT" | grep -q '^WantedBy=.*virtio.*ports-vport[^ ]*\.device' ||
+	fail "grainvm-agent.service was not started by the udev rule's device: $OUT"
+expect_code 1 "$GRAINVM" exec -- test -e /etc/systemd/system/grainvm-agent.service \
+	-o -e /etc/udev/rules.d/60-grainvm-agent.rules
 expect_code 0 "$GRAINVM" exec -- cat /mnt/workspace/marker
 [ "$OUT" = "marker $$" ] || fail "the workspace in the guest: $OUT"
 # Mounted by grain-mount, not by anything in the guest's configuration.
