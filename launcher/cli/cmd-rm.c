@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd-rm.c - grainvm rm: forget a stopped VM (overlay disk, UEFI variables, logs) */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli/cli-common.h"
 #include "cli/gv-cli.h"
 #include "gv-error.h"
 #include "snapshot/snapshot.h"
 #include "liveness.h"
+#include "plan.h"
 #include "fileio.h"
 #include "grainvm-image.h"
 
@@ -35,6 +37,11 @@ int gv_cmd_rm(int argc, char **argv)
 		g_set_error(&err, GV_ERROR, GV_ERROR_STATE, "no vm named %s", paths->name);
 		return gv_cli_error(err);
 	}
+	/* A template VM whose supervisor was killed left its RAM in tmpfs. */
+	g_autoptr(GvPlan) last = g_file_test(paths->plan, G_FILE_TEST_EXISTS)
+		? gv_plan_load(paths->plan, NULL) : NULL;
+	if (last && last->ram_file && g_str_has_suffix(last->ram_file, ".ram"))
+		unlink(last->ram_file);
 	/* Snapshots first: templates' RAM lives outside the state directory,
 	 * and one that clones run from is not removed (nor anything else). */
 	if (!gv_snapshot_remove_all(paths, &err) || !gv_rm_rf(paths->state_dir, &err) ||

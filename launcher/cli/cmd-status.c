@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli-common.h"
@@ -159,6 +160,11 @@ static gint64 rollup_kb(const char *text, const char *name)
  */
 static void add_memory(JsonObject *o)
 {
+	/* A template VM's RAM file: what tmpfs holds for it (pages the guest touched). */
+	struct stat st;
+	const char *ram = gv_json_string_or(o, "ram-file", NULL);
+	if (ram && stat(ram, &st) == 0)
+		json_object_set_int_member(o, "ram-file-bytes", (gint64)st.st_blocks * 512);
 	if (!json_object_has_member(o, "qemu-pid"))
 		return;
 	gint64 pid = json_object_get_int_member(o, "qemu-pid");
@@ -209,6 +215,10 @@ static void print_human(JsonObject *o)
 		printf("memory   QEMU holds %.1f MB (Pss; Rss %.1f MB)\n",
 		       (double)gv_json_int_or(mem, "pss-bytes", 0) / 1e6,
 		       (double)gv_json_int_or(mem, "rss-bytes", 0) / 1e6);
+	if (gv_json_has(o, "ram-file"))
+		printf("ram      %s, %.1f MB in tmpfs ([vm] template=true: snapshot save --template "
+		       "makes it a template)\n", gv_json_string_or(o, "ram-file", "?"),
+		       (double)gv_json_int_or(o, "ram-file-bytes", 0) / 1e6);
 	if (gv_json_has(o, "ready-seconds"))
 		printf("ready    %.1f s after QEMU started\n",
 		       gv_json_double_or(o, "ready-seconds", 0));

@@ -557,8 +557,9 @@ int gv_cmd_up(int argc, char **argv)
 		if (prep->qemu_user.drop)
 			g_set_error(&err, GV_ERROR, GV_ERROR_INVALID,
 				    "[vm] template=true cannot run QEMU as user %s (GRAINVM_QEMU_USER) "
-				    "yet: templates are saved by snapshot save, which that user cannot "
-				    "do yet (up without GRAINVM_QEMU_USER)", prep->qemu_user.name);
+				    "yet: QEMU 7.2 opens its RAM file read-write, and that user could "
+				    "then write the template every clone maps (up without "
+				    "GRAINVM_QEMU_USER)", prep->qemu_user.name);
 		else if (!dry_run)
 			ram_file = gv_ram_file_create(spec->name, &err);
 		else

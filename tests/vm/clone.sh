@@ -40,8 +40,10 @@ mac_of() {
 
 cd "$tp" || exit 1
 expect_code 0 "$GRAINVM" up -q
-[ -n "$(ls /dev/shm/grainvm-"$(id -u)"/"$tvm"-*.ram "$GRAINVM_HOME"/run/.ram/"$tvm"-*.ram 2>/dev/null)" ] ||
-	fail "a template=true VM has no RAM file in tmpfs"
+expect_code 0 "$GRAINVM" status "$tvm"
+echo "$OUT" | grep -q "^ram      .*/$tvm-[A-Za-z0-9]*\.ram, [0-9.]* MB in tmpfs" || fail "status: no RAM file: $OUT"
+run_ram=$(echo "$OUT" | sed -n 's/^ram      \(.*\.ram\), .*/\1/p')
+[ "$(stat -f -c %T "$(dirname "$run_ram")")" = tmpfs ] || fail "$run_ram is not in tmpfs"
 gsh "$tvm" 'echo from-the-template >/tmp/tmpl-file'
 
 # An ordinary snapshot of it starts no other VM.
@@ -68,6 +70,7 @@ expect_code 0 "$GRAINVM" snapshot save --template "$tvm" base
 note "$(echo "$OUT" | head -1)"
 expect_code 0 "$GRAINVM" status "$tvm"
 echo "$OUT" | grep -q "^state    stopped" || fail "the template's VM still runs: $OUT"
+[ ! -e "$run_ram" ] || fail "the stopped template VM's own RAM file is still there"
 ram=$("$GRAINVM" snapshot list --json "$tvm" |
 	python3 -c 'import json,sys; print([m for m in json.load(sys.stdin) if m["tag"]=="base"][0]["template"]["ram"])')
 [ -f "$ram" ] || fail "no template RAM file $ram"
