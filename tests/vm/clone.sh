@@ -14,7 +14,8 @@
 #     clones) while clones run
 #   - --count 3: all ready
 #   - the template's RAM file is byte-identical after the clones wrote
-#     their memory; with the clones down, snapshot rm removes it
+#     their memory; gone (a host reboot), the template lists as damaged
+#     and clone is refused; with the clones down, snapshot rm removes it
 . "$(dirname "$0")/lib.sh"
 
 tvm=$PREFIX-tmpl
@@ -132,6 +133,18 @@ for v in "$a" "$b" "$PREFIX-n-1" "$PREFIX-n-2" "$PREFIX-n-3"; do
 	expect_code 0 "$GRAINVM" down -q "$v"
 done
 [ "$(sha256sum "$ram" | cut -d' ' -f1)" = "$sum_before" ] || fail "a clone wrote the template's RAM file"
+
+# A template whose RAM is gone (as after a host reboot): listed as damaged
+# with why, clone refused in one line, nothing left behind.
+mv "$ram" "$ram.away"
+expect_code 0 "$GRAINVM" snapshot list "$tvm"
+echo "$OUT" | grep -q "^base .*damaged: template base is damaged: its RAM file .* is gone (templates live in tmpfs and do not survive a host reboot" ||
+	fail "list of a gone template: $OUT"
+cd "$ca" || exit 1
+expect_code 1 "$GRAINVM" clone "$tvm:base" "$PREFIX-x"
+[ "$(echo "$OUT" | wc -l)" -eq 1 ] && echo "$OUT" | grep -q "is gone" || fail "clone of a gone template: $OUT"
+no_leftovers "$PREFIX-x"
+mv "$ram.away" "$ram"
 expect_code 0 "$GRAINVM" snapshot rm "$tvm" base
 [ ! -e "$ram" ] || fail "snapshot rm left the template's RAM file"
 echo "ok"
