@@ -34,15 +34,19 @@ check() { # WHAT CMD...
 }
 
 # ---- shellcheck --------------------------------------------------------------------
-for f in packaging/alpine/grainvm-agent.initd packaging/s6/grainvm-agent/run \
+for f in packaging/alpine/grainvm-agent.initd packaging/alpine/grainvm.pre-install \
+	packaging/s6/grainvm-agent/run \
 	packaging/s6/grainvm-vm/run packaging/s6/grainvm-vm/finish; do
 	check "shellcheck $f" shellcheck -s sh "$SRC/$f"
 	check "$f is executable" test -x "$SRC/$f"
 done
 check "shellcheck packaging/bash-completion/grainvm" shellcheck -s bash "$SRC/packaging/bash-completion/grainvm"
 check "shellcheck packaging/debian/build-debs.sh" shellcheck -s bash "$SRC/packaging/debian/build-debs.sh"
-check "shellcheck packaging/debian/grainvm-agent.postinst" shellcheck -s sh "$SRC/packaging/debian/grainvm-agent.postinst"
-for f in packaging/debian/build-debs.sh packaging/debian/rules packaging/debian/grainvm-agent.postinst; do
+for f in grainvm-agent.postinst grainvm.postinst; do
+	check "shellcheck packaging/debian/$f" shellcheck -s sh "$SRC/packaging/debian/$f"
+done
+for f in packaging/debian/build-debs.sh packaging/debian/rules packaging/debian/grainvm-agent.postinst \
+	packaging/debian/grainvm.postinst; do
 	check "$f is executable" test -x "$SRC/$f"
 done
 check "shellcheck packaging/slurm/grainvm-job" shellcheck -s bash "$SRC/packaging/slurm/grainvm-job"
