@@ -61,7 +61,7 @@ void gv_plan_free(GvPlan *p)
 	g_ptr_array_unref(p->shares);
 	g_ptr_array_unref(p->nics);
 	g_ptr_array_unref(p->files);
-	g_free(p->qemu_user.name);
+	gv_qemu_user_clear(&p->qemu_user);
 	restore_free(p->restore);
 	g_free(p);
 }
@@ -230,6 +230,7 @@ JsonObject *gv_plan_to_json(const GvPlan *plan)
 		set_strv(r, "net", plan->restore->nets);
 		json_object_set_object_member(o, "restore", r);
 	}
+	set_str(o, "qemu-user-why", plan->qemu_user.why);
 	if (plan->qemu_user.drop) {
 		JsonObject *u = json_object_new();
 		json_object_set_string_member(u, "name", plan->qemu_user.name);
@@ -636,7 +637,8 @@ GvPlan *gv_plan_from_json(JsonObject *o, GError **error)
 	    !get_str(&c, "disk-image", FALSE, &p->disk_image, error) ||
 	    !get_path(&c, "ram-file", FALSE, &p->ram_file, error) ||
 	    !decode_lists(&c, p, error) || !decode_restore(&c, p, error) ||
-	    !decode_qemu_user(&c, p, error) || !decode_files(&c, p, error))
+	    !decode_qemu_user(&c, p, error) || !decode_files(&c, p, error) ||
+	    !get_str(&c, "qemu-user-why", FALSE, &p->qemu_user.why, error))
 		return NULL;
 	if (ready && strcmp(ready, "agent") && strcmp(ready, "system"))
 	{

@@ -133,7 +133,8 @@ typedef struct {
 	GPtrArray *shares;     /* GvPlanShare* */
 	GPtrArray *nics;       /* GvPlanNic* */
 	GvPlanRestore *restore; /* or NULL */
-	GvQemuUser qemu_user;  /* .drop: QEMU runs as that user (GRAINVM_QEMU_USER, supervisor/privdrop.h) */
+	GvQemuUser qemu_user;  /* .drop: QEMU runs as that user; .why: why whoever it runs as
+				* (supervisor/privdrop.h, gv_qemu_user()) */
 	GPtrArray *files;      /* GvPlanFile*: opened for that QEMU; empty without the drop */
 } GvPlan;
 

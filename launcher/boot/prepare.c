@@ -4,6 +4,7 @@
 #include "boot/base-stamp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,7 +44,8 @@ void gv_prepared_free(GvPrepared *p)
 	g_clear_pointer(&p->notes, g_ptr_array_unref);
 	g_clear_pointer(&p->created, g_ptr_array_unref);
 	g_clear_pointer(&p->net, gv_net_prepared_free);
-	g_free(p->qemu_user.name);
+	g_clear_pointer(&p->warnings, g_ptr_array_unref);
+	gv_qemu_user_clear(&p->qemu_user);
 	g_clear_pointer(&p->disk_chain, g_array_unref);
 	g_clear_pointer(&p->disk_chain_strings, g_ptr_array_unref);
 	g_free(p);
@@ -171,6 +173,38 @@ static gboolean check_share_xattrs(const GvShare *sh, GError **error)
 	}
 	lremovexattr(sh->source, name);
 	return TRUE;
+}
+
+/*
+ * QEMU's user and a share: one it cannot read QEMU would fail to open
+ * ("Permission denied" on /proc/self/fd/N), so it is refused here, saying
+ * how to fix it.  A read-write one it cannot write to works read-only,
+ * which the guest learns only when a write fails: a warning, with the
+ * fixes; not refused, as reading may be all the guest needs.
+ */
+static gboolean check_share_access(const GvShare *sh, const GvQemuUser *u, GPtrArray *warnings,
+				   GError **error)
+{
+	int fd = open(sh->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return TRUE; /* the supervisor's own open names what is wrong */
+	gboolean ok = TRUE;
+	if (!gv_qemu_user_may(u, fd, R_OK | X_OK)) {
+		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
+			    "[share %s] %s: QEMU runs as %s (%s), who cannot read it (chmod o+rx "
+			    "%s, chown -R %s %s, setfacl -R -m u:%s:rwX -m d:u:%s:rwX %s, or "
+			    "GRAINVM_QEMU_USER=root)", sh->id, sh->source, u->name, u->why,
+			    sh->source, u->name, sh->source, u->name, u->name, sh->source);
+		ok = FALSE;
+	} else if (!sh->readonly && !gv_qemu_user_may(u, fd, W_OK | X_OK)) {
+		g_ptr_array_add(warnings, g_strdup_printf(
+			"[share %s] %s is read-write, but QEMU runs as %s (%s), who cannot write "
+			"to it: the guest can only read it (chown -R %s %s, or setfacl -R -m "
+			"u:%s:rwX -m d:u:%s:rwX %s, or GRAINVM_QEMU_USER=root)", sh->id, sh->source,
+			u->name, u->why, u->name, sh->source, u->name, u->name, sh->source));
+	}
+	close(fd);
+	return ok;
 }
 
 static gboolean prepare_kernel(const GvSpec *spec, const GvVmPaths *paths, GvPrepared *p,
@@ -369,9 +403,10 @@ gboolean gv_prepare_disk_chain(GvPrepared *p, GError **error)
 	for (guint i = 0; ; i++) {
 		if (at->data_file) {
 			g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
-				    "GRAINVM_QEMU_USER=%s: %s has an external data file (%s), which "
-				    "QEMU would open by path as that user (unset GRAINVM_QEMU_USER "
-				    "for this VM)", p->qemu_user.name, at->filename, at->data_file);
+				    "QEMU runs as %s (%s): %s has an external data file (%s), which "
+				    "QEMU would open by path as that user (GRAINVM_QEMU_USER=root "
+				    "for this VM)", p->qemu_user.name, p->qemu_user.why, at->filename,
+				    at->data_file);
 			return FALSE;
 		}
 		if (i >= top->backing_chain->len)
@@ -381,9 +416,10 @@ gboolean gv_prepare_disk_chain(GvPrepared *p, GError **error)
 	}
 	if (p->disk_chain->len > GV_DISK_LAYERS_MAX) {
 		g_set_error(error, GV_ERROR, GV_ERROR_INVALID,
-			    "GRAINVM_QEMU_USER=%s: the disk %s has %u layers, more than the %d "
+			    "QEMU runs as %s (%s): the disk %s has %u layers, more than the %d "
 			    "QEMU can be handed as descriptors (`grainvm image convert` flattens it)",
-			    p->qemu_user.name, p->disk, p->disk_chain->len, GV_DISK_LAYERS_MAX);
+			    p->qemu_user.name, p->qemu_user.why, p->disk, p->disk_chain->len,
+			    GV_DISK_LAYERS_MAX);
 		return FALSE;
 	}
 	p->facts.disk_chain = (const GvDiskLayer *)(void *)p->disk_chain->data;
@@ -448,6 +484,7 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 {
 	g_autoptr(GvPrepared) p = g_new0(GvPrepared, 1);
 	p->notes = g_ptr_array_new_with_free_func(g_free);
+	p->warnings = g_ptr_array_new_with_free_func(g_free);
 	p->created = g_ptr_array_new_with_free_func(g_free);
 	g_autofree char *cache = gv_cache_root();
 
@@ -465,6 +502,13 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 		return NULL;
 	for (guint i = 0; i < spec->shares->len; i++)
 		if (!check_share_xattrs(g_ptr_array_index(spec->shares, i), error))
+			return NULL;
+	if (p->qemu_user.root_fallback)
+		g_ptr_array_add(p->warnings, g_strdup_printf("QEMU runs as root: %s",
+							     p->qemu_user.why));
+	for (guint i = 0; p->qemu_user.drop && i < spec->shares->len; i++)
+		if (!check_share_access(g_ptr_array_index(spec->shares, i), &p->qemu_user,
+					p->warnings, error))
 			return NULL;
 	p->net = gv_net_prepare(spec, error);
 	if (!p->net)

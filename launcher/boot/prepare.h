@@ -32,9 +32,10 @@ typedef struct {
 	char *seed;           /* [cloud-init]: the NoCloud seed image, or NULL */
 	char *boot;          /* one line: the boot path and why */
 	GPtrArray *notes;    /* lines worth telling the user (missing busybox...) */
+	GPtrArray *warnings; /* lines to tell even with -q (QEMU as root, a share it cannot write) */
 	GPtrArray *created;  /* files this preparation created */
 	GvNetPrepared *net;  /* the NICs' host side (nic.h) */
-	GvQemuUser qemu_user; /* whom QEMU runs as (GRAINVM_QEMU_USER, as root) */
+	GvQemuUser qemu_user; /* whom QEMU runs as (gv_qemu_user()) */
 	GArray *disk_chain;  /* GvDiskLayer, for facts.disk_chain (gv_prepare_disk_chain()) */
 	GPtrArray *disk_chain_strings; /* what disk_chain points into */
 } GvPrepared;

@@ -206,6 +206,13 @@ static void print_human(JsonObject *o)
 		       gv_json_string_or(o, "accel-reason", ""));
 	if (gv_json_has(o, "boot"))
 		printf("boot     %s\n", gv_json_string_or(o, "boot", "?"));
+	JsonObject *qu = gv_json_object_or_null(o, "qemu-user");
+	if (qu) {
+		const char *why = gv_json_string_or(qu, "why", NULL);
+		printf("user     QEMU runs as %s (uid %" G_GINT64_FORMAT ")%s%s\n",
+		       gv_json_string_or(qu, "name", "?"), gv_json_int_or(qu, "uid", -1),
+		       why ? ": " : "", why ? why : "");
+	}
 	if (gv_json_has(o, "qemu-pid"))
 		printf("pid      QEMU %" G_GINT64_FORMAT ", supervisor %" G_GINT64_FORMAT "\n",
 		       gv_json_int_or(o, "qemu-pid", 0),

@@ -157,10 +157,9 @@ static GvPlan *make_plan(const GvSpec *spec, const GvPrepared *prep, char **argv
 	}
 	gv_net_plan(spec, prep->net, plan->nics);
 	/* QEMU as another user: who, and the files the supervisor opens for it. */
-	if (prep->qemu_user.drop) {
-		plan->qemu_user = prep->qemu_user;
-		plan->qemu_user.name = g_strdup(prep->qemu_user.name);
-	}
+	plan->qemu_user = prep->qemu_user;
+	plan->qemu_user.name = g_strdup(prep->qemu_user.name);
+	plan->qemu_user.why = g_strdup(prep->qemu_user.why);
 	g_autoptr(GArray) files = gv_qemu_fd_files(spec, &prep->facts);
 	for (guint i = 0; i < files->len; i++) {
 		const GvQemuFile *f = &g_array_index(files, GvQemuFile, i);
@@ -524,6 +523,8 @@ int gv_cmd_up(int argc, char **argv)
 	}
 	for (guint i = 0; i < prep->notes->len && !quiet; i++)
 		g_printerr("grainvm: note: %s\n", (char *)g_ptr_array_index(prep->notes, i));
+	for (guint i = 0; i < prep->warnings->len; i++)
+		g_printerr("grainvm: warning: %s\n", (char *)g_ptr_array_index(prep->warnings, i));
 
 	/* A snapshot to restore: checked against the spec before anything starts.
 	 * VM:TAG names another VM's template: this VM is a clone of it. */

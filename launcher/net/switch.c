@@ -582,6 +582,7 @@ gboolean gv_switch_run(const char *name, int ready_fd, GError **error)
 	if (geteuid() == 0 && !gv_qemu_user(FALSE, &user, error))
 		return FALSE;
 	g_autofree char *user_name = user.name;
+	g_autofree char *user_why = user.why;
 	sw.listen_fd = listen_on(paths->sock, error);
 	if (sw.listen_fd < 0)
 		return FALSE;

@@ -173,6 +173,15 @@ JsonObject *sv_state_object(Supervisor *sv)
 	if (p->accel_reason)
 		json_object_set_string_member(o, "accel-reason", p->accel_reason);
 	json_object_set_string_member(o, "boot", p->boot);
+	/* Whom QEMU runs as, and why (privdrop.h). */
+	JsonObject *u = json_object_new();
+	uid_t uid = p->qemu_user.drop ? p->qemu_user.uid : geteuid();
+	const char *uname = p->qemu_user.drop ? p->qemu_user.name : g_get_user_name();
+	json_object_set_string_member(u, "name", uname);
+	json_object_set_int_member(u, "uid", uid);
+	if (p->qemu_user.why)
+		json_object_set_string_member(u, "why", p->qemu_user.why);
+	json_object_set_object_member(o, "qemu-user", u);
 	if (p->project_dir)
 		json_object_set_string_member(o, "project-dir", p->project_dir);
 	json_object_set_int_member(o, "memory", (gint64)p->memory);

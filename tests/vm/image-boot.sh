@@ -9,7 +9,7 @@
 p=$(new_project "$PREFIX-img")
 cd "$p"
 # The default guest's initramfs, as up would make it, becomes the root tree.
-initrd=$("$GRAINVM" up --dry-run --json | python3 -c \
+initrd=$(by_path "$GRAINVM" up --dry-run --json | python3 -c \
 	'import json, sys; a = json.load(sys.stdin); print(a[a.index("-initrd") + 1])')
 mkdir -p "$T/rootfs"
 (cd "$T/rootfs" && cpio -id --quiet <"$initrd")

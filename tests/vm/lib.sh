@@ -9,6 +9,34 @@ export GRAINVM_HOME=$T/h
 mkdir -p "$GRAINVM_HOME"
 PREFIX=t$$
 
+# QEMU_USER: whom QEMU runs as, by grainvm's rule (docs/security.md, "QEMU's
+# privileges"); empty when that is the test's own user.  As root that is
+# an unprivileged user, and the tests' projects (their shares) sit in $T,
+# which is root's and 0700: that user gets rwX on $T and on all that is
+# made in it (a default ACL), as an administrator would give it on a
+# shared workspace.  GRAINVM_HOME was made first and inherits nothing:
+# grainvm's own directories must stay the caller's alone.
+QEMU_USER=
+if [ "$(id -u)" -eq 0 ]; then
+	if [ -n "${GRAINVM_QEMU_USER:-}" ]; then
+		[ "$GRAINVM_QEMU_USER" = root ] || QEMU_USER=$GRAINVM_QEMU_USER
+	elif [ "${SUDO_UID:-0}" != 0 ] && getent passwd "$SUDO_UID" >/dev/null; then
+		QEMU_USER=$(getent passwd "$SUDO_UID" | cut -d: -f1)
+	elif getent passwd grainvm >/dev/null; then
+		QEMU_USER=grainvm
+	fi
+fi
+if [ -n "$QEMU_USER" ]; then
+	setfacl -m "u:$QEMU_USER:rwX" -m "d:u:$QEMU_USER:rwX" "$T"
+fi
+
+# by_path CMD...: run CMD (grainvm up --dry-run, to read a file out of QEMU's
+# command line) with QEMU as grainvm's own user: as root QEMU otherwise
+# gets its files as descriptors (-kernel /proc/self/fd/64), not paths.
+by_path() {
+	if [ "$(id -u)" -eq 0 ]; then GRAINVM_QEMU_USER=root "$@"; else "$@"; fi
+}
+
 # on_cleanup CMD...: run CMD (a function name and arguments) when the test
 # ends, after its VMs are down: namespaces, helper servers.  Its failure
 # does not change the test's status.

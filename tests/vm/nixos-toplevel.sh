@@ -20,7 +20,7 @@ command -v nix >/dev/null || fail "nix is not installed (apt-get install nix-bin
 # The host kernel and initramfs the default guest would boot.
 plain=$T/plain
 mkdir -p "$plain"
-read -r kernel initrd < <(cd "$plain" && "$GRAINVM" up --dry-run --json | python3 -c '
+read -r kernel initrd < <(cd "$plain" && by_path "$GRAINVM" up --dry-run --json | python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 print(a[a.index("-kernel") + 1], a[a.index("-initrd") + 1])')

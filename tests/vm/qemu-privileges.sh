@@ -24,15 +24,51 @@ cd "$p"
 # status_of PID FIELD: one field of /proc/PID/status, whitespace squeezed.
 status_of() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" | tr -s '\t ' ' '; }
 
-# 1. As root, without GRAINVM_QEMU_USER: root, but sandboxed.
-expect_code 0 "$GRAINVM" up -q
+# 1. As root, by default: QEMU runs as the system user grainvm (not
+#    through sudo here: SUDO_UID is taken away), sandboxed, and status says
+#    whom and why.  GRAINVM_QEMU_USER=root: root on purpose, sandboxed
+#    still.  Through sudo: the caller, here nobody, who cannot write to the
+#    share (the test's ACL is grainvm's): up warns, naming share, user
+#    and fixes, and the VM still comes up.
+expect_code 0 env -u SUDO_UID "$GRAINVM" up -q
 qpid=$(cat "$GRAINVM_HOME/run/$vm/qemu.pid")
 note "default: Uid $(status_of "$qpid" Uid), Seccomp $(status_of "$qpid" Seccomp)"
+[ "$(status_of "$qpid" Uid)" = "$uid $uid $uid $uid" ] || fail "by default QEMU's Uid is $(status_of "$qpid" Uid)"
+[ "$(status_of "$qpid" CapEff)" = 0000000000000000 ] || fail "by default QEMU has capabilities"
 [ "$(status_of "$qpid" Seccomp)" = 2 ] || fail "QEMU has no seccomp filter"
 tr '\0' ' ' <"/proc/$qpid/cmdline" | grep -q -- \
 	"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny " ||
 	fail "no -sandbox in QEMU's command line"
+expect_code 0 "$GRAINVM" status "$vm"
+echo "$OUT" | grep -qx "user     QEMU runs as $user (uid $uid): the system user grainvm" ||
+	fail "status does not say whom QEMU runs as: $OUT"
 expect_code 0 "$GRAINVM" down -q
+
+expect_code 0 env -u SUDO_UID GRAINVM_QEMU_USER=root "$GRAINVM" up -q
+qpid=$(cat "$GRAINVM_HOME/run/$vm/qemu.pid")
+[ "$(status_of "$qpid" Uid)" = "0 0 0 0" ] || fail "GRAINVM_QEMU_USER=root: QEMU's Uid is $(status_of "$qpid" Uid)"
+[ "$(status_of "$qpid" Seccomp)" = 2 ] || fail "QEMU as root has no seccomp filter"
+expect_code 0 "$GRAINVM" status "$vm"
+echo "$OUT" | grep -qx "user     QEMU runs as root (uid 0): GRAINVM_QEMU_USER=root" || fail "status: $OUT"
+expect_code 0 "$GRAINVM" down -q
+
+nobody_uid=$(id -u nobody)
+expect_code 2 env SUDO_UID="$nobody_uid" "$GRAINVM" up -q
+echo "$OUT" | grep -qx "grainvm: \[share workspace\] $p: QEMU runs as nobody (the sudo caller), who cannot read it (.*)" ||
+	fail "a share nobody cannot read: $OUT"
+no_leftovers "$vm"
+chmod o+rx "$p"
+expect_code 0 env SUDO_UID="$nobody_uid" "$GRAINVM" up -q
+echo "$OUT" | grep -qx "grainvm: warning: \[share workspace\] $p is read-write, but QEMU runs as nobody (the sudo caller), who cannot write to it: the guest can only read it (chown -R nobody $p, or setfacl -R -m u:nobody:rwX -m d:u:nobody:rwX $p, or GRAINVM_QEMU_USER=root)" ||
+	fail "no warning about the share nobody cannot write: $OUT"
+qpid=$(cat "$GRAINVM_HOME/run/$vm/qemu.pid")
+[ "$(status_of "$qpid" Uid)" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] ||
+	fail "through sudo QEMU's Uid is $(status_of "$qpid" Uid)"
+expect_code 0 "$GRAINVM" status "$vm"
+echo "$OUT" | grep -qx "user     QEMU runs as nobody (uid $nobody_uid): the sudo caller" || fail "status: $OUT"
+expect_code 0 "$GRAINVM" down -q
+no_leftovers "$vm"
+chmod o-rx "$p"
 
 # 2. GRAINVM_QEMU_USER: the share must be that user's to write in.
 chown "$user" "$p"
