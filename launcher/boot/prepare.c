@@ -385,6 +385,20 @@ static void add_layer(GvPrepared *p, const char *path, const char *format)
 	g_array_append_val(p->disk_chain, l);
 }
 
+void gv_prepare_keep_root(GvPrepared *p, const char *why)
+{
+	gv_qemu_user_clear(&p->qemu_user);
+	p->qemu_user = (GvQemuUser){ .drop = FALSE, .kvm_gid = (gid_t)-1 };
+	p->qemu_user.why = g_strdup(why);
+	p->facts.files_by_fd = FALSE;
+	g_ptr_array_set_size(p->warnings, 0);
+	g_ptr_array_add(p->warnings, g_strdup_printf("QEMU runs as root for this VM: %s", why));
+}
+
+/* Why a template keeps QEMU root (docs/security.md, "Not yet: templates and clones"). */
+#define TEMPLATE_ROOT_WHY "QEMU 7.2 opens a template's RAM file read-write, and an unprivileged " \
+	"QEMU could then change what every clone starts from"
+
 gboolean gv_prepare_disk_chain(GvPrepared *p, GError **error)
 {
 	if (!p->facts.files_by_fd || !p->disk)
@@ -503,6 +517,8 @@ GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **erro
 	for (guint i = 0; i < spec->shares->len; i++)
 		if (!check_share_xattrs(g_ptr_array_index(spec->shares, i), error))
 			return NULL;
+	if (spec->template_ram && p->qemu_user.drop && !p->qemu_user.chosen)
+		gv_prepare_keep_root(p, "[vm] template=true: " TEMPLATE_ROOT_WHY);
 	if (p->qemu_user.root_fallback)
 		g_ptr_array_add(p->warnings, g_strdup_printf("QEMU runs as root: %s",
 							     p->qemu_user.why));

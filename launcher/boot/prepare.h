@@ -57,6 +57,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GvPrepared, gv_prepared_free)
 GvPrepared *gv_prepare(const GvSpec *spec, const GvVmPaths *paths, GError **error);
 
 /**
+ * gv_prepare_keep_root() - QEMU stays root for this VM after all
+ * @p: prepared facts, with QEMU dropping to a user by default (not one
+ *     GRAINVM_QEMU_USER named)
+ * @why: what needs it, for the warning
+ *
+ * For what the drop cannot do yet (a template's RAM file, docs/security.md):
+ * files go by path again, and the share warnings about that user go; one
+ * warning says QEMU runs as root and why.
+ */
+void gv_prepare_keep_root(GvPrepared *p, const char *why);
+
+/**
  * gv_prepare_disk_chain() - list the disk's layers for a QEMU of another user
  * @p: prepared facts; p->disk is final (after a restore's run overlay)
  * @error: GV_ERROR_INVALID for a chain that cannot be handed over

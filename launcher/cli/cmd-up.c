@@ -523,8 +523,6 @@ int gv_cmd_up(int argc, char **argv)
 	}
 	for (guint i = 0; i < prep->notes->len && !quiet; i++)
 		g_printerr("grainvm: note: %s\n", (char *)g_ptr_array_index(prep->notes, i));
-	for (guint i = 0; i < prep->warnings->len; i++)
-		g_printerr("grainvm: warning: %s\n", (char *)g_ptr_array_index(prep->warnings, i));
 
 	/* A snapshot to restore: checked against the spec before anything starts.
 	 * VM:TAG names another VM's template: this VM is a clone of it. */
@@ -552,6 +550,10 @@ int gv_cmd_up(int argc, char **argv)
 			return gv_cli_error(err);
 		}
 	}
+	/* After the restore's preparation, which may keep QEMU root for a clone. */
+	for (guint i = 0; i < prep->warnings->len; i++)
+		g_printerr("grainvm: warning: %s\n", (char *)g_ptr_array_index(prep->warnings, i));
+
 	/* [vm] template: RAM in a file of this VM's own (a clone maps its template's instead). */
 	g_autofree char *ram_file = NULL;
 	if (spec->template_ram && !(restore && restore->template_ram)) {

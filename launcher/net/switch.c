@@ -32,8 +32,8 @@
  * of the start), the switch takes the network's lock, accepts anything that
  * queued meanwhile, and exits only if nothing did (network.h).
  *
- * As root with GRAINVM_QEMU_USER, the switch's work (libslirp, every frame
- * a guest sends) runs in a child process as that user, with no
+ * As root, the switch's work (libslirp, every frame a guest sends) runs
+ * in a child process as QEMU's user (gv_qemu_user(): by default not root), with no
  * capabilities, as QEMU does (supervisor/privdrop.h).  That child cannot remove the
  * socket and pid file from root's 0700 directory at the end, so the root
  * parent stays behind for that alone: the child asks over a pipe, under the

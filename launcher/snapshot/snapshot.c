@@ -604,6 +604,10 @@ GvRestore *gv_snapshot_restore_prepare(const GvVmPaths *vm, const GvVmPaths *fro
 	gboolean other = strcmp(from->name, vm->name) != 0;
 	if (other && !gv_template_require(m, from->name, tag, error))
 		return NULL;
+	if (template_ram && prep->qemu_user.drop && !prep->qemu_user.chosen)
+		gv_prepare_keep_root(prep, "a clone maps its template's RAM file, which QEMU 7.2 "
+				     "opens read-write: an unprivileged QEMU could change what every "
+				     "clone starts from");
 	if (template_ram && prep->qemu_user.drop) {
 		/* QEMU 7.2 opens a memory-backend-file read-write, and that
 		 * user must not be able to write the template every clone maps. */

@@ -70,6 +70,7 @@ gboolean gv_qemu_user(gboolean kvm, GvQemuUser *out, GError **error)
 				    "--no-create-home --shell /usr/sbin/nologin %s)", name, name);
 			return FALSE;
 		}
+		out->chosen = TRUE;
 		return use_user(pw, kvm, "GRAINVM_QEMU_USER", out, error);
 	}
 	/* Through sudo: the caller, whose workspace it normally is. */

@@ -31,6 +31,7 @@ typedef struct {
 	gid_t kvm_gid;   /* /dev/kvm's group, kept as the one supplementary group; -1: none */
 	char *why;       /* why this user, for status and notices: "the sudo caller"... */
 	gboolean root_fallback; /* root, only for want of a user to drop to */
+	gboolean chosen;        /* GRAINVM_QEMU_USER named the user: never overruled */
 } GvQemuUser;
 
 /* The system user QEMU runs as by default, when it exists (docs/security.md). */

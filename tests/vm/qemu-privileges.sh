@@ -70,6 +70,14 @@ expect_code 0 "$GRAINVM" down -q
 no_leftovers "$vm"
 chmod o-rx "$p"
 
+# A template VM keeps QEMU root by default (its RAM file, docs/security.md),
+# saying so; with a user named it is refused.
+expect_code 0 env -u SUDO_UID "$GRAINVM" up --dry-run --set vm.template=true
+echo "$OUT" | grep -q "^grainvm: warning: QEMU runs as root for this VM: \[vm\] template=true: " ||
+	fail "template dry run: $OUT"
+if echo "$OUT" | grep -q "/dev/fdset/\|/proc/self/fd/"; then fail "a root QEMU got descriptors: $OUT"; fi
+expect_code 2 env GRAINVM_QEMU_USER=$user "$GRAINVM" up --dry-run --set vm.template=true
+
 # 2. GRAINVM_QEMU_USER: the share must be that user's to write in.
 chown "$user" "$p"
 expect_code 0 env GRAINVM_QEMU_USER=$user "$GRAINVM" up -q
