@@ -14,8 +14,10 @@ PREFIX=t$$
 # an unprivileged user, and the tests' projects (their shares) sit in $T,
 # which is root's and 0700: that user gets rwX on $T and on all that is
 # made in it (a default ACL), as an administrator would give it on a
-# shared workspace.  GRAINVM_HOME was made first and inherits nothing:
-# grainvm's own directories must stay the caller's alone.
+# shared workspace.  The default ACL's group and other entries are r-x, so
+# that what the tests make is readable by others as under umask 022 (a
+# default ACL replaces the umask).  GRAINVM_HOME was made first and
+# inherits nothing: grainvm's own directories must stay the caller's alone.
 QEMU_USER=
 if [ "$(id -u)" -eq 0 ]; then
 	if [ -n "${GRAINVM_QEMU_USER:-}" ]; then
@@ -27,7 +29,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	fi
 fi
 if [ -n "$QEMU_USER" ]; then
-	setfacl -m "u:$QEMU_USER:rwX" -m "d:u:$QEMU_USER:rwX" "$T"
+	setfacl -m "u:$QEMU_USER:rwX" -m "d:u:$QEMU_USER:rwX" -m d:g::rX -m d:o::rX "$T"
 fi
 
 # by_path CMD...: run CMD (grainvm up --dry-run, to read a file out of QEMU's
