@@ -28,6 +28,11 @@ print(a[a.index("-kernel") + 1], a[a.index("-initrd") + 1])')
 
 # A private store and nix configuration: no network, no build users, the
 # build sandbox gets busybox as /bin/sh.
+# Without lib.sh's ACL for QEMU's user: nix rejects build outputs with
+# extended permissions ("suspicious ownership or permission").  The store
+# is world-readable as nix makes it, which is all its read-only share needs.
+mkdir -p "$T/nixroot"
+[ -z "$QEMU_USER" ] || setfacl -b -k "$T/nixroot"
 mkdir -p "$T/nixroot/nix/store" "$T/xdg-cache"
 export XDG_CACHE_HOME=$T/xdg-cache
 NIX_CONFIG="store = $T/nixroot

@@ -53,6 +53,7 @@ echo "$OUT" | grep -qx "user     QEMU runs as root (uid 0): GRAINVM_QEMU_USER=ro
 expect_code 0 "$GRAINVM" down -q
 
 nobody_uid=$(id -u nobody)
+chmod o-rx "$p"
 expect_code 2 env SUDO_UID="$nobody_uid" "$GRAINVM" up -q
 echo "$OUT" | grep -qx "grainvm: \[share workspace\] $p: QEMU runs as nobody (the sudo caller), who cannot read it (.*)" ||
 	fail "a share nobody cannot read: $OUT"
