@@ -19,7 +19,23 @@
 #
 # Use: root=$(tests/vm/debian-guest.sh) && cp -al "$root" "$T/rootfs"
 # (a hard-link copy: replace files in it, never write into them).
+#
+# `debian-guest.sh cloud-init` prints a cloud image stand-in instead: the
+# same tree without qemu-guest-agent (Debian's cloud images have none), with
+# cloud-init and openssh-server, as the genericcloud images carry them.
+# They are installed with apt in the tree after debootstrap: debootstrap
+# --include=cloud-init fails configuring python3-cryptography in its second
+# stage.  Its own cache key, so the plain tree is unchanged.
 set -euo pipefail
+
+variant=${1:-plain}
+case $variant in
+plain | cloud-init) ;;
+*)
+	echo "debian-guest.sh: unknown variant '$variant' (plain or cloud-init)" >&2
+	exit 2
+	;;
+esac
 
 suite=bookworm
 mirror=${GV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -31,6 +47,15 @@ setup_version=1
 cache=${GV_DEBIAN_CACHE:-/var/tmp/grainvm-debian-guest}
 key=$(printf '%s\n' "$suite" "$include" "$setup_version" | sha256sum | cut -c1-16)
 dir=$cache/$suite-$key
+if [ "$variant" = cloud-init ]; then
+	include=${include/,qemu-guest-agent/}
+	# What apt adds to the tree; bump cloud_version when that set-up changes.
+	cloud_pkgs="cloud-init openssh-server"
+	cloud_version=1
+	key=$(printf '%s\n' "$suite" "$include" "$setup_version" cloud-init "$cloud_pkgs" \
+		"$cloud_version" | sha256sum | cut -c1-16)
+	dir=$cache/$suite-cloud-$key
+fi
 
 [ "$(id -u)" -eq 0 ] || { echo "debian-guest.sh: debootstrap needs root" >&2; exit 77; }
 command -v debootstrap >/dev/null || {
@@ -58,6 +83,29 @@ if ! debootstrap --variant=minbase --include="$include" "$suite" "$dir.tmp/root"
 	exit 1
 fi
 r=$dir.tmp/root
+
+if [ "$variant" = cloud-init ]; then
+	# apt in the tree: the host's resolver, /proc, and no service started
+	# in the chroot (policy-rc.d); all three gone again afterwards.
+	cp /etc/resolv.conf "$r/etc/resolv.conf"
+	printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"
+	chmod 755 "$r/usr/sbin/policy-rc.d"
+	mount -t proc proc "$r/proc"
+	trap 'umount "$r/proc" 2>/dev/null; rm -rf "$dir.tmp"' EXIT
+	echo "debian-guest.sh: apt-get install $cloud_pkgs in the tree" >&2
+	# shellcheck disable=SC2086 # the package list splits on spaces
+	if ! { chroot "$r" apt-get update &&
+		DEBIAN_FRONTEND=noninteractive chroot "$r" apt-get install -y \
+			--no-install-recommends $cloud_pkgs; } >"$dir.tmp/apt.log" 2>&1; then
+		tail -n 20 "$dir.tmp/apt.log" >&2
+		echo "debian-guest.sh: apt-get install $cloud_pkgs failed (log above)" >&2
+		exit 1
+	fi
+	umount "$r/proc"
+	trap 'rm -rf "$dir.tmp"' EXIT
+	rm -f "$r/usr/sbin/policy-rc.d" "$r/etc/resolv.conf"
+	rm -rf "$r"/var/lib/apt/lists/*
+fi
 
 # A DHCP network on every card, as a cloud image has.
 mkdir -p "$r/etc/systemd/network"

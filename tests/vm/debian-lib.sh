@@ -3,12 +3,14 @@
 # a private copy of the cached tree from debian-guest.sh, grainvm-agent put
 # in as a user would, and the disk made with `grainvm image build`.
 
-# debian_rootfs: print a private, writable copy of the cached Debian tree.
-# A hard-link copy beside the cache (the same file system), removed when the
-# test ends: files in it are replaced, never written into.
+# debian_rootfs [VARIANT]: print a private, writable copy of the cached
+# Debian tree (VARIANT cloud-init: the cloud image stand-in, see
+# debian-guest.sh).  A hard-link copy beside the cache (the same file
+# system), removed when the test ends: files in it are replaced, never
+# written into.
 debian_rootfs() {
 	local cached work
-	cached=$("$(dirname "${BASH_SOURCE[0]}")/debian-guest.sh") || fail "no Debian guest tree"
+	cached=$("$(dirname "${BASH_SOURCE[0]}")/debian-guest.sh" "$@") || fail "no Debian guest tree"
 	work=$(mktemp -d "$(dirname "$(dirname "$cached")")/work.XXXXXX")
 	# Callers run this in $(...), a subshell: the list is a file, which
 	# the test's own cleanup reads.
