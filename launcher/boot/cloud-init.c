@@ -36,19 +36,24 @@
  * (bootcmd, which on the first boot runs before write_files and finds
  * nothing).  Under systemd the udev rule and unit are enough from the next
  * boot on; this starts the agent now, for the port that appeared before
- * the rule existed.  Without systemd (Alpine's OpenRC, or none) it starts
- * the agent itself on every boot.
+ * the rule existed.  It only queues the start (--no-block): bootcmd runs
+ * in cloud-init.service, which sysinit.target waits for, and the agent's
+ * unit is ordered after sysinit.target, so waiting there for the start
+ * would wait forever.  Without systemd (Alpine's OpenRC, or none) it
+ * starts the agent itself on every boot.
  */
 static const char start_script[] =
 	"#!/bin/sh\n"
 	"# start-agent - written by grainvm's cloud-init seed: start grainvm-agent\n"
 	"port=/dev/virtio-ports/org.grainvm.agent.0\n"
 	"if [ -d /run/systemd/system ]; then\n"
-	"\tsystemctl daemon-reload\n"
+	"\tif [ \"$(systemctl show --value -p LoadState grainvm-agent.service)\" != loaded ]; then\n"
+	"\t\tsystemctl daemon-reload\n"
+	"\tfi\n"
 	"\tudevadm control --reload-rules 2>/dev/null\n"
 	"\t# The port appeared before the rule existed: replay its add event.\n"
 	"\tudevadm trigger --subsystem-match=virtio-ports --action=add 2>/dev/null\n"
-	"\texec systemctl start grainvm-agent.service\n"
+	"\texec systemctl --no-block start grainvm-agent.service\n"
 	"fi\n"
 	"if [ ! -e \"$port\" ]; then\n"
 	"\tfor d in /sys/class/virtio-ports/*; do\n"
@@ -91,6 +96,13 @@ char *gv_cloud_init_user_data(const GvSeedConfig *cfg)
 	yaml_quoted(out, cfg->hostname);
 	g_string_append(out, "\npreserve_hostname: false\n");
 	if (cfg->ssh_key) {
+		/*
+		 * For root, as grainvm's own guests have it: Debian's and
+		 * Ubuntu's cloud.cfg (disable_root: true) would put the key
+		 * behind a command that only says to log in as the default
+		 * user, which gets the key too.
+		 */
+		g_string_append(out, "disable_root: false\n");
 		g_string_append(out, "ssh_authorized_keys:\n  - ");
 		yaml_quoted(out, cfg->ssh_key);
 		g_string_append_c(out, '\n');

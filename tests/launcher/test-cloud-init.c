@@ -75,6 +75,9 @@ static void test_user_data(void)
 	JsonArray *keys = json_object_get_array_member(ud, "ssh_authorized_keys");
 	g_assert_cmpuint(json_array_get_length(keys), ==, 1);
 	g_assert_cmpstr(json_array_get_string_element(keys, 0), ==, cfg.ssh_key);
+	/* The key is root's to use, not a "log in as debian" message. */
+	g_assert_true(json_object_has_member(ud, "disable_root"));
+	g_assert_false(json_object_get_boolean_member(ud, "disable_root"));
 
 	/* The agent arrives byte for byte, executable, where the unit runs it. */
 	JsonObject *a = file_entry(ud, "/usr/sbin/grainvm-agent");
@@ -101,13 +104,20 @@ static void test_user_data(void)
 	g_assert_cmpuint(json_array_get_length(run), ==, 1);
 	JsonArray *boot = json_object_get_array_member(ud, "bootcmd");
 	g_assert_cmpuint(json_array_get_length(boot), ==, 1);
-	file_entry(ud, "/var/lib/grainvm/start-agent");
+	JsonObject *s = file_entry(ud, "/var/lib/grainvm/start-agent");
+	g_autofree guchar *script = g_base64_decode(json_object_get_string_member(s, "content"), &len);
+	g_autofree char *script_text = g_strndup((const char *)script, len);
+	/* bootcmd runs before sysinit.target, which the agent's unit follows:
+	 * a start that waited for the unit would never return. */
+	g_assert_nonnull(strstr(script_text, "systemctl --no-block start grainvm-agent.service"));
+	g_assert_null(strstr(script_text, "systemctl start"));
 
 	/* No key: no ssh_authorized_keys at all. */
 	cfg.ssh_key = NULL;
 	g_autofree char *nokey = gv_cloud_init_user_data(&cfg);
 	g_autoptr(JsonObject) ud2 = parse_yaml(nokey);
 	g_assert_false(json_object_has_member(ud2, "ssh_authorized_keys"));
+	g_assert_false(json_object_has_member(ud2, "disable_root"));
 
 	/* meta-data: a new user-data is a new instance. */
 	g_autofree char *m1 = gv_cloud_init_meta_data(&cfg, text);
