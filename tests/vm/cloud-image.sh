@@ -17,11 +17,8 @@
 key='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII/TJaDPMuS3ro6cVCc6VXXLZI3519WEQW4EQIC1syIs grainvm-cloud-image-test'
 echo "$key" >"$T/key.pub"
 
-# Not in $(...): debian_rootfs records its copy for the cleanup.
-debian_rootfs cloud-init >"$T/root.path"
-cloud=$(cat "$T/root.path")
-debian_rootfs cloud-init >"$T/root.path"
-baked=$(cat "$T/root.path")
+cloud=$(debian_rootfs cloud-init)
+baked=$(debian_rootfs cloud-init)
 [ -x "$cloud/usr/bin/cloud-init" ] || fail "the stand-in has no cloud-init"
 for r in "$cloud" "$baked"; do
 	if [ -e "$r/usr/sbin/grainvm-agent" ] || [ -e "$r/usr/sbin/qemu-ga" ]; then
