@@ -253,10 +253,9 @@ void sv_client_unref(ControlClient *c);
 /* supervisor-snapshot.c: snapshot-save and snapshot-disk */
 gboolean sv_snapshot_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
 gboolean sv_snapshot_quit_when_done(Supervisor *sv);
-
-/* supervisor-snapshot.c: snapshot-save and snapshot-disk */
-gboolean sv_snapshot_control(ControlClient *c, const char *cmd, JsonNode *id, JsonObject *args);
-gboolean sv_snapshot_quit_when_done(Supervisor *sv);
+/* Arguments of migrate-set-capabilities: each capability named in @caps
+ * (NULL-terminated) set to @state. */
+JsonObject *sv_migrate_caps(const char *const *caps, gboolean state);
 
 /* supervisor-net.c */
 gboolean sv_net_init(Supervisor *sv, GError **error);

@@ -205,20 +205,12 @@ void sv_restore_qmp_ready(Supervisor *sv)
 {
 	SvRestore *r = sv->restore;
 	gv_qmp_client_add_event_handler(sv->qmp, "MIGRATION", on_migration, r, NULL);
-	/* Queued in order: events on before the load can begin. */
-	g_autoptr(JsonObject) caps = json_object_new();
-	JsonArray *list = json_array_new();
-	JsonObject *ev = json_object_new();
-	json_object_set_string_member(ev, "capability", "events");
-	json_object_set_boolean_member(ev, "state", TRUE);
-	json_array_add_object_element(list, ev);
-	if (sv->plan->restore->template_ram) {
-		JsonObject *ig = json_object_new();
-		json_object_set_string_member(ig, "capability", "x-ignore-shared");
-		json_object_set_boolean_member(ig, "state", TRUE);
-		json_array_add_object_element(list, ig);
-	}
-	json_object_set_array_member(caps, "capabilities", list);
+	/* Queued in order: events on (and a clone's shared RAM left out)
+	 * before the load can begin. */
+	static const char *const plain[] = { "events", NULL };
+	static const char *const clone[] = { "events", "x-ignore-shared", NULL };
+	g_autoptr(JsonObject) caps =
+		sv_migrate_caps(sv->plan->restore->template_ram ? clone : plain, TRUE);
 	gv_qmp_client_execute_async(sv->qmp, "migrate-set-capabilities", caps, QMP_STEP_MS, NULL,
 				    on_incoming, r);
 	g_autoptr(JsonObject) in = json_object_new();

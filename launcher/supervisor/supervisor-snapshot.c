@@ -440,16 +440,25 @@ static gboolean save_disk_and_manifest(SvSnapshot *j, JsonNode *qv, GError **err
 	return write_manifest(j, qv, d, error);
 }
 
+JsonObject *sv_migrate_caps(const char *const *caps, gboolean state)
+{
+	JsonObject *args = json_object_new();
+	JsonArray *list = json_array_new();
+	for (; *caps; caps++) {
+		JsonObject *c = json_object_new();
+		json_object_set_string_member(c, "capability", *caps);
+		json_object_set_boolean_member(c, "state", state);
+		json_array_add_object_element(list, c);
+	}
+	json_object_set_array_member(args, "capabilities", list);
+	return args;
+}
+
 /* QEMU's x-ignore-shared: leave shared RAM (the template's file) out of the stream. */
 static gboolean set_ignore_shared(SvSnapshot *j, gboolean on, GError **error)
 {
-	g_autoptr(JsonObject) caps = json_object_new();
-	JsonArray *list = json_array_new();
-	JsonObject *c = json_object_new();
-	json_object_set_string_member(c, "capability", "x-ignore-shared");
-	json_object_set_boolean_member(c, "state", on);
-	json_array_add_object_element(list, c);
-	json_object_set_array_member(caps, "capabilities", list);
+	static const char *const ignore_shared[] = { "x-ignore-shared", NULL };
+	g_autoptr(JsonObject) caps = sv_migrate_caps(ignore_shared, on);
 	return job_call_ok(j, "qmp", "migrate-set-capabilities", caps, QMP_TIMEOUT_S, error);
 }
 
