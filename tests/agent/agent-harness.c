@@ -94,6 +94,7 @@ Conn *conn_open(Agent *a)
 		g_usleep(10000);
 	}
 	c->buf = g_byte_array_new();
+	c->events = g_queue_new();
 	return c;
 }
 
@@ -101,6 +102,7 @@ void conn_close(Conn *c)
 {
 	close(c->fd);
 	g_byte_array_unref(c->buf);
+	g_queue_free_full(c->events, (GDestroyNotify)json_node_unref);
 	g_free(c);
 }
 
@@ -196,9 +198,21 @@ JsonNode *conn_cmd(Conn *c, const char *json)
 	return conn_reply(c);
 }
 
+/* The reply to @json, setting aside the events that come before it. */
+static JsonNode *cmd_skip_events(Conn *c, const char *json)
+{
+	conn_send_str(c, json);
+	for (;;) {
+		JsonNode *r = conn_reply(c);
+		if (!json_object_has_member(json_node_get_object(r), "event"))
+			return r;
+		g_queue_push_tail(c->events, r);
+	}
+}
+
 JsonNode *conn_return(Conn *c, const char *json)
 {
-	g_autoptr(JsonNode) r = conn_cmd(c, json);
+	g_autoptr(JsonNode) r = cmd_skip_events(c, json);
 	JsonObject *o = json_node_get_object(r);
 
 	if (!json_object_has_member(o, "return"))
@@ -208,7 +222,7 @@ JsonNode *conn_return(Conn *c, const char *json)
 
 char *conn_error(Conn *c, const char *json, const char *cls)
 {
-	g_autoptr(JsonNode) r = conn_cmd(c, json);
+	g_autoptr(JsonNode) r = cmd_skip_events(c, json);
 	JsonObject *o = json_node_get_object(r);
 	JsonObject *e;
 
@@ -221,6 +235,8 @@ char *conn_error(Conn *c, const char *json, const char *cls)
 
 JsonNode *conn_event(Conn *c, int timeout_ms)
 {
+	if (!g_queue_is_empty(c->events))
+		return g_queue_pop_head(c->events);
 	g_autofree char *line = conn_line(c, timeout_ms);
 	g_autoptr(GError) error = NULL;
 	JsonNode *node;

@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
 	int fd;
 	GByteArray *buf;   /* bytes read but not yet returned */
+	GQueue *events;    /* events read while waiting for a reply (JsonNode) */
 } Conn;
 
 /* Start the agent; @extra: more arguments (NULL-terminated) or NULL. */
@@ -43,12 +44,18 @@ gboolean conn_skip_to_sync(Conn *c, int timeout_ms);
 JsonNode *conn_reply(Conn *c);
 /* Send @json and return the parsed reply. */
 JsonNode *conn_cmd(Conn *c, const char *json);
-/* conn_cmd() and assert a "return"; returns a new ref to its value. */
+/*
+ * conn_cmd() and assert a "return"; returns a new ref to its value.  An
+ * event that comes first (a streaming command's output may overtake the
+ * reply to the next request) is set aside for conn_event(); so in
+ * conn_error().
+ */
 JsonNode *conn_return(Conn *c, const char *json);
 /* conn_cmd() and assert an "error" of class @cls; returns its desc. */
 char *conn_error(Conn *c, const char *json, const char *cls);
 
-/* The next line parsed (any JSON), or NULL on timeout or EOF. */
+/* The next event set aside, else the next line parsed (any JSON), or NULL
+ * on timeout or EOF. */
 JsonNode *conn_event(Conn *c, int timeout_ms);
 
 #endif
